@@ -1,0 +1,22 @@
+# livertrials: from raw study extractions to validated, harmonized Parquet and figures.
+# The logic lives in the `livertrials` package; rules only wire files together.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/harmonize.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/checks.smk"
+
+
+rule all:
+    input:
+        rules.merge_shards.output,
+        rules.figures.output,
+        rules.check_validation.output,
+    default_target: True

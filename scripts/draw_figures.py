@@ -1,0 +1,15 @@
+"""Snakemake script: draw the harmonized-outcome figures and the evidence map."""
+from pathlib import Path
+
+from livertrials.figures import draw_all
+from livertrials.logs import log_to
+
+with log_to(snakemake.log[0]):
+    draw_all(
+        Path(snakemake.input.harmonized),
+        Path(snakemake.input.characteristics),
+        Path(snakemake.params.registry),
+        list(snakemake.params.outcomes),
+        list(snakemake.params.formats),
+        Path(snakemake.output.evidence_map[0]).parent,
+    )

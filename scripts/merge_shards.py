@@ -1,0 +1,11 @@
+"""Snakemake script: merge shard tables into the harmonized outputs and the validation report."""
+from pathlib import Path
+
+from livertrials.build import merge_shards
+from livertrials.logs import log_to
+
+with log_to(snakemake.log[0]):
+    merge_shards(
+        [Path(d) for d in snakemake.params.shard_dirs],
+        {name: Path(path) for name, path in snakemake.output.items()},
+    )

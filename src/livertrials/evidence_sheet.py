@@ -1,0 +1,246 @@
+"""Transcribe the team's evidence sheet into per-study extraction folders.
+
+The evidence sheet (`resources/evidence/extractions.csv`) holds one printed number per
+row, with its verbatim quote. This module splits it into the project's extraction
+format, one folder per study: the numbers, units and quotes are copied character for
+character; only annotations the sheet wrote *inside* a cell (e.g. ``not printed
+(presumably g/L)`` in the unit cell) are moved to the columns meant for them
+(``unit_presumed``, ``note``), so that a presumed unit is never mistaken for a printed one.
+
+Study metadata (arms, roles, cell source, route, ...) is curated by hand in each
+folder's ``study.yaml``. A first run writes a draft ``study.yaml``; later runs keep it
+and use each arm's ``printed_labels`` to map the sheet's arm labels to arm ids, so the
+transcription can be regenerated at any time and checked against the sheet
+(``tests/test_shipped_corpus.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from livertrials.extraction import MEASUREMENT_COLUMNS, write_measurements
+
+# Published meta-analyses and trial lists: comparators, never pooled as trials
+# (resources/evidence/README.md, "Published meta-analyses are comparators").
+COMPARATOR_IDS = {"LiJing2019", "Ding2024", "Pan2014", "Pankaj2015", "ESLD-MA-CN", "Cao2018", "Xue2018"}
+COMPARATOR_PREFIXES = ("Sun2020_list",)
+
+UNCERTAIN_ARM_PATTERNS = re.compile(
+    r"first value of pair|second value of pair|unlabelled|not labelled|order unconfirmed|"
+    r"attribution per sentence order|probably",
+    re.IGNORECASE,
+)
+CONTRAST_PATTERN = re.compile(r"\bvs\.?\b|between groups", re.IGNORECASE)
+WHOLE_STUDY_PATTERN = re.compile(r"^(all randomized|pooled \(all|both arms)", re.IGNORECASE)
+CONTROL_PATTERN = re.compile(r"control|placebo|standard|routine|\bSMT\b|non-SCT|conventional|supportive|no treatment", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class StudyRef:
+    evidence_id: str  # study_id as written in the sheet
+    folder_id: str  # safe folder name
+    id_note: str  # what the sheet said beside the id, e.g. "authors not captured"
+    collection: str  # "studies" or "comparators"
+
+
+def study_ref(sheet_study_id: str) -> StudyRef:
+    """Split a sheet study id like ``ESLD-MA-CN (authors not captured)`` into a safe id and its note."""
+    match = re.match(r"^(.*?)\s*\((.*)\)\s*$", sheet_study_id)
+    base, note = (match.group(1), match.group(2)) if match else (sheet_study_id, "")
+    folder_id = base.replace(":", "-")
+    is_comparator = base in COMPARATOR_IDS or base.startswith(COMPARATOR_PREFIXES)
+    return StudyRef(sheet_study_id, folder_id, note, "comparators" if is_comparator else "studies")
+
+
+def split_unit(cell: str) -> tuple[str, str, str]:
+    """Return (unit as printed, presumed unit, note) from a sheet unit cell."""
+    cell = cell.strip()
+    presumed = re.search(r"(?:presumably|consistent with)\s+([^)\s]+(?:/[^)\s]+)?)", cell)
+    if cell.startswith("not printed") or cell.startswith("unit truncated"):
+        return "", presumed.group(1) if presumed else "", cell
+    inline = re.match(r"^(\S+)\s+\((.*)\)$", cell)
+    if inline:  # e.g. "mg/dL (unit stated only for 6-mo estimate)"
+        return inline.group(1), "", inline.group(2)
+    return cell, "", ""
+
+
+def split_statistic(cell: str) -> tuple[str, str]:
+    """Return (statistic, note) from a sheet statistic cell with an optional comment."""
+    match = re.match(r"^(\w+)\s*\((.*)\)\s*$", cell.strip())
+    return (match.group(1), match.group(2)) if match else (cell.strip(), "")
+
+
+def split_value(cell: str) -> tuple[str, str, bool]:
+    """Return (value as printed, note, not_printed) from a sheet value cell."""
+    cell = cell.strip()
+    if cell.lower() == "not printed":
+        return "", "value not printed", True
+    match = re.match(r"^(\S+)\s+\((.*)\)$", cell)
+    if match:  # e.g. "0.000 (as printed)"
+        return match.group(1), match.group(2), False
+    return cell, "", False
+
+
+def split_source(cell: str) -> tuple[str, str]:
+    """Return (source, location): a trailing parenthesis names where in the source."""
+    match = re.match(r"^(\S+)\s+\((.*)\)$", cell.strip())
+    return (match.group(1), match.group(2)) if match else (cell.strip(), "")
+
+
+def row_flags(row: dict) -> list[str]:
+    flags = []
+    if "[secondary source]" in row["quote"]:
+        flags.append("secondary_source")
+    if UNCERTAIN_ARM_PATTERNS.search(row["arm"]):
+        flags.append("arm_attribution_uncertain")
+    return flags
+
+
+def transcribe_row(row: dict, arm_id: str) -> dict:
+    unit, unit_presumed, unit_note = split_unit(row["unit"])
+    statistic, statistic_note = split_statistic(row["statistic"])
+    value, value_note, not_printed = split_value(row["value"])
+    source, location = split_source(row["source"])
+    flags = row_flags(row) + (["not_printed"] if not_printed else [])
+    timepoint = row["timepoint"].strip()
+    notes = [n for n in (statistic_note, value_note, unit_note) if n]
+    if not timepoint:
+        # The sheet left the timepoint empty: say so rather than guess one.
+        timepoint = "not stated"
+        notes.append("timepoint cell empty in the evidence sheet")
+    return {
+        "row_id": row["row_id"],
+        "arm": arm_id,
+        "arm_as_printed": row["arm"],
+        "timepoint": timepoint,
+        "outcome": row["outcome"],
+        "statistic": statistic,
+        "value": value,
+        "unit": unit,
+        "unit_presumed": unit_presumed,
+        "source": source,
+        "location": location,
+        "quote": row["quote"],
+        "note": "; ".join(notes),
+        "flags": ";".join(flags),
+    }
+
+
+def guess_role(label: str) -> str:
+    if CONTRAST_PATTERN.search(label):
+        return "contrast"
+    if WHOLE_STUDY_PATTERN.search(label) or "arm not stated" in label or "split" in label:
+        return "all"
+    if CONTROL_PATTERN.search(label):
+        return "control"
+    return "intervention"
+
+
+def parse_arm_n(cell: str) -> tuple[int | None, str]:
+    """Return (n, note): the sheet's arm_n is a number, or a number with a comment, or text."""
+    cell = cell.strip()
+    match = re.match(r"^(\d+)\s*(.*)$", cell)
+    if match:
+        return int(match.group(1)), match.group(2).strip(" ()")
+    return None, cell
+
+
+def draft_study_yaml(ref: StudyRef, rows: list[dict]) -> dict:
+    """A first study.yaml from the sheet; curators complete it by hand."""
+    first = rows[0]
+    arms, contrasts, seen = [], [], {}
+    for row in rows:
+        label = row["arm"]
+        if label in seen:
+            continue
+        seen[label] = True
+        n, n_note = parse_arm_n(row["arm_n"])
+        role = guess_role(label)
+        entry = {"id": f"arm{len(arms) + len(contrasts) + 1}", "label": label, "printed_labels": [label]}
+        if role == "contrast":
+            entry.update({"intervention": None, "control": None, "n_total": n})
+            contrasts.append(entry)
+        else:
+            entry.update({"role": role, "n_randomized": n})
+            if n_note:
+                entry["n_note"] = n_note
+            arms.append(entry)
+    doi = first["doi_or_pmid"]
+    sources = sorted({split_source(r["source"])[0] for r in rows})
+    return {
+        "id": ref.folder_id,
+        "evidence_study_id": ref.evidence_id,
+        "kind": "meta_analysis" if ref.collection == "comparators" else "trial",
+        "citation": first["citation"],
+        "doi_or_pmid": doi,
+        "design": first["design"],
+        "randomized": None,
+        "population": first["population"],
+        "condition": None,
+        "country": None,
+        "arms": arms,
+        "contrasts": contrasts,
+        "sources": sources,
+        "flags": [],
+    }
+
+
+def arm_lookup(study: dict) -> dict[str, str]:
+    lookup = {}
+    for group in (study.get("arms") or []) + (study.get("contrasts") or []):
+        for label in group.get("printed_labels") or [group.get("label")]:
+            lookup[label] = group["id"]
+    return lookup
+
+
+def import_sheet(sheet: Path, resources: Path, only: set[str] | None = None) -> dict[str, int]:
+    """Write every study's measurements.csv (and a draft study.yaml where none exists).
+
+    Returns the number of rows written per study folder. Raises ValueError naming the
+    study and label when a sheet arm label is not mapped in an existing study.yaml.
+    """
+    with open(sheet, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    by_study: dict[str, list[dict]] = {}
+    for row in rows:
+        by_study.setdefault(row["study_id"], []).append(row)
+    written = {}
+    for sheet_id, study_rows in by_study.items():
+        ref = study_ref(sheet_id)
+        if only and ref.folder_id not in only:
+            continue
+        folder = resources / ref.collection / ref.folder_id
+        folder.mkdir(parents=True, exist_ok=True)
+        study_file = folder / "study.yaml"
+        if not study_file.exists():
+            study_file.write_text(yaml.safe_dump(draft_study_yaml(ref, study_rows), sort_keys=False, allow_unicode=True, width=100))
+        study = yaml.safe_load(study_file.read_text(encoding="utf-8"))
+        lookup = arm_lookup(study)
+        missing = sorted({r["arm"] for r in study_rows} - set(lookup))
+        if missing:
+            raise ValueError(f"{study_file}: sheet arm labels not in any printed_labels: {missing}")
+        records = [transcribe_row(r, lookup[r["arm"]]) for r in study_rows]
+        write_measurements(folder / "measurements.csv", records)
+        written[f"{ref.collection}/{ref.folder_id}"] = len(records)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m livertrials.evidence_sheet [STUDY ...]``: (re)transcribe from the sheet."""
+    import sys
+
+    only = set(sys.argv[1:] if argv is None else argv) or None
+    written = import_sheet(Path("resources/evidence/extractions.csv"), Path("resources"), only)
+    print(f"transcribed {sum(written.values())} rows into {len(written)} folders")
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["import_sheet", "study_ref", "split_unit", "split_statistic", "split_value", "MEASUREMENT_COLUMNS"]

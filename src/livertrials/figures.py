@@ -1,0 +1,147 @@
+"""Report figures drawn from the harmonized tables.
+
+Colours are the Okabe-Ito palette (safe for the common colour-vision deficiencies);
+intervention and control also differ by marker and line style, so the figures read in
+grey scale too. SVGs carry no date and a fixed hash salt so rebuilds are identical.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from livertrials.atomic import atomic_path  # noqa: E402
+from livertrials.registry import load_registry  # noqa: E402
+from livertrials.tables import read_table  # noqa: E402
+
+OKABE_ITO = {"intervention": "#0072B2", "control": "#E69F00", "active_comparator": "#009E73", "all": "#555555"}
+MARKERS = {"intervention": "o", "control": "s", "active_comparator": "^", "all": "D"}
+LINESTYLES = {"intervention": "-", "control": "--", "active_comparator": "-.", "all": ":"}
+ROLE_NAMES = {"intervention": "cell therapy arm", "control": "control arm", "active_comparator": "active comparator",
+              "all": "whole study"}
+
+plt.rcParams.update({"svg.hashsalt": "livertrials", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
+
+
+def mean_ci(frame: pd.DataFrame) -> pd.DataFrame:
+    """95% CI of an arm mean: mean ± t(n-1) x SD / sqrt(n); no CI without SD or n."""
+    n = frame["n"].astype(float)
+    sd = frame["sd"].astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+    return frame.assign(ci_low=frame["mean"] - half, ci_high=frame["mean"] + half)
+
+
+def arm_level_points(harmonized: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    rows = harmonized[
+        (harmonized["outcome"] == outcome)
+        & (harmonized["collection"] == "studies")
+        & (~harmonized["is_contrast"])
+        & (harmonized["quantity"] == "level")
+        & harmonized["timepoint_days"].notna()
+        & harmonized["mean"].notna()
+    ]
+    return mean_ci(rows).sort_values(["study_id", "arm_id", "timepoint_days"])
+
+
+def _save(fig, out_dir: Path, stem: str, formats: list[str]) -> None:
+    for fmt in formats:
+        with atomic_path(out_dir / f"{stem}.{fmt}") as tmp:
+            # metadata without dates: identical inputs give identical files
+            metadata = {"Date": None} if fmt in {"svg", "pdf"} else {"Software": None}
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
+    plt.close(fig)
+
+
+def draw_arm_means(harmonized: pd.DataFrame, outcome_id: str, registry, out_dir: Path, formats: list[str]) -> None:
+    outcome = registry.outcomes[outcome_id]
+    points = arm_level_points(harmonized, outcome_id)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    if points.empty:
+        ax.text(0.5, 0.5, f"No arm-level {outcome.label.lower()} values with a stated timepoint\nin the current corpus.",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    studies = sorted(points["study_id"].unique())
+    # a small horizontal offset per study keeps overlapping CIs apart
+    offsets = {s: (i - (len(studies) - 1) / 2) * 0.6 for i, s in enumerate(studies)}
+    seen_roles = set()
+    for (study, arm), arm_rows in points.groupby(["study_id", "arm_id"], sort=True):
+        role = arm_rows["arm_role"].iloc[0]
+        weeks = arm_rows["timepoint_days"] / 7 + offsets[study]
+        estimated = arm_rows["method"].str.contains("Luo|Wan|Shi", regex=True)
+        colour = OKABE_ITO.get(role, "#555555")
+        label = ROLE_NAMES.get(role, role) if role not in seen_roles else None
+        seen_roles.add(role)
+        ax.plot(weeks, arm_rows["mean"], LINESTYLES.get(role, "-"), color=colour, lw=1, alpha=0.8, label=label)
+        ax.errorbar(weeks, arm_rows["mean"], yerr=[arm_rows["mean"] - arm_rows["ci_low"], arm_rows["ci_high"] - arm_rows["mean"]],
+                    fmt="none", ecolor=colour, elinewidth=0.8, capsize=2, alpha=0.8)
+        for is_estimated, marker_rows in arm_rows.groupby(estimated.values):
+            ax.scatter(marker_rows["timepoint_days"] / 7 + offsets[study], marker_rows["mean"], marker=MARKERS.get(role, "o"),
+                       s=22, color=colour if not is_estimated else "white", edgecolors=colour, linewidths=1, zorder=3)
+        last = arm_rows.iloc[-1]
+        ax.annotate(study, (last["timepoint_days"] / 7 + offsets[study], last["mean"]), fontsize=6, xytext=(3, 0),
+                    textcoords="offset points", va="center", color="#333333")
+    if not points.empty:
+        ax.set_xlabel("Weeks since first treatment")
+        ax.set_ylabel(f"{outcome.label} ({outcome.canonical_unit})")
+        k = len(studies)
+        ax.set_title(f"{outcome.label}: arm means with 95% CI ({k} {'study' if k == 1 else 'studies'})", loc="left")
+        ax.legend(frameon=False, loc="best", fontsize=8)
+    _save(fig, out_dir, f"arm_means_{outcome_id}", formats)
+
+
+def _weeks_text(rows: pd.DataFrame) -> str:
+    weeks = sorted({round(d / 7) for d in rows["timepoint_days"].dropna()})
+    text = " ".join(str(w) for w in weeks[:6]) + (" ..." if len(weeks) > 6 else "")
+    if rows["timepoint_days"].isna().any():
+        text = (text + " ns").strip()
+    return text
+
+
+def draw_evidence_map(harmonized: pd.DataFrame, registry, out_dir: Path, formats: list[str]) -> None:
+    """One matrix: studies x outcomes; a cell lists the weeks at which the study reports the outcome."""
+    data = harmonized[(harmonized["collection"] == "studies") & (harmonized["kind"] != "descriptive")]
+    outcomes = [o for o in registry.outcomes if o in set(data["outcome"])]
+    studies = sorted(data["study_id"].unique(), reverse=True)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.72 * max(len(outcomes), 4), 1.2 + 0.24 * max(len(studies), 6)))
+    col = {o: i for i, o in enumerate(outcomes)}
+    row = {s: i for i, s in enumerate(studies)}
+    for (study, outcome_id), cell in data.groupby(["study_id", "outcome"]):
+        arm_level = not cell["is_contrast"].all()
+        colour = "#CFE3F3" if arm_level else "#F3D6E7"  # light Okabe-Ito blue / reddish purple
+        ax.add_patch(plt.Rectangle((col[outcome_id] - 0.48, row[study] - 0.45), 0.96, 0.9, color=colour, lw=0))
+        ax.text(col[outcome_id], row[study], _weeks_text(cell), ha="center", va="center", fontsize=5.5)
+    ax.set_xlim(-0.5, len(outcomes) - 0.5)
+    ax.set_ylim(-0.5, len(studies) - 0.5)
+    ax.set_xticks(range(len(outcomes)), [registry.outcomes[o].label.split(" (")[0] for o in outcomes], rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(studies)), studies, fontsize=7)
+    ax.tick_params(length=0)
+    ax.xaxis.set_ticks_position("top")
+    ax.xaxis.set_label_position("top")
+    for side in ("left", "bottom"):
+        ax.spines[side].set_visible(False)
+    handles = [plt.Rectangle((0, 0), 1, 1, color="#CFE3F3", label="arm-level values"),
+               plt.Rectangle((0, 0), 1, 1, color="#F3D6E7", label="between-group effect only")]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.01), ncol=2, frameon=False, fontsize=7)
+    ax.set_xlabel(f"Evidence map: {len(studies)} studies x {len(outcomes)} outcomes; "
+                  "cells list weeks since first treatment (ns = timepoint not stated)", fontsize=8, labelpad=8)
+    _save(fig, out_dir, "evidence_map", formats)
+
+
+def draw_all(harmonized_path: Path, characteristics_path: Path, registry_path: Path, outcomes: list[str],
+             formats: list[str], out_dir: Path) -> None:
+    registry = load_registry(registry_path)
+    unknown = [o for o in outcomes if o not in registry.outcomes]
+    if unknown:
+        raise ValueError(f"config figures.outcomes names outcomes not in the registry: {unknown}")
+    harmonized = read_table(harmonized_path)
+    for outcome_id in outcomes:
+        draw_arm_means(harmonized, outcome_id, registry, out_dir, formats)
+    draw_evidence_map(harmonized, registry, out_dir, formats)

@@ -1,0 +1,495 @@
+"""Inverse-variance meta-analysis that reproduces R metafor (escalc + intercept-only rma.uni).
+
+Behaviour follows metafor 5.1 (``R/escalc.r``, ``R/rma.uni.r``, ``R/predict.rma.r``,
+``R/confint.rma.uni.r``); see ``tests/test_meta_metafor.py`` for the reference values.
+
+Deliberate differences from metafor (all documented on the functions):
+
+* PM/PMM and the Q-profile CI are solved to machine precision (metafor's ``uniroot`` stops at
+  ~1.2e-4), and their search interval is widened instead of giving up at ``tau2.max``.
+* Non-convergence of Fisher scoring falls back to another estimator (default DL) with a
+  warning string instead of stopping (metafor needs ``method=c("REML","DL")`` for that).
+* k = 1 is returned unpooled: the study itself, heterogeneity NaN, warning ``"k=1: not pooled"``.
+* The EE model has no prediction interval (NaN); metafor prints none either.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import optimize, special, stats
+
+__all__ = [
+    "md", "smd", "hedges_j", "rr", "or_", "rd", "loghr_from_ci",
+    "RmaResult", "rma", "leave_one_out", "METHODS",
+]
+
+METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM")
+_SCORING = ("ML", "REML", "EB")          # Fisher scoring estimators
+_LL0_TOL = np.finfo(float).eps ** 0.25   # metafor's con$tol, used by the ll0check
+
+
+# --------------------------------------------------------------------------------------
+# Effect sizes (escalc)
+# --------------------------------------------------------------------------------------
+
+def _arrays(*xs):
+    """Float 1-d arrays of a common length (scalars broadcast)."""
+    try:
+        out = np.broadcast_arrays(*[np.atleast_1d(np.asarray(x, dtype=float)) for x in xs])
+    except ValueError as exc:
+        raise ValueError(f"input arrays have mismatched lengths: {[np.shape(x) for x in xs]}") from exc
+    if out[0].ndim != 1:
+        raise ValueError("inputs must be scalars or 1-d arrays")
+    return [np.array(o) for o in out]
+
+
+def md(m1, sd1, n1, m2, sd2, n2, vtype="LS"):
+    """Mean difference m1 - m2. vtype "LS"/"UB": sd1²/n1 + sd2²/n2; "HO": pooled SD."""
+    m1, sd1, n1, m2, sd2, n2 = _arrays(m1, sd1, n1, m2, sd2, n2)
+    _check_groups(sd1, n1, sd2, n2)
+    yi = m1 - m2
+    if vtype in ("LS", "UB"):
+        vi = sd1**2 / n1 + sd2**2 / n2
+    elif vtype == "HO":
+        vi = _pooled_var(sd1, n1, sd2, n2) * (1 / n1 + 1 / n2)
+    else:
+        raise ValueError(f"vtype must be 'LS', 'UB' or 'HO', got {vtype!r}")
+    return yi, vi
+
+
+def hedges_j(m):
+    """Exact small-sample correction J(m) = Γ(m/2) / (√(m/2)·Γ((m−1)/2)), via lgamma."""
+    m = np.asarray(m, dtype=float)
+    return np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
+
+
+def smd(m1, sd1, n1, m2, sd2, n2, vtype="LS"):
+    """Hedges' g with the exact J (metafor measure "SMD"). vtype "LS" (default) or "UB"."""
+    m1, sd1, n1, m2, sd2, n2 = _arrays(m1, sd1, n1, m2, sd2, n2)
+    _check_groups(sd1, n1, sd2, n2)
+    m = n1 + n2 - 2
+    j = hedges_j(m)
+    g = j * (m1 - m2) / np.sqrt(_pooled_var(sd1, n1, sd2, n2))
+    if vtype == "LS":
+        vi = 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
+    elif vtype == "UB":
+        vi = 1 / n1 + 1 / n2 + (1 - (m - 2) / (m * j**2)) * g**2
+    else:
+        raise ValueError(f"vtype must be 'LS' or 'UB', got {vtype!r}")
+    return g, vi
+
+
+def _pooled_var(sd1, n1, sd2, n2):
+    return ((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / (n1 + n2 - 2)
+
+
+def _check_groups(sd1, n1, sd2, n2):
+    if np.any(sd1 < 0) or np.any(sd2 < 0):
+        raise ValueError("standard deviations must be >= 0")
+    if np.any(n1 < 1) or np.any(n2 < 1):
+        raise ValueError("group sizes must be >= 1")
+
+
+def _cells(a, n1, c, n2, add, to, drop00):
+    """2x2 cells with metafor's continuity correction.
+
+    to="only0" (metafor default): add `add` to all four cells of tables with any zero cell.
+    Tables with zero events (or only events) in both arms are kept and corrected, as metafor
+    does with its default drop00=FALSE; drop00=True returns NaN for them instead.
+    """
+    a, n1, c, n2 = _arrays(a, n1, c, n2)
+    if np.any(np.array([a, n1, c, n2]) < 0):
+        raise ValueError("counts must be >= 0")
+    if np.any(a > n1) or np.any(c > n2):
+        raise ValueError("event counts larger than the group sizes")
+    b, d = n1 - a, n2 - c
+    none_or_all = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
+    if to == "only0":
+        fix = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    elif to == "all":
+        fix = np.ones_like(a, dtype=bool)
+    elif to == "none":
+        fix = np.zeros_like(a, dtype=bool)
+    else:
+        raise ValueError(f"to must be 'only0', 'all' or 'none', got {to!r}")
+    a, b, c, d = (x + add * fix for x in (a, b, c, d))
+    if drop00:
+        a, b, c, d = (np.where(none_or_all, np.nan, x) for x in (a, b, c, d))
+    return a, b, c, d
+
+
+def rr(a, n1, c, n2, add=0.5, to="only0", drop00=False):
+    """Log risk ratio (a events of n1 vs c events of n2), vi = 1/a − 1/n1 + 1/c − 1/n2."""
+    a, b, c, d = _cells(a, n1, c, n2, add, to, drop00)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n1, n2 = a + b, c + d
+        return np.log(a / n1) - np.log(c / n2), 1 / a - 1 / n1 + 1 / c - 1 / n2
+
+
+def or_(a, n1, c, n2, add=0.5, to="only0", drop00=False):
+    """Log odds ratio, vi = 1/a + 1/b + 1/c + 1/d."""
+    a, b, c, d = _cells(a, n1, c, n2, add, to, drop00)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(a / b) - np.log(c / d), 1 / a + 1 / b + 1 / c + 1 / d
+
+
+def rd(a, n1, c, n2, add=0.5, to="only0", drop00=False, vtype="LS"):
+    """Risk difference p1 − p2. metafor applies the same zero-cell correction to RD."""
+    a, b, c, d = _cells(a, n1, c, n2, add, to, drop00)
+    n1, n2 = a + b, c + d
+    p1, p2 = a / n1, c / n2
+    if vtype == "LS":
+        vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+    elif vtype == "UB":
+        vi = p1 * (1 - p1) / (n1 - 1) + p2 * (1 - p2) / (n2 - 1)
+    else:
+        raise ValueError(f"vtype must be 'LS' or 'UB', got {vtype!r}")
+    return p1 - p2, vi
+
+
+def loghr_from_ci(hr, lower, upper, level=0.95):
+    """Log hazard ratio and its variance from HR and a symmetric-on-log-scale CI."""
+    hr, lower, upper = _arrays(hr, lower, upper)
+    if not 0 < level < 1:
+        raise ValueError("level must be in (0, 1), e.g. 0.95")
+    if np.any(lower <= 0) or np.any(hr <= 0) or np.any(upper <= 0):
+        raise ValueError("HR and CI limits must be > 0")
+    if np.any(lower > hr) or np.any(hr > upper) or np.any(lower >= upper):
+        raise ValueError("need lower <= hr <= upper and lower < upper")
+    se = (np.log(upper) - np.log(lower)) / (2 * stats.norm.isf((1 - level) / 2))
+    return np.log(hr), se**2
+
+
+# --------------------------------------------------------------------------------------
+# Random-effects model (rma.uni, intercept only)
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RmaResult:
+    """Intercept-only meta-analysis result; field names follow metafor where possible.
+
+    `method` is what was asked for, `method_used` what produced tau2 (differs after a
+    fallback). I2 is in percent. weights are percent (sum 100). NaN means "not defined".
+    """
+
+    k: int
+    method: str
+    method_used: str
+    test: str
+    level: float
+    estimate: float
+    se: float
+    zval_or_tval: float
+    df: float                 # t degrees of freedom (knha), NaN for the z-test
+    pval: float
+    ci_lb: float
+    ci_ub: float
+    pi_lb: float
+    pi_ub: float
+    tau2: float
+    tau2_se: float
+    tau: float
+    Q: float
+    Q_df: int
+    Q_p: float
+    I2: float
+    H2: float
+    tau2_ci_lb: float
+    tau2_ci_ub: float
+    I2_ci_lb: float
+    I2_ci_ub: float
+    H2_ci_lb: float
+    H2_ci_ub: float
+    converged: bool
+    iterations: int
+    warnings: tuple[str, ...]
+    weights: tuple[float, ...]
+
+    @property
+    def pooled(self) -> bool:
+        """False when there was nothing to pool (k = 1); callers should refuse to report a pooled effect."""
+        return self.k >= 2
+
+    @property
+    def tau_ci_lb(self) -> float:
+        return math.sqrt(self.tau2_ci_lb)
+
+    @property
+    def tau_ci_ub(self) -> float:
+        return math.sqrt(self.tau2_ci_ub)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _P(w):
+    """metafor's P = W − W1(1'W1)⁻¹1'W for an intercept-only model."""
+    return np.diag(w) - np.outer(w, w) / w.sum()
+
+
+def _qgen(y, v, tau2):
+    """Generalised Q: Σ wᵢ(τ²)(yᵢ − μ̂(τ²))²; decreasing in τ²."""
+    w = 1 / (v + tau2)
+    mu = w @ y / w.sum()
+    return float(w @ (y - mu) ** 2)
+
+
+def _solve_decreasing(f, target, lo=0.0, hi=100.0):
+    """Root of f(t) = target for decreasing f with f(lo) >= target; widens hi as needed."""
+    while f(hi) > target:
+        hi *= 10
+        if hi > 1e300:
+            raise RuntimeError("could not bracket tau^2 root")
+    return optimize.brentq(lambda t: f(t) - target, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps,
+                           maxiter=1000)
+
+
+def _loglik(y, v, tau2, reml):
+    w = 1 / (v + tau2)
+    mu = w @ y / w.sum()
+    rss = w @ (y - mu) ** 2
+    k = len(y)
+    if reml:
+        return -0.5 * (k - 1) * math.log(2 * math.pi) - 0.5 * np.log(v + tau2).sum() \
+            - 0.5 * math.log(w.sum()) - 0.5 * rss
+    return -0.5 * k * math.log(2 * math.pi) - 0.5 * np.log(v + tau2).sum() - 0.5 * rss
+
+
+def _tau2(y, v, method, maxiter, threshold):
+    """(tau2, tau2_se, converged, iterations, notes) for one estimator, as in rma.uni."""
+    k = len(y)
+    yc = y - y.mean()      # metafor centres yi for numerical stability
+    notes = []
+    if method == "EE":
+        return 0.0, math.nan, True, 0, notes
+
+    if method in ("DL", "HS", "HSk"):
+        w = 1 / v
+        P = _P(w)
+        Q = yc @ P @ yc
+        trP = np.trace(P)
+        if method == "DL":
+            t = max(0.0, (Q - (k - 1)) / trP)
+            se = math.sqrt(2 * (k - 1) + 4 * t * trP + 2 * t**2 * np.sum(P * P)) / trP
+        else:
+            t = (Q - k) / w.sum() if method == "HS" else (k / (k - 1) * Q - k) / w.sum()
+            t = max(0.0, t)
+            se = math.sqrt(2 * (k - 1) + 4 * t * trP + 2 * t**2 * np.sum(P * P)) / w.sum()
+            if method == "HSk":
+                se *= k / (k - 1)
+        return t, se, True, 0, notes
+
+    # Hedges (HE); also the start value of the Fisher scoring estimators (untruncated)
+    he = (yc @ yc - (v.sum() - v.sum() / k)) / (k - 1)
+
+    if method == "HE":
+        t = max(0.0, he)
+        PV = (np.eye(k) - 1 / k) * v[None, :]
+        se = math.sqrt(2 * np.sum(PV * PV.T) + 4 * t * np.trace(PV) + 2 * t**2 * (k - 1)) / (k - 1)
+        return t, se, True, 0, notes
+
+    if method == "SJ":
+        t0 = yc @ yc / k
+        P = _P(1 / (v + t0))
+        t = t0 * (yc @ P @ yc) / (k - 1)
+        PV = P * v[None, :]
+        se = t0 / (k - 1) * math.sqrt(2 * np.sum(PV * PV.T) + 4 * t * np.sum(PV * P)
+                                      + 2 * t**2 * np.sum(P * P))
+        return t, se, True, 0, notes
+
+    if method in ("PM", "PMM"):
+        target = (k - 1) if method == "PM" else stats.chi2.ppf(0.5, k - 1)
+        f = lambda t: _qgen(y, v, t)  # noqa: E731
+        t = 0.0 if f(0.0) < target else _solve_decreasing(f, target)
+        se = math.sqrt(2 * k**2 / (k - 1)) / np.sum(1 / (v + t))
+        return t, se, True, 0, notes
+
+    # ML / REML / EB: Fisher scoring from the HE estimate, step-halving to stay >= 0
+    t = max(0.0, he)
+    it, change = 0, threshold + 1
+    while change > threshold:
+        it += 1
+        old = t
+        w = 1 / (v + t)
+        P = _P(w)
+        Py = P @ yc
+        if method == "ML":
+            adj = (Py @ Py - w.sum()) / (w @ w)
+        elif method == "REML":
+            adj = (Py @ Py - np.trace(P)) / np.sum(P * P)
+        else:  # EB
+            adj = (yc @ Py * k / (k - 1) - k) / w.sum()
+        while t + adj < 0:
+            adj /= 2
+        t = t + adj
+        change = abs(old - t)
+        if it > maxiter:   # same test and place as metafor: checked after every update
+            return t, math.nan, False, it, notes
+    if method in ("ML", "REML"):   # metafor's ll0check
+        reml = method == "REML"
+        if _loglik(yc, v, 0.0, reml) - _loglik(yc, v, t, reml) > _LL0_TOL and t > threshold:
+            notes.append(f"{method}: Fisher scoring may have gotten stuck at a local maximum; "
+                         "tau^2 set to 0 (log-likelihood is higher at tau^2 = 0)")
+            t = 0.0
+    w = 1 / (v + t)
+    if method == "ML":
+        se = math.sqrt(2 / (w @ w))
+    elif method == "REML":
+        P = _P(w)
+        se = math.sqrt(2 / np.sum(P * P))
+    else:
+        se = math.sqrt(2 * k**2 / (k - 1)) / w.sum()
+    return t, se, True, it, notes
+
+
+def _validate(yi, vi, method, test, level, predtype, fallback):
+    y = np.atleast_1d(np.asarray(yi, dtype=float))
+    v = np.atleast_1d(np.asarray(vi, dtype=float))
+    if y.ndim != 1 or v.ndim != 1:
+        raise ValueError("yi and vi must be 1-d")
+    if len(y) != len(v):
+        raise ValueError(f"yi and vi have mismatched lengths ({len(y)} vs {len(v)})")
+    if len(y) == 0:
+        raise ValueError("no studies (k = 0)")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"non-finite yi at positions {np.flatnonzero(~np.isfinite(y)).tolist()}")
+    bad = ~np.isfinite(v) | ~(v > 0)
+    if bad.any():
+        raise ValueError("vi must be finite and > 0; bad values at positions "
+                         f"{np.flatnonzero(bad).tolist()}: {v[bad].tolist()}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    if fallback is not None and (fallback not in METHODS or fallback in _SCORING):
+        raise ValueError(f"fallback must be a non-iterative method (e.g. 'DL'), got {fallback!r}")
+    if test not in ("z", "knha", "hksj"):
+        raise ValueError(f"test must be 'z' or 'knha', got {test!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
+    if predtype not in ("default", "riley"):
+        raise ValueError(f"predtype must be 'default' or 'riley', got {predtype!r}")
+    return y, v
+
+
+def rma(yi, vi, method="REML", test="z", level=0.95, *, fallback="DL", predtype="default",
+        maxiter=100, threshold=1e-5) -> RmaResult:
+    """Intercept-only meta-analysis, reproducing metafor::rma(yi, vi, method, test).
+
+    method: EE (alias FE), DL, HE, HS, HSk, SJ, ML, REML, EB, PM, PMM.
+    test: "z" or "knha" (Hartung–Knapp: s² not floored, t with k−1 df; alias "hksj").
+    predtype: "default" = metafor predict() (z, or t_{k−1} with the HK SE under knha);
+        "riley" = t_{k−2} (Higgins 2009 / Riley 2011; R meta with hakn=TRUE uses this with knha).
+    fallback: estimator used if ML/REML/EB Fisher scoring does not converge within maxiter
+        (result.converged False, warning added); None raises RuntimeError as metafor does.
+    """
+    method = "EE" if method == "FE" else method
+    test = "knha" if test == "hksj" else test
+    predtype = predtype.lower()
+    y, v = _validate(yi, vi, method, test, level, predtype, fallback)
+    k = len(y)
+    warn: list[str] = []
+    nan = math.nan
+    zcrit = stats.norm.isf((1 - level) / 2)
+
+    if k == 1:
+        if test == "knha":
+            warn.append("k=1: knha not possible, z-test used")
+        se = math.sqrt(v[0])
+        z = y[0] / se
+        warn.insert(0, "k=1: not pooled")
+        return RmaResult(
+            k=1, method=method, method_used=method, test="z", level=level, estimate=float(y[0]),
+            se=se, zval_or_tval=float(z), df=nan, pval=float(2 * stats.norm.sf(abs(z))),
+            ci_lb=float(y[0] - zcrit * se), ci_ub=float(y[0] + zcrit * se), pi_lb=nan, pi_ub=nan,
+            tau2=nan, tau2_se=nan, tau=nan, Q=nan, Q_df=0, Q_p=nan, I2=nan, H2=nan,
+            tau2_ci_lb=nan, tau2_ci_ub=nan, I2_ci_lb=nan, I2_ci_ub=nan, H2_ci_lb=nan,
+            H2_ci_ub=nan, converged=True, iterations=0, warnings=tuple(warn), weights=(100.0,))
+
+    tau2, tau2_se, converged, iters, notes = _tau2(y, v, method, maxiter, threshold)
+    warn += notes
+    method_used = method
+    if not converged:
+        msg = (f"{method} Fisher scoring did not converge within maxiter={maxiter} "
+               f"iterations (threshold={threshold:g})")
+        if fallback is None:
+            raise RuntimeError(msg)
+        warn.append(f"{msg}; fell back to method={fallback}")
+        method_used = fallback
+        tau2, tau2_se, _, _, notes = _tau2(y, v, fallback, maxiter, threshold)
+        warn += notes
+
+    # pooled estimate
+    w = 1 / (v + tau2)
+    mu = float(w @ y / w.sum())
+    vb = 1 / w.sum()
+    if test == "knha":
+        if method_used == "EE":
+            warn.append("Knapp-Hartung method is not meant to be used with an EE model")
+        rss = float(w @ (y - mu) ** 2)
+        vb *= 0.0 if rss <= np.finfo(float).eps else rss / (k - 1)   # no flooring at 1
+        df = float(k - 1)
+        crit = stats.t.isf((1 - level) / 2, df)
+    else:
+        df, crit = nan, zcrit
+    se = math.sqrt(vb)
+    zt = mu / se if se > 0 else (math.copysign(math.inf, mu) if mu else nan)
+    pval = 2 * (stats.t.sf(abs(zt), df) if test == "knha" else stats.norm.sf(abs(zt)))
+
+    # prediction interval (predict.rma)
+    if method_used == "EE":
+        pi_lb = pi_ub = nan
+    else:
+        pcrit = crit if predtype == "default" else stats.t.isf((1 - level) / 2, max(1, k - 2))
+        half = pcrit * math.sqrt(vb + tau2)
+        pi_lb, pi_ub = mu - half, mu + half
+
+    # heterogeneity: Q always with 1/vi weights; I2/H2 via the typical within-study variance
+    P = _P(1 / v)
+    yc = y - y.mean()
+    Q = max(0.0, float(yc @ P @ yc))
+    Q_df = k - 1
+    vt = Q_df / np.trace(P)
+    if method_used == "EE":
+        I2 = 0.0 if Q <= Q_df else 100 * (Q - Q_df) / Q
+        H2 = Q / Q_df
+    else:
+        I2 = 100 * tau2 / (vt + tau2)
+        H2 = tau2 / vt + 1
+
+    # Q-profile CI for tau2 (Viechtbauer 2007), solved exactly; bound = 0 if Q(0) is below target
+    if method_used == "EE":
+        t_lb = t_ub = nan
+    else:
+        alpha = 1 - level
+        crit_u, crit_l = stats.chi2.isf(alpha / 2, Q_df), stats.chi2.ppf(alpha / 2, Q_df)
+        f = lambda t: _qgen(y, v, t)  # noqa: E731
+        q0 = f(0.0)
+        t_lb = 0.0 if q0 < crit_u else _solve_decreasing(f, crit_u)
+        t_ub = 0.0 if q0 < crit_l else _solve_decreasing(f, crit_l)
+
+    numbers = dict(
+        estimate=mu, se=se, zval_or_tval=zt, df=df, pval=pval,
+        ci_lb=mu - crit * se, ci_ub=mu + crit * se, pi_lb=pi_lb, pi_ub=pi_ub,
+        tau2=tau2, tau2_se=tau2_se, tau=math.sqrt(tau2), Q=Q, Q_p=stats.chi2.sf(Q, Q_df),
+        I2=I2, H2=H2, tau2_ci_lb=t_lb, tau2_ci_ub=t_ub,
+        I2_ci_lb=100 * t_lb / (vt + t_lb), I2_ci_ub=100 * t_ub / (vt + t_ub),
+        H2_ci_lb=t_lb / vt + 1, H2_ci_ub=t_ub / vt + 1)
+    return RmaResult(
+        k=k, method=method, method_used=method_used, test=test, level=level, Q_df=Q_df,
+        converged=converged, iterations=iters, warnings=tuple(warn),
+        weights=tuple(float(x) for x in 100 * w / w.sum()),
+        **{name: float(x) for name, x in numbers.items()})
+
+
+def leave_one_out(yi, vi, **kw) -> list[RmaResult]:
+    """metafor leave1out(): refit omitting study i (same method/test); element i omits study i."""
+    y = np.atleast_1d(np.asarray(yi, dtype=float))
+    v = np.atleast_1d(np.asarray(vi, dtype=float))
+    if len(y) != len(v):
+        raise ValueError(f"yi and vi have mismatched lengths ({len(y)} vs {len(v)})")
+    if len(y) < 2:
+        raise ValueError("leave-one-out needs at least 2 studies")
+    keep = ~np.eye(len(y), dtype=bool)
+    return [rma(y[m], v[m], **kw) for m in keep]

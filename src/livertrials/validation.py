@@ -1,0 +1,400 @@
+"""Validate one study folder: every problem at once, each as file, row, column, value and rule.
+
+``study.yaml`` is checked against ``workflow/schemas/study.schema.yaml`` (JSON schema)
+plus cross-references; ``measurements.csv`` against a pandera schema built for the
+study (its arms) and the registry (outcomes, units, statistics, plausible ranges).
+Errors reject the study; warnings are caveats carried downstream as flags.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import pandera.pandas as pa
+import yaml
+from pandera.errors import SchemaErrors
+
+from livertrials.extraction import MEASUREMENT_COLUMNS, REQUIRED_COLUMNS, StudyFolder
+from livertrials.registry import Registry
+from livertrials.timepoints import TimepointError, parse_timepoint
+
+STUDY_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "study.schema.yaml"
+KNOWN_FLAGS = {"secondary_source", "arm_attribution_uncertain", "not_printed", "km_estimate", "approximate"}
+P_VALUE = re.compile(r"^\s*[<>≤≥]?=?\s*(\d*\.?\d+(?:[eE]-?\d+)?)\s*$")
+NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+TEXT_STATISTICS = {"p_value"}
+LOCATION_STATISTICS = {"mean", "median", "q1", "q3", "min", "max", "value", "approx", "pooled_level", "central_value"}
+
+
+@dataclass(frozen=True)
+class Issue:
+    study: str
+    file: str
+    row: int | None  # line in the file (1 = header), None for the whole file
+    row_id: str
+    column: str
+    value: str
+    rule: str
+    message: str
+    severity: str = "error"  # error rejects the study; warning becomes a flag
+
+    def __str__(self) -> str:
+        where = f"line {self.row}" + (f" (row_id {self.row_id})" if self.row_id else "") if self.row else "file"
+        column = f", column '{self.column}'" if self.column else ""
+        value = f", value {self.value!r}" if self.value != "" else ""
+        return f"{self.severity.upper()} {self.file}: {where}{column}{value}: {self.message} [rule: {self.rule}]"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_number(text: str) -> float | None:
+    """A finite number written with a dot as decimal mark, else None."""
+    if not NUMBER.match(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def explain_number(text: str) -> str:
+    stripped = text.strip()
+    if stripped == "":
+        return "the value is empty; if the source did not print it, add the flag not_printed"
+    if re.match(r"^[-+]?\d+,\d+$", stripped):
+        return "a comma is used as decimal mark; write a dot (e.g. 3,5 -> 3.5)"
+    if stripped.lower() in {"nan", "inf", "-inf", "infinity", "na", "n/a"}:
+        return "the value must be a finite number as printed"
+    return "the value is not a number (write it with a dot as decimal mark, no units or text)"
+
+
+@lru_cache(maxsize=1)
+def study_schema() -> dict:
+    return yaml.safe_load(STUDY_SCHEMA.read_text(encoding="utf-8"))
+
+
+def validate_study_meta(study: StudyFolder) -> list[Issue]:
+    file = str(study.folder / "study.yaml")
+    issues = []
+    validator = jsonschema.Draft202012Validator(study_schema())
+    for error in sorted(validator.iter_errors(study.meta), key=lambda e: list(e.path)):
+        path = ".".join(str(p) for p in error.path)
+        value = error.instance if not isinstance(error.instance, (dict, list)) else ""
+        issues.append(Issue(study.study_id, file, None, "", path, str(value), "study.yaml schema", error.message))
+    if study.meta.get("id") != study.folder.name:
+        issues.append(Issue(study.study_id, file, None, "", "id", str(study.meta.get("id")), "id matches folder",
+                            f"id must equal the folder name {study.folder.name!r}"))
+    arm_ids = [a.get("id") for a in study.meta.get("arms") or [] if isinstance(a, dict)]
+    contrast_ids = [c.get("id") for c in study.meta.get("contrasts") or [] if isinstance(c, dict)]
+    seen = set()
+    for group_id in arm_ids + contrast_ids:
+        if group_id in seen:
+            issues.append(Issue(study.study_id, file, None, "", "arms", str(group_id), "unique arm ids", "arm or contrast id used twice"))
+        seen.add(group_id)
+    for contrast in study.meta.get("contrasts") or []:
+        if not isinstance(contrast, dict):
+            continue
+        refs = contrast.get("intervention")
+        refs = [refs] if isinstance(refs, str) else list(refs or [])
+        for ref in refs + ([contrast["control"]] if contrast.get("control") else []):
+            if ref not in arm_ids:
+                issues.append(Issue(study.study_id, file, None, "", f"contrasts.{contrast.get('id')}", str(ref),
+                                    "contrast refers to an arm", f"contrast refers to unknown arm {ref!r}"))
+    return issues
+
+
+def arm_sizes(meta: dict) -> dict[str, int | None]:
+    sizes = {}
+    for arm in meta.get("arms") or []:
+        if isinstance(arm, dict) and "id" in arm:
+            sizes[arm["id"]] = arm.get("n_analysed") or arm.get("n_randomized")
+    for contrast in meta.get("contrasts") or []:
+        if isinstance(contrast, dict) and "id" in contrast:
+            sizes[contrast["id"]] = contrast.get("n_total")
+    return sizes
+
+
+class RowRules:
+    """Element and row rules for one study; each returns True where the row is fine."""
+
+    def __init__(self, registry: Registry, meta: dict):
+        self.registry = registry
+        self.sizes = arm_sizes(meta)
+
+    def outcome(self, row) -> object:
+        return self.registry.outcome(row["outcome"])
+
+    def statistic(self, row) -> object:
+        return self.registry.statistic(row["statistic"])
+
+    def row_unit(self, row) -> tuple[str | None, bool]:
+        """(registry unit of the row, presumed?) using unit_presumed only when no unit was printed."""
+        printed = row["unit"].strip()
+        if printed:
+            return self.registry.unit(printed), False
+        presumed = row.get("unit_presumed", "").strip()
+        return (self.registry.unit(presumed), True) if presumed else ("", False)
+
+    def unit_ok(self, row) -> bool:
+        outcome, statistic = self.outcome(row), self.statistic(row)
+        if outcome is None or statistic is None:
+            return True  # reported by their own rules
+        unit, _ = self.row_unit(row)
+        if unit is None:
+            return False
+        expected = statistic.unit
+        if expected == "outcome":
+            if outcome.kind == "events" and statistic.id != "count" and unit == "%":
+                return True
+            return unit in outcome.units
+        if expected == "percent":
+            return unit == "%"
+        if expected == "none":
+            return unit == ""
+        if expected == "ratio":
+            return unit == "" or unit in statistic.ratio_units
+        return unit == "" or unit in outcome.units or unit == "%" or unit in {"OR", "RR", "HR"}
+
+    def value_ok(self, row) -> bool:
+        statistic = self.statistic(row)
+        value = row["value"]
+        if "not_printed" in row.get("flags", "") and value.strip() == "":
+            return True
+        if statistic is not None and statistic.id in TEXT_STATISTICS:
+            match = P_VALUE.match(value)
+            return bool(match) and 0 <= float(match.group(1)) <= 1
+        return parse_number(value) is not None
+
+    def canonical(self, row) -> float | None:
+        """The row's value in the outcome's canonical unit, if it is a number in a convertible unit."""
+        outcome = self.outcome(row)
+        number = parse_number(row["value"])
+        unit, _ = self.row_unit(row)
+        if outcome is None or number is None or not unit or unit not in outcome.units:
+            return None
+        factor = outcome.units[unit]
+        return None if factor is None else number * factor
+
+    def plausible(self, row) -> bool:
+        outcome, statistic = self.outcome(row), self.statistic(row)
+        if outcome is None or statistic is None or outcome.plausible is None:
+            return True
+        if statistic.id not in LOCATION_STATISTICS:
+            return True
+        value = self.canonical(row)
+        low, high = outcome.plausible
+        return value is None or low <= value <= high
+
+    def spread_ok(self, row) -> bool:
+        statistic = self.statistic(row)
+        number = parse_number(row["value"])
+        return not (statistic and statistic.id in {"sd", "se"} and number is not None and number < 0)
+
+    def percent_ok(self, row) -> bool:
+        statistic = self.statistic(row)
+        number = parse_number(row["value"])
+        return not (statistic and statistic.id == "proportion" and number is not None and not 0 <= number <= 100)
+
+    def count_ok(self, row) -> bool:
+        statistic, outcome = self.statistic(row), self.outcome(row)
+        number = parse_number(row["value"])
+        size = self.sizes.get(row["arm"])
+        if not (statistic and statistic.id == "count" and outcome and outcome.kind == "events"):
+            return True
+        return number is None or size is None or 0 <= number <= size
+
+    def timepoint_ok(self, value: str) -> bool:
+        try:
+            parse_timepoint(value)
+        except TimepointError:
+            return False
+        return True
+
+
+# rule name -> (column the rule speaks about, message for the reviewer)
+RULE_MESSAGES = {
+    "known arm": ("arm", "arm is not an arm or contrast id in study.yaml"),
+    "known outcome": ("outcome", "outcome is not in the registry (resources/registry/outcomes.yaml): check the spelling or add it there"),
+    "known statistic": ("statistic", "statistic is not one the format knows (see resources/README.md)"),
+    "readable timepoint": ("timepoint", "timepoint is not readable: write e.g. 'baseline', 'week 4', 'month 3', 'weeks 0-24' or 'not stated'"),
+    "number as printed": ("value", None),
+    "unit allowed for outcome": ("unit", None),
+    "plausible range": ("value", None),
+    "SD and SE are not negative": ("value", "a standard deviation or standard error cannot be negative"),
+    "percentage within 0-100": ("value", "a percentage must lie between 0 and 100"),
+    "count within arm size": ("value", None),
+    "unique row_id": ("row_id", "row_id is used by more than one row"),
+    "not empty": (None, "this cell must not be empty"),
+    "known flag": ("flags", "flag is not one of " + ", ".join(sorted(KNOWN_FLAGS))),
+}
+
+
+def measurement_schema(rules: RowRules, arm_ids: set[str]) -> pa.DataFrameSchema:
+    def row_check(name: str, func):
+        return pa.Check(lambda df: df.apply(func, axis=1), name=name, error=name)
+
+    def text_column(required: bool, checks=()):
+        return pa.Column(str, nullable=False, required=required, checks=list(checks))
+
+    not_empty = pa.Check(lambda s: s.str.strip() != "", name="not empty", error="not empty")
+    columns = {c: text_column(c in REQUIRED_COLUMNS) for c in MEASUREMENT_COLUMNS}
+    columns["row_id"] = text_column(True, [not_empty, pa.Check(lambda s: ~s.duplicated(keep=False), name="unique row_id", error="unique row_id")])
+    columns["arm"] = text_column(True, [pa.Check(lambda s: s.isin(arm_ids), name="known arm", error="known arm")])
+    columns["outcome"] = text_column(True, [pa.Check(lambda s: s.map(lambda v: rules.registry.outcome(v) is not None), name="known outcome", error="known outcome")])
+    columns["statistic"] = text_column(True, [pa.Check(lambda s: s.map(lambda v: rules.registry.statistic(v) is not None), name="known statistic", error="known statistic")])
+    columns["timepoint"] = text_column(True, [pa.Check(lambda s: s.map(rules.timepoint_ok), name="readable timepoint", error="readable timepoint")])
+    columns["source"] = text_column(True, [not_empty])
+    columns["quote"] = text_column(True, [not_empty])
+    columns["flags"] = text_column(False, [pa.Check(lambda s: s.map(lambda v: all(f.strip() in KNOWN_FLAGS for f in v.split(";") if f.strip())), name="known flag", error="known flag")])
+    return pa.DataFrameSchema(
+        columns,
+        strict=True,
+        checks=[
+            row_check("number as printed", rules.value_ok),
+            row_check("unit allowed for outcome", rules.unit_ok),
+            row_check("plausible range", rules.plausible),
+            row_check("SD and SE are not negative", rules.spread_ok),
+            row_check("percentage within 0-100", rules.percent_ok),
+            row_check("count within arm size", rules.count_ok),
+        ],
+    )
+
+
+def _describe(rule: str, row: pd.Series, rules: RowRules) -> tuple[str, str]:
+    """(column, message) for a failed row rule, in words a reviewer can act on."""
+    column, message = RULE_MESSAGES.get(rule, ("", rule))
+    if rule == "number as printed":
+        statistic = rules.statistic(row)
+        if statistic and statistic.id in TEXT_STATISTICS:
+            message = "a p value must be a number between 0 and 1, optionally with <, > or = (e.g. <0.05)"
+        else:
+            message = explain_number(row["value"])
+    elif rule == "unit allowed for outcome":
+        outcome, statistic = rules.outcome(row), rules.statistic(row)
+        unit, presumed = rules.row_unit(row)
+        printed = row["unit_presumed"] if presumed else row["unit"]
+        if unit is None:
+            message = f"unit {printed!r} is unknown (accepted for {outcome.id}: {', '.join(outcome.units)})"
+        elif statistic.unit == "none":
+            message = f"a {statistic.label} has no unit; leave unit empty"
+        elif statistic.unit == "percent":
+            message = f"a {statistic.label} is a percentage: unit must be %"
+        elif unit == "":
+            message = (f"no unit given for {outcome.id}; if the source printed none, put the unit you presume in "
+                       f"unit_presumed (accepted: {', '.join(outcome.units)})")
+        else:
+            message = f"unit {printed!r} is not allowed for {outcome.id} (accepted: {', '.join(outcome.units)})"
+        column = "unit_presumed" if presumed else "unit"
+    elif rule == "plausible range":
+        outcome = rules.outcome(row)
+        low, high = outcome.plausible
+        value = rules.canonical(row)
+        message = (f"{outcome.label} of {value:g} {outcome.canonical_unit} is outside the plausible range "
+                   f"{low:g}-{high:g} {outcome.canonical_unit}: check the value and its unit")
+    elif rule == "count within arm size":
+        message = f"count is larger than the arm size ({rules.sizes.get(row['arm'])}) in study.yaml"
+    return column or "", message
+
+
+def validate_measurements(study: StudyFolder, registry: Registry) -> list[Issue]:
+    file = str(study.folder / "measurements.csv")
+    frame = study.measurements
+    arm_ids = {g.get("id") for key in ("arms", "contrasts") for g in study.meta.get(key) or [] if isinstance(g, dict)}
+    rules = RowRules(registry, study.meta)
+    issues: list[Issue] = []
+    if frame.empty:
+        return [Issue(study.study_id, file, None, "", "", "", "at least one measurement", "measurements.csv has a header but no rows")]
+    try:
+        measurement_schema(rules, arm_ids).validate(frame, lazy=True)
+    except SchemaErrors as errors:
+        issues.extend(_issues_from_failures(errors.failure_cases, frame, rules, study.study_id, file))
+    issues.extend(_cross_row_issues(frame, rules, study.study_id, file))
+    return issues
+
+
+def _issues_from_failures(cases: pd.DataFrame, frame: pd.DataFrame, rules: RowRules, study_id: str, file: str) -> list[Issue]:
+    issues = []
+    for case in cases.itertuples(index=False):
+        check = str(case.check)
+        if case.index is None or (isinstance(case.index, float) and math.isnan(case.index)):
+            # whole-column problems: missing or extra columns, wrong type
+            if check == "column_in_schema":
+                issues.append(Issue(study_id, file, 1, "", str(case.failure_case), "", "known columns",
+                                    f"column {case.failure_case!r} is not part of the format (expected: {', '.join(MEASUREMENT_COLUMNS)})"))
+            elif check == "column_in_dataframe":
+                issues.append(Issue(study_id, file, 1, "", str(case.failure_case), "", "required columns",
+                                    f"required column {case.failure_case!r} is missing"))
+            elif check not in {"dataframe_not_empty"}:
+                issues.append(Issue(study_id, file, None, "", str(case.column or ""), str(case.failure_case), check, check))
+            continue
+        index = int(case.index)
+        row = frame.loc[index]
+        rule = check
+        if case.schema_context == "Column":
+            column, message = RULE_MESSAGES.get(rule, (case.column, rule))
+            column = case.column
+            value = str(case.failure_case)
+        else:
+            if rule not in RULE_MESSAGES or not _row_has_columns(row):
+                continue
+            column, message = _describe(rule, row, rules)
+            value = str(row.get(column, "")) if column else ""
+        issues.append(Issue(study_id, file, index + 2, str(row.get("row_id", "")), str(column or ""), value, rule, message))
+    # a row-level rule fails on every row when a column is missing; those repeat the column error
+    return list(dict.fromkeys(issues))
+
+
+def _row_has_columns(row: pd.Series) -> bool:
+    return all(c in row.index for c in REQUIRED_COLUMNS)
+
+
+def _cross_row_issues(frame: pd.DataFrame, rules: RowRules, study_id: str, file: str) -> list[Issue]:
+    """Rules across rows: duplicates, quantile order, CI order."""
+    if not all(c in frame.columns for c in REQUIRED_COLUMNS):
+        return []
+    issues = []
+    content = [c for c in frame.columns if c not in {"row_id"}]
+    for index in frame.index[frame.duplicated(subset=content, keep="first")]:
+        row = frame.loc[index]
+        issues.append(Issue(study_id, file, index + 2, row["row_id"], "", "", "no duplicate rows",
+                            "this row repeats an earlier row exactly (apart from row_id)"))
+    stats = frame.assign(
+        stat=frame["statistic"].map(lambda s: getattr(rules.registry.statistic(s), "id", None)),
+        number=frame["value"].map(parse_number),
+    )
+    orders = [("q1", "median"), ("median", "q3"), ("q1", "q3"), ("min", "max"), ("min", "median"), ("median", "max"),
+              ("ci95_lower", "ci95_upper")]
+    for _, group in stats.groupby(["arm", "timepoint", "outcome"], sort=False):
+        by_stat = {s: g for s, g in group.groupby("stat")}
+        for low, high in orders:
+            if low in by_stat and high in by_stat:
+                low_row, high_row = by_stat[low].iloc[0], by_stat[high].iloc[0]
+                if low_row["number"] is not None and high_row["number"] is not None and low_row["number"] > high_row["number"]:
+                    index = by_stat[low].index[0]
+                    issues.append(Issue(study_id, file, index + 2, low_row["row_id"], "value", low_row["value"], f"{low} <= {high}",
+                                        f"{low} ({low_row['value']}) is larger than {high} ({high_row['value']}, row_id {high_row['row_id']})"))
+    return issues
+
+
+def unit_warnings(study: StudyFolder, registry: Registry) -> list[Issue]:
+    """Caveats that are not errors: presumed units, uncertain arms, secondary sources."""
+    file = str(study.folder / "measurements.csv")
+    warnings = []
+    if not {"unit", "unit_presumed", "row_id"} <= set(study.measurements.columns):
+        return warnings
+    for index, row in study.measurements.iterrows():
+        if not row["unit"].strip() and row.get("unit_presumed", "").strip():
+            warnings.append(Issue(study.study_id, file, index + 2, row["row_id"], "unit_presumed", row["unit_presumed"],
+                                  "presumed unit", "no unit printed; the presumed unit is used and flagged", "warning"))
+    return warnings
+
+
+def validate_study(study: StudyFolder, registry: Registry) -> list[Issue]:
+    """All errors and warnings of one study folder."""
+    meta_issues = validate_study_meta(study)
+    return meta_issues + validate_measurements(study, registry) + unit_warnings(study, registry)

@@ -1,0 +1,18 @@
+rule check_validation:
+    """Last step: fail the run if a study was excluded, after everything else was built."""
+    input:
+        summary=rules.merge_shards.output.summary,
+        report=rules.merge_shards.output.report,
+        figures=rules.figures.output,
+    output:
+        "results/validation/checked.txt",
+    params:
+        fail=config["fail_on_invalid_studies"],
+    log:
+        "results/logs/check_validation.log",
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    script:
+        "../../scripts/check_validation.py"

@@ -1,0 +1,30 @@
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from livertrials.build import shard_of
+
+validate(config, "../schemas/config.schema.yaml")
+
+STUDY_FILES = ("study.yaml", "measurements.csv")
+COLLECTIONS = {"studies": config["studies_dir"], "comparators": config["comparators_dir"]}
+SHARDS = list(range(config["shards"]))
+
+
+def study_folders():
+    """(folder, collection) of every study folder, found anew at each run: a new folder is a new study."""
+    found = []
+    for collection, root in COLLECTIONS.items():
+        root = Path(root)
+        if root.is_dir():
+            found += [(p, collection) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith((".", "_"))]
+    return found
+
+
+def shard_members(shard):
+    return [(folder, collection) for folder, collection in study_folders() if shard_of(folder.name, config["shards"]) == int(shard)]
+
+
+def shard_inputs(wildcards):
+    files = [str(folder / name) for folder, _ in shard_members(wildcards.shard) for name in STUDY_FILES if (folder / name).exists()]
+    return {"registry": config["registry"], "studies": files}

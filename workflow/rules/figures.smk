@@ -1,0 +1,28 @@
+rule figures:
+    """Arm means with 95% CI over time per outcome, and the evidence map (one process draws all)."""
+    input:
+        harmonized=rules.merge_shards.output.harmonized,
+        characteristics=rules.merge_shards.output.characteristics,
+    output:
+        arm_means=report(
+            expand("results/figures/arm_means_{outcome}.{fmt}", outcome=config["figures"]["outcomes"], fmt=config["figures"]["formats"]),
+            caption="../report/arm_means.rst",
+            category="Harmonized outcomes",
+        ),
+        evidence_map=report(
+            expand("results/figures/evidence_map.{fmt}", fmt=config["figures"]["formats"]),
+            caption="../report/evidence_map.rst",
+            category="Evidence map",
+        ),
+    params:
+        outcomes=config["figures"]["outcomes"],
+        formats=config["figures"]["formats"],
+        registry=config["registry"],
+    log:
+        "results/logs/figures.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../../scripts/draw_figures.py"

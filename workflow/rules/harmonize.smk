@@ -1,0 +1,43 @@
+rule harmonize_shard:
+    """Validate and harmonize one batch of studies; a bad study is recorded and skipped, never fatal."""
+    input:
+        unpack(shard_inputs),
+    output:
+        harmonized="results/shards/{shard}/harmonized.parquet",
+        characteristics="results/shards/{shard}/characteristics.parquet",
+        issues="results/shards/{shard}/issues.parquet",
+    params:
+        folders=lambda wc: [str(f) for f, _ in shard_members(wc.shard)],
+        collections=lambda wc: [c for _, c in shard_members(wc.shard)],
+    log:
+        "results/logs/harmonize_shard/{shard}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../../scripts/harmonize_shard.py"
+
+
+rule merge_shards:
+    """Concatenate the batches into the harmonized tables and the validation report."""
+    input:
+        expand("results/shards/{shard}/harmonized.parquet", shard=SHARDS),
+        expand("results/shards/{shard}/characteristics.parquet", shard=SHARDS),
+        expand("results/shards/{shard}/issues.parquet", shard=SHARDS),
+    output:
+        harmonized="results/harmonized/outcomes.parquet",
+        characteristics="results/harmonized/study_characteristics.parquet",
+        issues="results/validation/issues.parquet",
+        summary="results/validation/summary.json",
+        report="results/validation/report.txt",
+    params:
+        shard_dirs=expand("results/shards/{shard}", shard=SHARDS),
+    log:
+        "results/logs/merge_shards.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../../scripts/merge_shards.py"
