@@ -24,7 +24,7 @@ from livertrials.extraction import MEASUREMENT_COLUMNS, REQUIRED_COLUMNS, StudyF
 from livertrials.registry import Registry
 from livertrials.timepoints import TimepointError, parse_timepoint
 
-STUDY_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "study.schema.yaml"
+STUDY_SCHEMA = Path(__file__).resolve().parent / "schemas" / "study.schema.yaml"
 KNOWN_FLAGS = {"secondary_source", "arm_attribution_uncertain", "not_printed", "km_estimate", "approximate"}
 P_VALUE = re.compile(r"^\s*[<>≤≥]?=?\s*(\d*\.?\d+(?:[eE]-?\d+)?)\s*$")
 NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
