@@ -54,7 +54,9 @@ class ExtractionReadError(Exception):
 class StudyFolder:
     folder: Path
     meta: dict
-    measurements: pd.DataFrame  # all columns as str, "" for empty cells
+    # all columns as str, "" for empty cells; the index is the row's line in the file minus 2
+    # (line 1 is the header), so index + 2 names the line even after blank lines
+    measurements: pd.DataFrame
     extra_columns: list[str] = field(default_factory=list)
 
     @property
@@ -74,21 +76,46 @@ def _read_text(path: Path) -> str:
         raise ExtractionReadError(
             path, f"{path.name} is not UTF-8 text (byte {error.start}: {raw[error.start:error.start + 1]!r}); save it as UTF-8", "UTF-8 encoding"
         ) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ExtractionReadError(path, f"{path.name} contains a NUL byte on line {line}: it is not a plain text file", "plain text")
     return text.removeprefix("\ufeff")  # a byte-order mark from Excel is harmless
+
+
+class _StudyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that also refuses a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key {key!r} appears more than once in the same mapping", key_node.start_mark)
+                    seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_study_yaml(path: Path) -> dict:
     text = _read_text(path)
     try:
-        # safe_load: a tag such as !!python/object is refused, never executed.
-        meta = yaml.safe_load(text)
+        # a SafeLoader: a tag such as !!python/object is refused, never executed.
+        meta = yaml.load(text, Loader=_StudyLoader)  # noqa: S506 (safe loader subclass)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        if "constructor for the tag" in problem:
+            problem += " (tags such as !!python/... are refused: study.yaml holds plain values only)"
         raise ExtractionReadError(path, f"study.yaml is not valid YAML{where}: {problem}", "valid YAML") from None
+    if meta is None:
+        raise ExtractionReadError(path, "study.yaml is empty", "valid YAML")
     if not isinstance(meta, dict):
-        raise ExtractionReadError(path, "study.yaml must be a mapping of keys to values", "valid YAML")
+        raise ExtractionReadError(path, f"study.yaml must be a mapping of keys to values, not a {type(meta).__name__}", "valid YAML")
     return meta
 
 
@@ -96,12 +123,52 @@ def read_measurements(path: Path) -> pd.DataFrame:
     text = _read_text(path)
     if not text.strip():
         raise ExtractionReadError(path, "measurements.csv is empty", "non-empty table")
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
-    except (pd.errors.ParserError, csv.Error) as error:
-        raise ExtractionReadError(path, f"measurements.csv cannot be parsed as CSV: {error}", "comma-separated table") from None
+    header, records, lines = _parse_csv(path, text)
+    frame = pd.DataFrame(records, columns=header, index=[line - 2 for line in lines], dtype=str)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """(header, records, line of each record) of a comma-separated text; every record as wide as the header.
+
+    Blank lines are skipped; a record's line is where it starts (a quoted cell may span lines)."""
+    def fail(message: str, rule: str = "comma-separated table"):
+        raise ExtractionReadError(path, message, rule)
+
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header, records, lines, start = None, [], [], 1
+    try:
+        for record in reader:
+            line, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in record):
+                continue  # blank line
+            if header is None:
+                header = record
+                if len(header) == 1:
+                    for mark, name in ((";", "semicolons"), ("\t", "tabs")):
+                        if mark in header[0]:
+                            fail(f"measurements.csv appears to be separated by {name}, not commas (line 1: {header[0][:60]!r}...); "
+                                 "save it as comma-separated CSV (a dot as decimal mark)")
+                names = [c.strip() for c in header]
+                twice = sorted({c for c in names if names.count(c) > 1})
+                if twice:
+                    fail(f"column {twice[0]!r} appears more than once in the header (line 1); each column must appear once",
+                         "unique column names")
+                continue
+            if len(record) != len(header):
+                hint = ("a cell containing a comma must be put in double quotes" if len(record) > len(header)
+                        else "cells are missing, or the line was cut")
+                fail(f"line {line} has {len(record)} fields but the header has {len(header)}: {hint}")
+            records.append(record)
+            lines.append(line)
+    except csv.Error as error:
+        if "unexpected end of data" in str(error):
+            fail(f"a double quote opened on line {start} is never closed (the file ends inside a quoted cell)")
+        fail(f"measurements.csv cannot be parsed as CSV at line {reader.line_num}: {error}")
+    if header is None:
+        fail("measurements.csv has no header line (only empty cells)", "non-empty table")
+    return header, records, lines
 
 
 def load_study(folder: Path) -> StudyFolder:

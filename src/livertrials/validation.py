@@ -8,6 +8,7 @@ Errors reject the study; warnings are caveats carried downstream as flags.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -23,6 +24,8 @@ from pandera.errors import SchemaErrors
 from livertrials.extraction import MEASUREMENT_COLUMNS, REQUIRED_COLUMNS, StudyFolder
 from livertrials.registry import Registry
 from livertrials.timepoints import TimepointError, parse_timepoint
+
+_NON_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "na", "n/a"}
 
 STUDY_SCHEMA = Path(__file__).resolve().parent / "schemas" / "study.schema.yaml"
 KNOWN_FLAGS = {"secondary_source", "arm_attribution_uncertain", "not_printed", "km_estimate", "approximate"}
@@ -66,10 +69,11 @@ def explain_number(text: str) -> str:
     stripped = text.strip()
     if stripped == "":
         return "the value is empty; if the source did not print it, add the flag not_printed"
-    if re.match(r"^[-+]?\d+,\d+$", stripped):
-        return "a comma is used as decimal mark; write a dot (e.g. 3,5 -> 3.5)"
-    if stripped.lower() in {"nan", "inf", "-inf", "infinity", "na", "n/a"}:
-        return "the value must be a finite number as printed"
+    if "," in stripped and re.match(r"^[-+]?[\d.,]*\d[\d.,]*$", stripped):
+        return ("a comma is used in the number; write a dot as decimal mark and no thousands separator "
+                "(e.g. 3,5 -> 3.5; 1,250 -> 1250)")
+    if stripped.lower() in _NON_FINITE or (NUMBER.match(stripped) and not math.isfinite(float(stripped))):
+        return "the value must be a finite number as printed (not NaN, infinity or a number too large to store)"
     return "the value is not a number (write it with a dot as decimal mark, no units or text)"
 
 
@@ -78,30 +82,100 @@ def study_schema() -> dict:
     return yaml.safe_load(STUDY_SCHEMA.read_text(encoding="utf-8"))
 
 
+def groups(meta: dict, key: str) -> list[dict]:
+    """The mappings listed under ``arms`` or ``contrasts``; anything else (reported by the schema) is skipped."""
+    value = meta.get(key)
+    return [g for g in value if isinstance(g, dict)] if isinstance(value, list) else []
+
+
+def group_ids(meta: dict, key: str) -> list[str]:
+    return [g["id"] for g in groups(meta, key) if isinstance(g.get("id"), str)]
+
+
+_TYPE_WORDS = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true, false",
+               "null": "null", "array": "a list", "object": "a mapping (key: value)"}
+_ID_FORMS = {
+    "id": "must start with a letter or digit and contain only letters, digits, '_', '.' and '-' (at most 80 characters; "
+          "no spaces or slashes)",
+    "arms.id": "must start with a lower-case letter and contain only lower-case letters, digits and '_' (at most 40 characters)",
+}
+
+
+def _found(value) -> str:
+    kind = {str: "text", bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    return "null" if value is None else f"{kind.get(type(value), type(value).__name__)}: {value!r}"
+
+
+def _words(types) -> str:
+    words = ", ".join(_TYPE_WORDS.get(t, t) for t in ([types] if isinstance(types, str) else types))
+    head, _, last = words.rpartition(", ")
+    return f"{head} or {last}" if head else last
+
+
+def _schema_issues(error: jsonschema.ValidationError) -> list[tuple[str, str, str]]:
+    """(column, value, message) for one schema violation, in words a reviewer can act on."""
+    path = [str(p) for p in error.path]
+    column = ".".join(path)
+    where = f"{column!r}" if column else "study.yaml"
+    instance, expected = error.instance, error.validator_value
+    value = "" if isinstance(instance, (dict, list)) else str(instance)
+    if error.validator == "required" and isinstance(instance, dict):
+        return [(".".join(path + [k]), "", f"required key {k!r} is missing in {where}")
+                for k in expected if k not in instance]
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        issues = []
+        for key in instance:
+            if key in allowed:
+                continue
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+            issues.append((".".join(path + [str(key)]), "", f"unknown key '{key}' in {where} is not part of the format ({hint})"))
+        return issues
+    if error.validator == "type":
+        return [(column, value, f"{where} must be {_words(expected)}; found {_found(instance)}")]
+    if error.validator == "enum":
+        allowed = ", ".join("null" if v is None else str(v) for v in expected)
+        return [(column, value, f"{instance!r} is not one of the allowed values for {where}: {allowed}")]
+    if error.validator == "pattern":
+        form = _ID_FORMS.get(column) or _ID_FORMS.get(".".join(p for p in path if not p.isdigit()))
+        return [(column, value, f"{where} {form or 'does not have the required form ' + expected}: found {instance!r}")]
+    if error.validator == "oneOf":
+        types = [t for option in expected for t in ([option.get("type")] if isinstance(option.get("type"), str) else option.get("type", []))]
+        return [(column, value, f"{where} must be {_words(types)}; found {_found(instance)}")]
+    if error.validator == "minItems":
+        return [(column, value, f"{where} must list at least {'one entry' if expected == 1 else f'{expected} entries'}")]
+    if error.validator == "minLength":
+        return [(column, value, f"{where} must not be empty")]
+    if error.validator == "minimum":
+        return [(column, value, f"{where} must be at least {expected}, not {instance!r}")]
+    return [(column, value, error.message)]
+
+
 def validate_study_meta(study: StudyFolder) -> list[Issue]:
     file = str(study.folder / "study.yaml")
     issues = []
     validator = jsonschema.Draft202012Validator(study_schema())
-    for error in sorted(validator.iter_errors(study.meta), key=lambda e: list(e.path)):
-        path = ".".join(str(p) for p in error.path)
-        value = error.instance if not isinstance(error.instance, (dict, list)) else ""
-        issues.append(Issue(study.study_id, file, None, "", path, str(value), "study.yaml schema", error.message))
-    if study.meta.get("id") != study.folder.name:
-        issues.append(Issue(study.study_id, file, None, "", "id", str(study.meta.get("id")), "id matches folder",
+    for error in sorted(validator.iter_errors(study.meta), key=lambda e: [str(p) for p in e.path]):
+        for column, value, message in _schema_issues(error):
+            issues.append(Issue(study.study_id, file, None, "", column, value, "study.yaml schema", message))
+    study_id = study.meta.get("id")
+    if isinstance(study_id, str) and study_id != study.folder.name:  # a missing or non-text id is a schema error
+        issues.append(Issue(study.study_id, file, None, "", "id", study_id, "id matches folder",
                             f"id must equal the folder name {study.folder.name!r}"))
-    arm_ids = [a.get("id") for a in study.meta.get("arms") or [] if isinstance(a, dict)]
-    contrast_ids = [c.get("id") for c in study.meta.get("contrasts") or [] if isinstance(c, dict)]
+    arm_ids = group_ids(study.meta, "arms")
+    contrast_ids = group_ids(study.meta, "contrasts")
     seen = set()
     for group_id in arm_ids + contrast_ids:
         if group_id in seen:
-            issues.append(Issue(study.study_id, file, None, "", "arms", str(group_id), "unique arm ids", "arm or contrast id used twice"))
+            issues.append(Issue(study.study_id, file, None, "", "arms", group_id, "unique arm ids",
+                                f"arm or contrast id {group_id!r} is used twice"))
         seen.add(group_id)
-    for contrast in study.meta.get("contrasts") or []:
-        if not isinstance(contrast, dict):
-            continue
+    for contrast in groups(study.meta, "contrasts"):
         refs = contrast.get("intervention")
-        refs = [refs] if isinstance(refs, str) else list(refs or [])
-        for ref in refs + ([contrast["control"]] if contrast.get("control") else []):
+        refs = [refs] if isinstance(refs, str) else refs if isinstance(refs, list) else []  # other types: schema error
+        control = contrast.get("control")
+        for ref in refs + ([control] if isinstance(control, str) and control else []):
             if ref not in arm_ids:
                 issues.append(Issue(study.study_id, file, None, "", f"contrasts.{contrast.get('id')}", str(ref),
                                     "contrast refers to an arm", f"contrast refers to unknown arm {ref!r}"))
@@ -109,13 +183,16 @@ def validate_study_meta(study: StudyFolder) -> list[Issue]:
 
 
 def arm_sizes(meta: dict) -> dict[str, int | None]:
+    def whole(value):  # a size that is not a whole number >= 0 is a schema error; no check uses it
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
     sizes = {}
-    for arm in meta.get("arms") or []:
-        if isinstance(arm, dict) and "id" in arm:
-            sizes[arm["id"]] = arm.get("n_analysed") or arm.get("n_randomized")
-    for contrast in meta.get("contrasts") or []:
-        if isinstance(contrast, dict) and "id" in contrast:
-            sizes[contrast["id"]] = contrast.get("n_total")
+    for arm in groups(meta, "arms"):
+        if isinstance(arm.get("id"), str):
+            sizes[arm["id"]] = whole(arm.get("n_analysed") or arm.get("n_randomized"))
+    for contrast in groups(meta, "contrasts"):
+        if isinstance(contrast.get("id"), str):
+            sizes[contrast["id"]] = whole(contrast.get("n_total"))
     return sizes
 
 
@@ -234,7 +311,7 @@ RULE_MESSAGES = {
 }
 
 
-def measurement_schema(rules: RowRules, arm_ids: set[str]) -> pa.DataFrameSchema:
+def measurement_schema(rules: RowRules, arm_ids: set[str], row_rules: bool = True) -> pa.DataFrameSchema:
     def row_check(name: str, func):
         return pa.Check(lambda df: df.apply(func, axis=1), name=name, error=name)
 
@@ -261,7 +338,7 @@ def measurement_schema(rules: RowRules, arm_ids: set[str]) -> pa.DataFrameSchema
             row_check("SD and SE are not negative", rules.spread_ok),
             row_check("percentage within 0-100", rules.percent_ok),
             row_check("count within arm size", rules.count_ok),
-        ],
+        ] if row_rules else [],  # without the required columns the row rules cannot run (the missing column is reported)
     )
 
 
@@ -297,20 +374,25 @@ def _describe(rule: str, row: pd.Series, rules: RowRules) -> tuple[str, str]:
         message = (f"{outcome.label} of {value:g} {outcome.canonical_unit} is outside the plausible range "
                    f"{low:g}-{high:g} {outcome.canonical_unit}: check the value and its unit")
     elif rule == "count within arm size":
-        message = f"count is larger than the arm size ({rules.sizes.get(row['arm'])}) in study.yaml"
+        number = parse_number(row["value"])
+        if number is not None and number < 0:
+            message = "a count cannot be negative"
+        else:
+            message = f"count is larger than the arm size ({rules.sizes.get(row['arm'])}) in study.yaml"
     return column or "", message
 
 
 def validate_measurements(study: StudyFolder, registry: Registry) -> list[Issue]:
     file = str(study.folder / "measurements.csv")
     frame = study.measurements
-    arm_ids = {g.get("id") for key in ("arms", "contrasts") for g in study.meta.get(key) or [] if isinstance(g, dict)}
+    arm_ids = set(group_ids(study.meta, "arms") + group_ids(study.meta, "contrasts"))
     rules = RowRules(registry, study.meta)
     issues: list[Issue] = []
     if frame.empty:
         return [Issue(study.study_id, file, None, "", "", "", "at least one measurement", "measurements.csv has a header but no rows")]
     try:
-        measurement_schema(rules, arm_ids).validate(frame, lazy=True)
+        complete = all(c in frame.columns for c in REQUIRED_COLUMNS)
+        measurement_schema(rules, arm_ids, row_rules=complete).validate(frame, lazy=True)
     except SchemaErrors as errors:
         issues.extend(_issues_from_failures(errors.failure_cases, frame, rules, study.study_id, file))
     issues.extend(_cross_row_issues(frame, rules, study.study_id, file))
@@ -339,6 +421,13 @@ def _issues_from_failures(cases: pd.DataFrame, frame: pd.DataFrame, rules: RowRu
             column, message = RULE_MESSAGES.get(rule, (case.column, rule))
             column = case.column
             value = str(case.failure_case)
+            if rule == "known arm":
+                message = f"arm {value!r} is not an arm or contrast id in study.yaml (known: {', '.join(rules.sizes) or 'none'})"
+            elif rule == "readable timepoint":
+                try:
+                    parse_timepoint(value)
+                except TimepointError as error:
+                    message = str(error)
         else:
             if rule not in RULE_MESSAGES or not _row_has_columns(row):
                 continue

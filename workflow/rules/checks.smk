@@ -14,5 +14,7 @@ rule check_validation:
     resources:
         mem_mb=200,
         runtime=5,
+    conda:
+        "../../environment.yml"
     script:
         "../../scripts/check_validation.py"

@@ -24,5 +24,7 @@ rule figures:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../environment.yml"
     script:
         "../../scripts/draw_figures.py"

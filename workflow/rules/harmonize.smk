@@ -15,6 +15,8 @@ rule harmonize_shard:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        "../../environment.yml"
     script:
         "../../scripts/harmonize_shard.py"
 
@@ -39,5 +41,7 @@ rule merge_shards:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../environment.yml"
     script:
         "../../scripts/merge_shards.py"

@@ -1,0 +1,544 @@
+"""Write the bad-input corpus: one small study folder per defect, plus expected.yaml.
+
+Every case starts from the same minimal valid study (``base_valid``: two arms, one
+contrast, eight measurement rows) and changes ONE thing. The folders are committed so
+a reviewer can open them, but this script is their source: run
+
+    python tests/bad_inputs/make_corpus.py
+
+to rewrite them (tests/test_bad_inputs.py checks the committed copy is identical).
+Binary and odd cases (byte-order mark, CRLF, Latin-1, UTF-16, NUL bytes) are written
+here byte by byte; the > 20 MiB file is made at test time, never committed.
+
+expected.yaml maps each case to the issue validation must report:
+rule, column ("" = no column), row (line in the file, 1 = header; null = whole
+file), the file the issue is about, and a substring of the message. Cases with
+``accept: true`` must produce no error at all (a BOM or CRLF is harmless).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+COLUMNS = ["row_id", "arm", "arm_as_printed", "timepoint", "outcome", "statistic", "value", "unit",
+           "unit_presumed", "source", "location", "quote", "note", "flags"]
+SOURCE = "https://example.org/trial-2020"
+QUOTE_ALB = "Albumin at week 24 was 32.5 +/- 4.1 g/L with MSC and 30.2 +/- 3.9 g/L with SMT (P < 0.05)."
+QUOTE_DEATH = "Two patients in the MSC group and five in the SMT group died by week 24."
+
+BASE_META = {
+    "id": None,  # set to the case (folder) name
+    "kind": "trial",
+    "citation": "Example A, Sample B. Bone marrow MSC in decompensated cirrhosis: a randomized trial. J Test Hepatol. 2020;1:1-10.",
+    "design": "open-label randomized controlled trial",
+    "randomized": True,
+    "population": "HBV-related decompensated cirrhosis",
+    "condition": "decompensated_cirrhosis",
+    "etiology": "HBV",
+    "country": "China",
+    "meld_variant": "not_stated",
+    "follow_up": "24 weeks",
+    "arms": [
+        {"id": "cell", "label": "BM-MSC + SMT", "role": "intervention", "n_randomized": 20,
+         "cell_source": "bone_marrow", "cell_type": "MSC", "origin": "autologous", "route": "peripheral_vein",
+         "dose": "1 x 10^6 cells/kg", "infusions": 1, "co_intervention": "standard medical therapy"},
+        {"id": "smt", "label": "SMT", "role": "control", "n_randomized": 20, "cell_source": "none",
+         "cell_type": "none", "origin": "none", "route": "none", "dose": None, "infusions": None,
+         "co_intervention": "standard medical therapy"},
+    ],
+    "contrasts": [
+        {"id": "cell_vs_smt", "label": "BM-MSC vs SMT", "intervention": "cell", "control": "smt", "n_total": 40},
+    ],
+    "sources": [SOURCE],
+}
+
+
+def _row(row_id, arm, printed, timepoint, outcome, statistic, value, unit, quote):
+    return {"row_id": row_id, "arm": arm, "arm_as_printed": printed, "timepoint": timepoint, "outcome": outcome,
+            "statistic": statistic, "value": value, "unit": unit, "unit_presumed": "", "source": SOURCE,
+            "location": "Table 2", "quote": quote, "note": "", "flags": ""}
+
+
+# line in measurements.csv = position + 2 (line 1 is the header): E01 is line 2 ... E08 line 9
+BASE_ROWS = [
+    _row("E01", "cell", "MSC", "baseline", "n_randomized", "count", "20", "patients", "Forty patients were randomized (20 per group)."),
+    _row("E02", "cell", "MSC", "week 24", "albumin", "mean", "32.5", "g/L", QUOTE_ALB),
+    _row("E03", "cell", "MSC", "week 24", "albumin", "sd", "4.1", "g/L", QUOTE_ALB),
+    _row("E04", "smt", "SMT", "week 24", "albumin", "mean", "30.2", "g/L", QUOTE_ALB),
+    _row("E05", "smt", "SMT", "week 24", "albumin", "sd", "3.9", "g/L", QUOTE_ALB),
+    _row("E06", "cell_vs_smt", "MSC vs SMT", "week 24", "albumin", "p_value", "<0.05", "", QUOTE_ALB),
+    _row("E07", "cell", "MSC", "week 24", "death", "count", "2", "patients", QUOTE_DEATH),
+    _row("E08", "smt", "SMT", "week 24", "death", "count", "5", "patients", QUOTE_DEATH),
+]
+LINE = {row["row_id"]: i + 2 for i, row in enumerate(BASE_ROWS)}
+
+
+def csv_text(rows: list[dict], columns: list[str] = COLUMNS, delimiter: str = ",") -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", delimiter=delimiter, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def yaml_text(meta: dict) -> str:
+    return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
+
+
+class Case:
+    """A copy of the base study, edited in place by the case's recipe."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.meta = copy.deepcopy(BASE_META)
+        self.meta["id"] = name
+        self.rows = copy.deepcopy(BASE_ROWS)
+        self.columns = list(COLUMNS)
+        self.study_bytes: bytes | None = None  # raw file content overriding meta
+        self.csv_bytes: bytes | None = None  # raw file content overriding rows
+        self.omit: set[str] = set()
+
+    def edit(self, target: str, /, **changes) -> "Case":
+        """Change cells of the row whose row_id is target."""
+        for row in self.rows:
+            if row["row_id"] == target:
+                row.update(changes)
+                return self
+        raise KeyError(target)
+
+    def study_yaml(self) -> bytes:
+        return self.study_bytes if self.study_bytes is not None else yaml_text(self.meta).encode("utf-8")
+
+    def measurements(self) -> bytes:
+        return self.csv_bytes if self.csv_bytes is not None else csv_text(self.rows, self.columns).encode("utf-8")
+
+    def write(self, root: Path) -> None:
+        folder = root / self.name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        if "study.yaml" not in self.omit:
+            (folder / "study.yaml").write_bytes(self.study_yaml())
+        if "measurements.csv" not in self.omit:
+            (folder / "measurements.csv").write_bytes(self.measurements())
+
+
+CASES: dict[str, tuple] = {}  # name -> (recipe, expected)
+
+
+def E(rule, column="", row=None, message="", file="measurements.csv"):
+    return {"rule": rule, "column": column, "row": row, "file": file, "message": message}
+
+
+def simple(name, expected, recipe):
+    CASES[name] = (recipe, expected)
+
+
+# ---------------------------------------------------------------- accepted (no error)
+simple("base_valid", {"accept": True, "file": "measurements.csv"}, lambda c: None)
+
+
+def _bom(c: Case):
+    c.csv_bytes = b"\xef\xbb\xbf" + c.measurements()
+
+
+def _bom_yaml(c: Case):
+    c.study_bytes = b"\xef\xbb\xbf" + c.study_yaml()
+
+
+def _crlf(c: Case):
+    c.csv_bytes = c.measurements().replace(b"\n", b"\r\n")
+
+
+def _crlf_yaml(c: Case):
+    c.study_bytes = c.study_yaml().replace(b"\n", b"\r\n")
+
+
+def _bom_crlf_both(c: Case):
+    _crlf(c)
+    _crlf_yaml(c)
+    c.csv_bytes = b"\xef\xbb\xbf" + c.csv_bytes
+    c.study_bytes = b"\xef\xbb\xbf" + c.study_bytes
+
+
+simple("accept_bom_measurements", {"accept": True, "file": "measurements.csv"}, _bom)
+simple("accept_bom_study_yaml", {"accept": True, "file": "study.yaml"}, _bom_yaml)
+simple("accept_crlf_measurements", {"accept": True, "file": "measurements.csv"}, _crlf)
+simple("accept_crlf_study_yaml", {"accept": True, "file": "study.yaml"}, _crlf_yaml)
+simple("accept_bom_crlf_both", {"accept": True, "file": "measurements.csv"}, _bom_crlf_both)
+
+# ---------------------------------------------------------------- measurements.csv: columns and layout
+
+
+def _drop(column):
+    def recipe(c: Case):
+        c.columns.remove(column)
+    return recipe
+
+
+def _rename(old, new):
+    def recipe(c: Case):
+        c.columns[c.columns.index(old)] = new
+        for row in c.rows:
+            row[new] = row.pop(old)
+    return recipe
+
+
+def _extra_column(c: Case):
+    c.columns.append("comment")
+    for row in c.rows:
+        row["comment"] = "checked"
+
+
+def _duplicate_column(c: Case):
+    text = csv_text(c.rows, c.columns)
+    lines = text.splitlines()
+    lines[0] += ",value"
+    lines[1:] = [line + ",1" for line in lines[1:]]
+    c.csv_bytes = ("\n".join(lines) + "\n").encode()
+
+
+simple("missing_column_unit", E("required columns", "unit", 1, "required column 'unit' is missing"), _drop("unit"))
+simple("missing_column_value", E("required columns", "value", 1, "required column 'value' is missing"), _drop("value"))
+simple("missing_column_quote", E("required columns", "quote", 1, "required column 'quote' is missing"), _drop("quote"))
+simple("misspelled_column", E("known columns", "statistc", 1, "is not part of the format"), _rename("statistic", "statistc"))
+simple("extra_column", E("known columns", "comment", 1, "'comment' is not part of the format"), _extra_column)
+simple("duplicate_column", E("unique column names", "", None, "column 'value' appears more than once"), _duplicate_column)
+
+
+def _raw_csv(data: bytes):
+    def recipe(c: Case):
+        c.csv_bytes = data
+    return recipe
+
+
+simple("empty_file", E("non-empty table", "", None, "measurements.csv is empty"), _raw_csv(b""))
+simple("whitespace_only_file", E("non-empty table", "", None, "measurements.csv is empty"), _raw_csv(b"\n  \n\n"))
+simple("only_empty_cells", E("non-empty table", "", None, "no header line"), _raw_csv(b",,,\n,,,\n"))
+simple("header_only", E("at least one measurement", "", None, "header but no rows"),
+       _raw_csv((",".join(COLUMNS) + "\n").encode()))
+
+
+def _delimited(delimiter):
+    def recipe(c: Case):
+        c.csv_bytes = csv_text(c.rows, c.columns, delimiter=delimiter).encode()
+    return recipe
+
+
+def _semicolon_comma_decimal(c: Case):
+    for row in c.rows:
+        row["value"] = row["value"].replace(".", ",")
+    c.csv_bytes = csv_text(c.rows, c.columns, delimiter=";").encode()
+
+
+simple("semicolon_separated", E("comma-separated table", "", None, "separated by semicolons"), _delimited(";"))
+simple("semicolon_comma_decimals", E("comma-separated table", "", None, "separated by semicolons"), _semicolon_comma_decimal)
+simple("tab_separated", E("comma-separated table", "", None, "separated by tabs"), _delimited("\t"))
+
+
+def _line_edit(line_no, func):
+    """Edit one physical line (1 = header) of the written CSV text."""
+    def recipe(c: Case):
+        lines = csv_text(c.rows, c.columns).split("\n")
+        lines[line_no - 1] = func(lines[line_no - 1])
+        c.csv_bytes = "\n".join(lines).encode()
+    return recipe
+
+
+simple("ragged_row_extra_field", E("comma-separated table", "", None, "line 5 has 15 fields"),
+       _line_edit(5, lambda line: line.replace("Table 2", "Table 2, left column", 1)))
+simple("ragged_first_row_extra_field", E("comma-separated table", "", None, "line 2 has 15 fields"),
+       _line_edit(2, lambda line: line.replace("Table 2", "Table 2, left column", 1)))
+simple("ragged_row_missing_fields", E("comma-separated table", "", None, "line 6 has 9 fields"),
+       _line_edit(6, lambda line: ",".join(next(csv.reader([line]))[:9])))
+simple("unclosed_quote", E("comma-separated table", "", None, "quote"),
+       _line_edit(4, lambda line: line.replace("Table 2", '"Table 2', 1)))
+simple("nul_byte", E("plain text", "", None, "contains a NUL byte on line 3"),
+       _line_edit(3, lambda line: line.replace("Table 2", "Table\x002", 1)))
+
+
+def _blank_line_then_bad_unit(c: Case):
+    c.edit("E05", unit="furlongs")
+    lines = csv_text(c.rows, c.columns).split("\n")
+    lines.insert(3, "")  # a blank line after E02: E05 moves from line 6 to line 7
+    c.csv_bytes = "\n".join(lines).encode()
+
+
+simple("blank_line_shifts_lines", E("unit allowed for outcome", "unit", LINE["E05"] + 1, "unit 'furlongs' is unknown"),
+       _blank_line_then_bad_unit)
+
+
+def _latin1(c: Case):
+    c.edit("E02", quote="Albumin (\u00b5mol? no: g/L) rose in the MSC group; na\u00efve patients; caf\u00e9.")
+    c.csv_bytes = csv_text(c.rows, c.columns).encode("latin-1")
+
+
+def _latin1_yaml(c: Case):
+    c.meta["citation"] = "M\u00fcller A, Garc\u00eda B. Cellules souches et cirrhose. Gastroent\u00e9rologie. 2020;1:1-10."
+    c.study_bytes = yaml_text(c.meta).encode("latin-1")
+
+
+def _utf16(c: Case):
+    c.csv_bytes = csv_text(c.rows, c.columns).encode("utf-16")
+
+
+simple("latin1_measurements", E("UTF-8 encoding", "", None, "not UTF-8"), _latin1)
+simple("latin1_study_yaml", E("UTF-8 encoding", "", None, "not UTF-8", file="study.yaml"), _latin1_yaml)
+simple("utf16_measurements", E("UTF-8 encoding", "", None, "not UTF-8"), _utf16)
+simple("binary_measurements", E("UTF-8 encoding", "", None, "not UTF-8"),
+       _raw_csv(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\xff\xfe"))
+
+# ---------------------------------------------------------------- measurements.csv: values
+
+
+def _value(row_id, value, **more):
+    return lambda c: c.edit(row_id, value=value, **more)
+
+
+simple("comma_decimal", E("number as printed", "value", LINE["E02"], "comma"), _value("E02", "32,5"))
+simple("thousands_separator", E("number as printed", "value", LINE["E02"], "comma"),
+       _value("E02", "1,250", outcome="alt", unit="U/L"))
+simple("nan_value", E("number as printed", "value", LINE["E03"], "finite number"), _value("E03", "NaN"))
+simple("inf_value", E("number as printed", "value", LINE["E02"], "finite number"), _value("E02", "inf"))
+simple("negative_infinity", E("number as printed", "value", LINE["E04"], "finite number"), _value("E04", "-Infinity"))
+simple("overflow_value", E("number as printed", "value", LINE["E02"], "finite number"), _value("E02", "1e999"))
+simple("blank_value", E("number as printed", "value", LINE["E04"], "the value is empty"), _value("E04", ""))
+simple("text_in_numeric", E("number as printed", "value", LINE["E02"], "not a number"), _value("E02", "about 32"))
+simple("value_with_unit", E("number as printed", "value", LINE["E02"], "not a number"), _value("E02", "32.5 g/L"))
+simple("mean_plus_minus_sd", E("number as printed", "value", LINE["E02"], "not a number"), _value("E02", "32.5 \u00b1 4.1"))
+simple("negative_sd", E("SD and SE are not negative", "value", LINE["E03"], "cannot be negative"), _value("E03", "-4.1"))
+simple("negative_se", E("SD and SE are not negative", "value", LINE["E05"], "cannot be negative"),
+       _value("E05", "-0.9", statistic="se"))
+
+
+def _quantiles(low_stat, low_value, high_stat, high_value):
+    def recipe(c: Case):
+        c.edit("E02", statistic=high_stat, value=high_value)
+        c.edit("E03", statistic=low_stat, value=low_value)
+    return recipe
+
+
+simple("q1_gt_median", E("q1 <= median", "value", LINE["E03"], "q1 (34.0) is larger than median (32.5"),
+       _quantiles("q1", "34.0", "median", "32.5"))
+simple("median_gt_q3", E("median <= q3", "value", LINE["E03"], "median (36.0) is larger than q3 (32.5"),
+       _quantiles("median", "36.0", "q3", "32.5"))
+simple("min_gt_max", E("min <= max", "value", LINE["E03"], "min (40.0) is larger than max (32.5"),
+       _quantiles("min", "40.0", "max", "32.5"))
+simple("ci_lower_gt_upper", E("ci95_lower <= ci95_upper", "value", LINE["E03"], "ci95_lower (35.0) is larger than ci95_upper"),
+       _quantiles("ci95_lower", "35.0", "ci95_upper", "33.0"))
+simple("count_above_arm_size", E("count within arm size", "value", LINE["E07"], "larger than the arm size (20)"),
+       _value("E07", "25"))
+simple("negative_count", E("count within arm size", "value", LINE["E08"], "cannot be negative"), _value("E08", "-1"))
+simple("percentage_above_100", E("percentage within 0-100", "value", LINE["E07"], "between 0 and 100"),
+       _value("E07", "120", statistic="proportion", unit="%"))
+simple("negative_percentage", E("percentage within 0-100", "value", LINE["E08"], "between 0 and 100"),
+       _value("E08", "-5", statistic="proportion", unit="%"))
+simple("p_value_above_1", E("number as printed", "value", LINE["E06"], "p value must be a number between 0 and 1"),
+       _value("E06", "1.5"))
+simple("p_value_text", E("number as printed", "value", LINE["E06"], "p value must be a number between 0 and 1"),
+       _value("E06", "n.s."))
+simple("p_value_percent", E("number as printed", "value", LINE["E06"], "p value must be a number between 0 and 1"),
+       _value("E06", "5%"))
+
+# ---------------------------------------------------------------- measurements.csv: units
+
+
+def _unit(row_id, unit, **more):
+    return lambda c: c.edit(row_id, unit=unit, **more)
+
+
+simple("unknown_unit", E("unit allowed for outcome", "unit", LINE["E02"], "unit 'g/LL' is unknown"), _unit("E02", "g/LL"))
+simple("misspelled_unit", E("unit allowed for outcome", "unit", LINE["E04"], "unit 'gr/L' is unknown"), _unit("E04", "gr/L"))
+simple("unit_not_allowed_albumin_seconds", E("unit allowed for outcome", "unit", LINE["E02"], "unit 's' is not allowed for albumin"),
+       _unit("E02", "s"))
+simple("unit_not_allowed_bilirubin_g_l", E("unit allowed for outcome", "unit", LINE["E02"], "not allowed for bilirubin"),
+       _unit("E02", "g/L", outcome="total_bilirubin", value="45"))
+simple("missing_unit", E("unit allowed for outcome", "unit", LINE["E02"], "no unit given for albumin"), _unit("E02", ""))
+simple("bad_unit_presumed", E("unit allowed for outcome", "unit_presumed", LINE["E02"], "unit 'furlongs' is unknown"),
+       _unit("E02", "", unit_presumed="furlongs"))
+simple("p_value_with_unit", E("unit allowed for outcome", "unit", LINE["E06"], "has no unit"), _unit("E06", "%"))
+simple("proportion_not_percent", E("unit allowed for outcome", "unit", LINE["E07"], "is a percentage"),
+       _unit("E07", "patients", statistic="proportion", value="10"))
+
+# ---------------------------------------------------------------- measurements.csv: implausible values
+# Each: E02 becomes one printed mean whose value, in the outcome's canonical unit, is impossible.
+IMPLAUSIBLE = {
+    "implausible_albumin_400_g_l": ("albumin", "400", "g/L", "400 g/L"),
+    "implausible_albumin_g_l_value_typed_as_g_dl": ("albumin", "32.5", "g/dL", "325 g/L"),
+    "implausible_albumin_low": ("albumin", "3.2", "g/L", "3.2 g/L"),
+    "implausible_bilirubin_umol_value_typed_as_mg_dl": ("total_bilirubin", "300", "mg/dL", "5130 umol/L"),
+    "implausible_bilirubin_low": ("bilirubin", "0.5", "umol/L", "0.5 umol/L"),
+    "implausible_creatinine_umol_value_typed_as_mg_dl": ("creatinine", "95", "mg/dL", "8398 umol/L"),
+    "implausible_creatinine_high": ("creatinine", "4000", "umol/L", "4000 umol/L"),
+    "implausible_inr": ("inr", "25", "INR", "25 ratio"),
+    "implausible_prothrombin_time": ("pt", "300", "s", "300 s"),
+    "implausible_prothrombin_activity": ("pta", "250", "%", "250 %"),
+    "implausible_meld": ("meld", "75", "points", "75 points"),
+    "implausible_meld_negative": ("meld", "-3", "points", "-3 points"),
+    "implausible_sodium": ("sodium", "14", "mmol/L", "14 mmol/L"),
+    "implausible_child_pugh": ("child_pugh_score", "22", "points", "22 points"),
+    "implausible_alt": ("alt", "9000", "U/L", "9000 U/L"),
+    "implausible_spleen_cm": ("spleen_length", "140", "cm", "1400 mm"),
+    "implausible_liver_arfi": ("liver_arfi", "12", "m/s", "12 m/s"),
+}
+for _name, (_outcome, _value_text, _unit_text, _shown) in IMPLAUSIBLE.items():
+    simple(_name, E("plausible range", "value", LINE["E02"], f"of {_shown} is outside the plausible range"),
+           _value("E02", _value_text, outcome=_outcome, unit=_unit_text))
+
+# ---------------------------------------------------------------- measurements.csv: identity and references
+
+
+def _duplicate_row(c: Case):
+    c.rows.append(dict(c.rows[-1], row_id="E09"))
+
+
+simple("duplicate_rows", E("no duplicate rows", "", LINE["E08"] + 1, "repeats an earlier row"), _duplicate_row)
+simple("duplicate_row_id", E("unique row_id", "row_id", LINE["E04"], "row_id is used by more than one row"),
+       lambda c: c.edit("E05", row_id="E04"))
+simple("empty_row_id", E("not empty", "row_id", LINE["E03"], "must not be empty"), lambda c: c.edit("E03", row_id=""))
+simple("unknown_arm", E("known arm", "arm", LINE["E04"], "not an arm or contrast id"), lambda c: c.edit("E04", arm="placebo"))
+simple("arm_label_instead_of_id", E("known arm", "arm", LINE["E04"], "not an arm or contrast id"), lambda c: c.edit("E04", arm="SMT"))
+simple("unknown_outcome", E("known outcome", "outcome", LINE["E02"], "not in the registry"), lambda c: c.edit("E02", outcome="hemoglobin"))
+simple("misspelled_outcome", E("known outcome", "outcome", LINE["E04"], "not in the registry"), lambda c: c.edit("E04", outcome="albumn"))
+simple("unknown_statistic", E("known statistic", "statistic", LINE["E02"], "statistic is not one the format knows"),
+       lambda c: c.edit("E02", statistic="average"))
+simple("unparseable_timepoint", E("readable timepoint", "timepoint", LINE["E02"], "timepoint 'wk24' is not readable"),
+       lambda c: c.edit("E02", timepoint="wk24"))
+simple("empty_timepoint", E("readable timepoint", "timepoint", LINE["E03"], "timepoint is empty"),
+       lambda c: c.edit("E03", timepoint=""))
+simple("empty_source", E("not empty", "source", LINE["E07"], "must not be empty"), lambda c: c.edit("E07", source=""))
+simple("empty_quote", E("not empty", "quote", LINE["E08"], "must not be empty"), lambda c: c.edit("E08", quote="  "))
+simple("unknown_flag", E("known flag", "flags", LINE["E02"], "flag is not one of"), lambda c: c.edit("E02", flags="secondary_source;guessed"))
+
+# ---------------------------------------------------------------- study.yaml: file level
+
+
+def _raw_yaml(text: str):
+    def recipe(c: Case):
+        c.study_bytes = text.replace("{id}", c.name).encode()
+    return recipe
+
+
+def _yaml_lines(func):
+    def recipe(c: Case):
+        c.study_bytes = func(yaml_text(c.meta)).encode()
+    return recipe
+
+
+def Y(rule, column="", message="", row=None):
+    return E(rule, column, row, message, file="study.yaml")
+
+
+simple("yaml_malformed", Y("valid YAML", "", "study.yaml is not valid YAML at line"),
+       _yaml_lines(lambda t: t.replace("kind: trial", "kind: [trial", 1)))
+simple("yaml_tab_indentation", Y("valid YAML", "", "study.yaml is not valid YAML at line"),
+       _yaml_lines(lambda t: t.replace("\n  label: SMT", "\n\tlabel: SMT", 1)))
+simple("yaml_python_tag_os_system", Y("valid YAML", "", "tag"),
+       _raw_yaml('!!python/object/apply:os.system ["touch /tmp/pwned"]\n'))
+simple("yaml_python_tag_in_value", Y("valid YAML", "", "tag"),
+       _yaml_lines(lambda t: t.replace("kind: trial", 'kind: !!python/object/apply:os.system ["touch /tmp/pwned"]', 1)))
+simple("yaml_not_mapping", Y("valid YAML", "", "must be a mapping"), _raw_yaml("- id: {id}\n- kind: trial\n"))
+simple("yaml_empty", Y("valid YAML", "", "study.yaml is empty"), _raw_yaml(""))
+simple("yaml_duplicate_key", Y("valid YAML", "", "key 'kind' appears more than once"),
+       _yaml_lines(lambda t: t.replace("kind: trial\n", "kind: trial\nkind: cohort\n", 1)))
+
+
+def _omit(name):
+    def recipe(c: Case):
+        c.omit.add(name)
+    return recipe
+
+
+simple("missing_study_yaml", Y("required file", "", "study.yaml is missing"), _omit("study.yaml"))
+simple("missing_measurements_csv", E("required file", "", None, "measurements.csv is missing"), _omit("measurements.csv"))
+
+# ---------------------------------------------------------------- study.yaml: content
+
+
+def _meta(func):
+    def recipe(c: Case):
+        func(c.meta)
+    return recipe
+
+
+def _set(key, value):
+    return _meta(lambda m: m.__setitem__(key, value))
+
+
+def _drop_key(key):
+    return _meta(lambda m: m.pop(key))
+
+
+def _arm(index, **changes):
+    return _meta(lambda m: m["arms"][index].update(changes))
+
+
+simple("id_not_folder_name", Y("id matches folder", "id", "must equal the folder name"), _set("id", "OtherStudy2020"))
+simple("id_with_spaces", Y("study.yaml schema", "id", "letters, digits"), _set("id", "Bad Id 2020"))
+simple("id_with_slash", Y("study.yaml schema", "id", "letters, digits"), _set("id", "studies/Lin2017"))
+simple("id_with_dotdot", Y("study.yaml schema", "id", "letters, digits"), _set("id", "../escape"))
+simple("id_not_string", Y("study.yaml schema", "id", "must be text"), _set("id", 2017))
+simple("id_list", Y("study.yaml schema", "id", "must be text"), _set("id", ["a", "b"]))
+simple("missing_id", Y("study.yaml schema", "id", "required key 'id' is missing"), _drop_key("id"))
+simple("missing_citation", Y("study.yaml schema", "citation", "required key 'citation' is missing"), _drop_key("citation"))
+simple("missing_arms", Y("study.yaml schema", "arms", "required key 'arms' is missing"), _drop_key("arms"))
+simple("empty_citation", Y("study.yaml schema", "citation", "must not be empty"), _set("citation", ""))
+simple("unknown_key", Y("study.yaml schema", "contry", "unknown key 'contry'"), _set("contry", "China"))
+simple("unknown_arm_key", Y("study.yaml schema", "arms.0.n_randmized", "unknown key 'n_randmized'"), _arm(0, n_randmized=20))
+simple("non_string_key", Y("study.yaml schema", "2020", "unknown key '2020'"), _meta(lambda m: m.__setitem__(2020, "x")))
+simple("bad_enum_kind", Y("study.yaml schema", "kind", "'rct' is not one of"), _set("kind", "rct"))
+simple("bad_enum_condition", Y("study.yaml schema", "condition", "'cirrhosis (decompensated)' is not one of"),
+       _set("condition", "cirrhosis (decompensated)"))
+simple("bad_enum_arm_role", Y("study.yaml schema", "arms.1.role", "'placebo' is not one of"), _arm(1, role="placebo"))
+simple("randomized_not_boolean", Y("study.yaml schema", "randomized", "must be true, false or null"), _set("randomized", "yes"))
+simple("n_randomized_text", Y("study.yaml schema", "arms.0.n_randomized", "must be a whole number"), _arm(0, n_randomized="20 patients"))
+simple("n_randomized_negative", Y("study.yaml schema", "arms.0.n_randomized", "must be at least 0"), _arm(0, n_randomized=-20))
+simple("arm_id_uppercase", Y("study.yaml schema", "arms.0.id", "lower-case"), _arm(0, id="Cell"))
+simple("arm_id_list", Y("study.yaml schema", "arms.0.id", "must be text"), _arm(0, id=["cell"]))
+simple("duplicate_arm_id", Y("unique arm ids", "arms", "arm or contrast id 'smt' is used twice"),
+       _meta(lambda m: m["arms"].append({"id": "smt", "label": "SMT (second listing)", "role": "control"})))
+simple("contrast_id_equals_arm_id", Y("unique arm ids", "arms", "arm or contrast id 'cell' is used twice"),
+       _meta(lambda m: m["contrasts"].append({"id": "cell", "label": "again", "intervention": "cell", "control": "smt"})))
+simple("contrast_unknown_arm", Y("contrast refers to an arm", "contrasts.cell_vs_smt", "unknown arm 'placebo'"),
+       _meta(lambda m: m["contrasts"][0].update(control="placebo")))
+simple("contrast_intervention_number", Y("study.yaml schema", "contrasts.0.intervention", "must be text, a list or null"),
+       _meta(lambda m: m["contrasts"][0].update(intervention=5)))
+simple("arms_not_list_string", Y("study.yaml schema", "arms", "must be a list"), _set("arms", "cell, smt"))
+simple("arms_mapping", Y("study.yaml schema", "arms", "must be a list"),
+       _meta(lambda m: m.__setitem__("arms", {a["id"]: a for a in m["arms"]})))
+simple("arms_integer", Y("study.yaml schema", "arms", "must be a list"), _set("arms", 2))
+simple("arms_list_of_strings", Y("study.yaml schema", "arms.0", "must be a mapping"), _set("arms", ["cell", "smt"]))
+simple("arms_empty", Y("study.yaml schema", "arms", "at least one"), _set("arms", []))
+simple("contrasts_not_list", Y("study.yaml schema", "contrasts", "must be a list"), _set("contrasts", 3))
+simple("contrasts_list_of_strings", Y("study.yaml schema", "contrasts.0", "must be a mapping"), _set("contrasts", ["cell_vs_smt"]))
+simple("flags_not_list", Y("study.yaml schema", "flags", "must be a list"), _set("flags", "possible overlap with Lin2017"))
+
+
+def write_corpus(root: Path = HERE) -> dict:
+    """Write every case folder and expected.yaml under root; return the expectations."""
+    root.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    for name, (recipe, expect) in CASES.items():
+        c = Case(name)
+        recipe(c)
+        c.write(root)
+        expected[name] = expect
+    header = ("# Written by make_corpus.py (do not edit by hand): case -> the issue validation must report.\n"
+              "# column '' = no column; row = line in the file (1 = header), null = whole file;\n"
+              "# accept: true = a harmless oddity that must produce no error.\n")
+    (root / "expected.yaml").write_text(header + yaml.safe_dump(expected, sort_keys=False, width=200), encoding="utf-8")
+    return expected
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    cases = write_corpus(target)
+    print(f"wrote {len(cases)} cases to {target}")

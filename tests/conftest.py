@@ -1,0 +1,54 @@
+"""Shared fixtures: the project root and a helper to write small study folders."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from livertrials.extraction import MEASUREMENT_COLUMNS
+from livertrials.registry import load_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def registry():
+    return load_registry(ROOT / "resources" / "registry" / "outcomes.yaml")
+
+
+def minimal_meta(study_id: str, n_cells: int = 20, n_control: int = 20) -> dict:
+    return {
+        "id": study_id,
+        "kind": "trial",
+        "citation": "Test fixture, not a real trial",
+        "design": "synthetic test fixture",
+        "randomized": True,
+        "population": "decompensated cirrhosis",
+        "condition": "decompensated_cirrhosis",
+        "arms": [
+            {"id": "cells", "label": "BM-MSC", "role": "intervention", "n_randomized": n_cells, "cell_source": "bone_marrow"},
+            {"id": "control", "label": "standard care", "role": "control", "n_randomized": n_control, "cell_source": "none"},
+        ],
+        "contrasts": [{"id": "cells_vs_control", "label": "BM-MSC vs control", "intervention": "cells", "control": "control"}],
+    }
+
+
+def row(row_id: str, arm: str, timepoint: str, outcome: str, statistic: str, value: str, unit: str, **extra) -> dict:
+    base = {c: "" for c in MEASUREMENT_COLUMNS}
+    base.update(row_id=row_id, arm=arm, timepoint=timepoint, outcome=outcome, statistic=statistic, value=value,
+                unit=unit, source="test://fixture", quote="test fixture")
+    base.update(extra)
+    return base
+
+
+def write_study(folder: Path, meta: dict, rows: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "study.yaml").write_text(yaml.safe_dump(meta, sort_keys=False), encoding="utf-8")
+    with open(folder / "measurements.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MEASUREMENT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder

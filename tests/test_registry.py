@@ -1,0 +1,60 @@
+"""Unit factors and registry rules, checked against resources cited in the registry README."""
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "outcome, unit, value, expected, digits",
+    [
+        # formulas-and-methods.md 3.1: albumin g/L = g/dL x 10 (exact)
+        ("albumin", "g/dL", 3.5, 35.0, 9),
+        # transplantr tests/testthat/test_units.R: bilirubin 5.4 mg/dL -> 92 umol/L (rounded)
+        ("bilirubin", "mg/dL", 5.4, 92, 0),
+        # transplantr: creatinine 3.5 mg/dL -> 309 umol/L (rounded)
+        ("creatinine", "mg/dL", 3.5, 309, 0),
+        ("bilirubin", "umol/L", 18.0, 18.0, 9),
+        ("inr", "INR", 1.4, 1.4, 9),
+    ],
+)
+def test_unit_factors(registry, outcome, unit, value, expected, digits):
+    assert round(value * registry.outcome(outcome).factor(unit), digits) == expected
+
+
+def test_inverse_vectors_round_trip(registry):
+    # transplantr: bilirubin 18 umol/L -> 1.1 mg/dL; creatinine 270 umol/L -> 3.1 mg/dL
+    assert round(18 / registry.outcome("bilirubin").factor("mg/dL"), 1) == 1.1
+    assert round(270 / registry.outcome("creatinine").factor("mg/dL"), 1) == 3.1
+
+
+def test_printed_spellings_resolve(registry):
+    assert registry.unit("μmol/l") == "umol/L"  # Greek mu, lower-case l
+    assert registry.unit("µmol/L") == "umol/L"  # micro sign
+    assert registry.unit(" g/dl ") == "g/dL"
+    assert registry.unit("mg/dL") == "mg/dL"
+    assert registry.unit("furlongs") is None
+    assert registry.unit("") == ""
+
+
+def test_coagulation_measures_are_not_interconvertible(registry):
+    # formulas-and-methods.md 3.2-3.4: PT seconds, INR and activity need lab constants
+    pt, inr, pta = registry.outcome("prothrombin_time"), registry.outcome("inr"), registry.outcome("prothrombin_activity")
+    assert len({pt.id, inr.id, pta.id}) == 3
+    assert not pt.accepts("%") and not pt.accepts("ratio")
+    assert not inr.accepts("s") and not pta.accepts("s")
+
+
+def test_aliases_resolve_case_insensitively(registry):
+    assert registry.outcome("total_bilirubin").id == "bilirubin"
+    assert registry.outcome("MELD").id == "meld"
+    assert registry.outcome("Child-Pugh_score").id == "child_pugh_score"
+    assert registry.outcome("prothrombin_concentration").id == "prothrombin_activity"
+    assert registry.outcome("albumn") is None
+    assert registry.statistic("iqr_lower").id == "q1"
+
+
+def test_every_outcome_has_canonical_unit_with_factor_one(registry):
+    for outcome in registry.outcomes.values():
+        assert outcome.factor(outcome.canonical_unit) == 1
+        if outcome.kind == "continuous":
+            assert outcome.plausible is not None, outcome.id
+            assert outcome.benefit in {"higher", "lower", "none"}

@@ -1,0 +1,104 @@
+"""End to end: the Snakemake workflow on a temporary copy of the project.
+
+One run holds the shipped corpus plus a new study folder and a broken one: the new study
+must reach every output with no code change; the broken one must be reported and
+excluded while everything else builds; then fixing it makes the run pass.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from conftest import ROOT, minimal_meta, row, write_study
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", "-c2", "--keep-going", *args],
+                          cwd=workdir, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    work = tmp_path_factory.mktemp("project")
+    for name in ("Snakefile", "workflow", "scripts", "config", "resources"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
+    write_study(work / "resources" / "studies" / "NewTrial2026", minimal_meta("NewTrial2026"), [
+        row("N1", "cells", "baseline", "albumin", "mean", "28.5", "g/L"),
+        row("N2", "cells", "baseline", "albumin", "sd", "3.1", "g/L"),
+        row("N3", "cells", "week 12", "albumin", "mean", "32.0", "g/L"),
+        row("N4", "cells", "week 12", "albumin", "sd", "3.4", "g/L"),
+        row("N5", "control", "week 12", "albumin", "mean", "29.0", "g/L"),
+        row("N6", "control", "week 12", "albumin", "sd", "3.0", "g/L"),
+    ])
+    write_study(work / "resources" / "studies" / "BrokenTrial", minimal_meta("BrokenTrial"), [
+        row("B1", "cells", "week 4", "albumin", "mean", "400", "g/L"),  # 400 g/L: implausible
+    ])
+    first = snakemake(work)
+    return work, first
+
+
+def test_broken_study_fails_the_run_but_everything_else_builds(project):
+    work, first = project
+    assert first.returncode != 0
+    for output in ("results/harmonized/outcomes.parquet", "results/harmonized/study_characteristics.parquet",
+                   "results/figures/evidence_map.svg", "results/figures/arm_means_albumin.png"):
+        assert (work / output).is_file(), output
+    assert not (work / "results/validation/checked.txt").exists()
+    report = (work / "results/validation/report.txt").read_text()
+    assert "BrokenTrial" in report and "plausible range" in report and "B1" in report
+    summary = json.loads((work / "results/validation/summary.json").read_text())
+    assert list(summary["rejected_studies"]) == ["BrokenTrial"]
+    assert "Traceback" not in first.stderr
+
+
+def test_new_study_appears_in_every_output(project):
+    work, _ = project
+    outcomes = pq.read_table(work / "results/harmonized/outcomes.parquet").to_pandas()
+    chars = pq.read_table(work / "results/harmonized/study_characteristics.parquet").to_pandas()
+    assert "NewTrial2026" in set(outcomes["study_id"]) and "NewTrial2026" in set(chars["study_id"])
+    assert "BrokenTrial" not in set(outcomes["study_id"])
+    assert "NewTrial2026" in (work / "results/figures/evidence_map.svg").read_text()
+    assert "NewTrial2026" in (work / "results/figures/arm_means_albumin.svg").read_text()
+
+
+def test_every_shipped_study_is_harmonized(project):
+    work, _ = project
+    outcomes = pq.read_table(work / "results/harmonized/outcomes.parquet").to_pandas()
+    shipped = {p.name for c in ("studies", "comparators") for p in (ROOT / "resources" / c).iterdir() if p.is_dir()}
+    assert shipped <= set(outcomes["study_id"])
+
+
+def test_outputs_have_explicit_schema_with_units(project):
+    work, _ = project
+    schema = pq.read_schema(work / "results/harmonized/outcomes.parquet")
+    assert schema.field("timepoint_days").metadata[b"unit"] == b"days"
+    assert b"description" in schema.field("source_row_ids").metadata
+
+
+def test_fixing_the_study_makes_the_run_pass(project):
+    work, _ = project
+    broken = work / "resources" / "studies" / "BrokenTrial" / "measurements.csv"
+    broken.write_text(broken.read_text().replace(",400,", ",40,"))
+    second = snakemake(work)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert (work / "results/validation/checked.txt").is_file()
+    outcomes = pq.read_table(work / "results/harmonized/outcomes.parquet").to_pandas()
+    assert "BrokenTrial" in set(outcomes["study_id"])
+    # nothing left to do: a no-op rerun
+    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-q"], cwd=work, capture_output=True, text=True)
+    assert "Nothing to be done" in dry.stdout + dry.stderr or dry.stdout.strip() == ""
+
+
+def test_lint_passes(project):
+    work, _ = project
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=work, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
