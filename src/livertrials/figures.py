@@ -61,39 +61,43 @@ def _save(fig, out_dir: Path, stem: str, formats: list[str]) -> None:
 
 
 def draw_arm_means(harmonized: pd.DataFrame, outcome_id: str, registry, out_dir: Path, formats: list[str]) -> None:
+    """Small multiples, one panel per study: arm means with 95% CI over time, cells vs control."""
     outcome = registry.outcomes[outcome_id]
     points = arm_level_points(harmonized, outcome_id)
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    if points.empty:
-        ax.text(0.5, 0.5, f"No arm-level {outcome.label.lower()} values with a stated timepoint\nin the current corpus.",
-                ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
     studies = sorted(points["study_id"].unique())
-    # a small horizontal offset per study keeps overlapping CIs apart
-    offsets = {s: (i - (len(studies) - 1) / 2) * 0.6 for i, s in enumerate(studies)}
-    seen_roles = set()
-    for (study, arm), arm_rows in points.groupby(["study_id", "arm_id"], sort=True):
-        role = arm_rows["arm_role"].iloc[0]
-        weeks = arm_rows["timepoint_days"] / 7 + offsets[study]
-        estimated = arm_rows["method"].str.contains("Luo|Wan|Shi", regex=True)
-        colour = OKABE_ITO.get(role, "#555555")
-        label = ROLE_NAMES.get(role, role) if role not in seen_roles else None
-        seen_roles.add(role)
-        ax.plot(weeks, arm_rows["mean"], LINESTYLES.get(role, "-"), color=colour, lw=1, alpha=0.8, label=label)
-        ax.errorbar(weeks, arm_rows["mean"], yerr=[arm_rows["mean"] - arm_rows["ci_low"], arm_rows["ci_high"] - arm_rows["mean"]],
-                    fmt="none", ecolor=colour, elinewidth=0.8, capsize=2, alpha=0.8)
-        for is_estimated, marker_rows in arm_rows.groupby(estimated.values):
-            ax.scatter(marker_rows["timepoint_days"] / 7 + offsets[study], marker_rows["mean"], marker=MARKERS.get(role, "o"),
-                       s=22, color=colour if not is_estimated else "white", edgecolors=colour, linewidths=1, zorder=3)
-        last = arm_rows.iloc[-1]
-        ax.annotate(study, (last["timepoint_days"] / 7 + offsets[study], last["mean"]), fontsize=6, xytext=(3, 0),
-                    textcoords="offset points", va="center", color="#333333")
-    if not points.empty:
-        ax.set_xlabel("Weeks since first treatment")
-        ax.set_ylabel(f"{outcome.label} ({outcome.canonical_unit})")
-        k = len(studies)
-        ax.set_title(f"{outcome.label}: arm means with 95% CI ({k} {'study' if k == 1 else 'studies'})", loc="left")
-        ax.legend(frameon=False, loc="best", fontsize=8)
+    ncols = min(4, max(1, len(studies)))
+    nrows = max(1, -(-len(studies) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols + 0.6, 1.9 * nrows + 0.9), sharex=True, sharey=True, squeeze=False)
+    if not studies:
+        axes[0, 0].text(0.5, 0.5, f"No arm-level {outcome.label.lower()} values\nwith a stated timepoint in the corpus.",
+                        ha="center", va="center", transform=axes[0, 0].transAxes)
+    roles_drawn = set()
+    for ax, study in zip(axes.flat, studies):
+        for arm_id, arm_rows in points[points["study_id"] == study].groupby("arm_id", sort=True):
+            role = arm_rows["arm_role"].iloc[0]
+            colour = OKABE_ITO.get(role, "#555555")
+            weeks = arm_rows["timepoint_days"] / 7
+            estimated = arm_rows["method"].str.contains("Luo|Wan|Shi", regex=True).to_numpy()
+            ax.plot(weeks, arm_rows["mean"], LINESTYLES.get(role, "-"), color=colour, lw=1.2)
+            ax.errorbar(weeks, arm_rows["mean"], yerr=[arm_rows["mean"] - arm_rows["ci_low"], arm_rows["ci_high"] - arm_rows["mean"]],
+                        fmt="none", ecolor=colour, elinewidth=0.9, capsize=2)
+            ax.scatter(weeks, arm_rows["mean"], marker=MARKERS.get(role, "o"), s=18, zorder=3, linewidths=1,
+                       color=np.where(estimated, "white", colour), edgecolors=colour)
+            roles_drawn.add(role)
+        ax.set_title(study, fontsize=8, loc="left")
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(studies):]:
+        ax.set_axis_off()
+    for ax in axes[:, 0]:
+        ax.set_ylabel(outcome.canonical_unit, fontsize=8)
+    fig.supxlabel("Weeks since first treatment", fontsize=8)
+    handles = [plt.Line2D([], [], color=OKABE_ITO[r], ls=LINESTYLES[r], marker=MARKERS[r], label=ROLE_NAMES[r])
+               for r in OKABE_ITO if r in roles_drawn]
+    handles.append(plt.Line2D([], [], ls="", marker="o", mfc="white", mec="#333333", label="mean estimated from median"))
+    k = len(studies)
+    fig.suptitle(f"{outcome.label}: arm means with 95% CI ({k} {'study' if k == 1 else 'studies'})", fontsize=10, x=0.01, ha="left")
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.06 if nrows > 1 else -0.12), ncol=4, frameon=False, fontsize=7)
+    fig.tight_layout()
     _save(fig, out_dir, f"arm_means_{outcome_id}", formats)
 
 

@@ -103,7 +103,8 @@ _ID_FORMS = {
 
 def _found(value) -> str:
     kind = {str: "text", bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
-    return "null" if value is None else f"{kind.get(type(value), type(value).__name__)}: {value!r}"
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    return "null" if value is None else f"{kind.get(type(value), type(value).__name__)}: {shown}"
 
 
 def _words(types) -> str:
@@ -297,7 +298,7 @@ class RowRules:
 RULE_MESSAGES = {
     "known arm": ("arm", "arm is not an arm or contrast id in study.yaml"),
     "known outcome": ("outcome", "outcome is not in the registry (resources/registry/outcomes.yaml): check the spelling or add it there"),
-    "known statistic": ("statistic", "statistic is not one the format knows (see resources/README.md)"),
+    "known statistic": ("statistic", "statistic is not one the format knows (resources/registry/outcomes.yaml, statistics)"),
     "readable timepoint": ("timepoint", "timepoint is not readable: write e.g. 'baseline', 'week 4', 'month 3', 'weeks 0-24' or 'not stated'"),
     "number as printed": ("value", None),
     "unit allowed for outcome": ("unit", None),
@@ -423,6 +424,18 @@ def _issues_from_failures(cases: pd.DataFrame, frame: pd.DataFrame, rules: RowRu
             value = str(case.failure_case)
             if rule == "known arm":
                 message = f"arm {value!r} is not an arm or contrast id in study.yaml (known: {', '.join(rules.sizes) or 'none'})"
+            elif rule in {"known outcome", "known statistic"}:
+                registry = rules.registry
+                names = ([a for o in registry.outcomes.values() for a in (o.id, *o.aliases)] if rule == "known outcome"
+                         else list(registry.statistics))
+                close = difflib.get_close_matches(value.strip().casefold(), names, n=1)
+                if close:
+                    message += f"; did you mean {close[0]!r}?"
+                elif rule == "known statistic":
+                    message += f"; known: {', '.join(names)}"
+            elif rule == "unique row_id":
+                lines = [str(i + 2) for i in frame.index[frame["row_id"] == value]]
+                message = f"row_id {value!r} is used by more than one row (lines {', '.join(lines)})"
             elif rule == "readable timepoint":
                 try:
                     parse_timepoint(value)
@@ -450,8 +463,10 @@ def _cross_row_issues(frame: pd.DataFrame, rules: RowRules, study_id: str, file:
     content = [c for c in frame.columns if c not in {"row_id"}]
     for index in frame.index[frame.duplicated(subset=content, keep="first")]:
         row = frame.loc[index]
+        first = frame.index[(frame[content] == row[content]).all(axis=1)][0]
         issues.append(Issue(study_id, file, index + 2, row["row_id"], "", "", "no duplicate rows",
-                            "this row repeats an earlier row exactly (apart from row_id)"))
+                            f"this row repeats an earlier row exactly (apart from row_id): line {first + 2}, "
+                            f"row_id {frame.loc[first, 'row_id']!r}"))
     stats = frame.assign(
         stat=frame["statistic"].map(lambda s: getattr(rules.registry.statistic(s), "id", None)),
         number=frame["value"].map(parse_number),

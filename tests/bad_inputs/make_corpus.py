@@ -401,7 +401,7 @@ def _duplicate_row(c: Case):
 
 
 simple("duplicate_rows", E("no duplicate rows", "", LINE["E08"] + 1, "repeats an earlier row"), _duplicate_row)
-simple("duplicate_row_id", E("unique row_id", "row_id", LINE["E04"], "row_id is used by more than one row"),
+simple("duplicate_row_id", E("unique row_id", "row_id", LINE["E04"], "row_id 'E04' is used by more than one row (lines 5, 6)"),
        lambda c: c.edit("E05", row_id="E04"))
 simple("empty_row_id", E("not empty", "row_id", LINE["E03"], "must not be empty"), lambda c: c.edit("E03", row_id=""))
 simple("unknown_arm", E("known arm", "arm", LINE["E04"], "not an arm or contrast id"), lambda c: c.edit("E04", arm="placebo"))
