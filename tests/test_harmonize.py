@@ -112,3 +112,33 @@ def test_record_ids_are_stable_and_unique(tmp_path, registry):
     second = harmonized(tmp_path, registry, rows)
     assert [r["record_id"] for r in first.values()] == [r["record_id"] for r in second.values()]
     assert len({r["record_id"] for r in first.values()}) == 2
+
+
+def test_meld_at_mean_labs_is_a_flagged_approximation_beside_reported_meld(tmp_path, registry):
+    # Kharaziha2009 baseline: bilirubin 46 umol/L, INR 1.9, creatinine 114 umol/L, reported MELD 17.9.
+    # By hand (OPTN 9.1.D): 0.957 ln(114/88.4) + 0.378 ln(46/17.1) + 1.120 ln(1.9) + 0.643
+    #   = 0.2434 + 0.3740 + 0.7189 + 0.643 = 1.979 -> round(1.979, 1) x 10 = 20.
+    out = harmonized(tmp_path, registry, [
+        row("R1", "cells", "baseline", "total_bilirubin", "mean", "46", "μmol/l"),
+        row("R2", "cells", "baseline", "INR", "mean", "1.9", "INR"),
+        row("R3", "cells", "baseline", "creatinine", "mean", "114", "μmol/l"),
+        row("R4", "cells", "baseline", "MELD", "mean", "17.9", "points"),
+    ])
+    approx = out[("cells", "baseline", "meld_at_mean_labs")]
+    assert approx["mean"] == 20 and approx["meld_variant"] == "UNOS"
+    assert {"approximation", "meld_at_mean_labs"} <= set(approx["flags"])
+    assert sorted(approx["source_row_ids"]) == ["R1", "R2", "R3"]
+    assert out[("cells", "baseline", "meld")]["mean"] == 17.9  # the reported value is untouched
+
+
+def test_pt_converts_to_inr_only_with_the_studys_isi_and_mnpt(tmp_path, registry):
+    rows = [row("R1", "cells", "week 4", "prothrombin_time", "mean", "18", "s"),
+            row("R2", "cells", "week 4", "prothrombin_time", "sd", "2", "s")]
+    assert ("cells", "week 4", "inr") not in harmonized(tmp_path / "a", registry, rows)
+    meta = minimal_meta("T1")
+    meta["coagulation"] = {"isi": 1.3, "mean_normal_pt_s": 12.0, "source": "methods section"}
+    inr = harmonized(tmp_path / "b", registry, rows, meta)[("cells", "week 4", "inr")]
+    # formulas-and-methods.md 3.2 example: PT 18 s, MNPT 12 s, ISI 1.3 -> INR 1.694
+    assert inr["mean"] == pytest.approx(1.694, abs=5e-4)
+    assert "inr_from_pt_isi" in inr["flags"] and "ISI" in inr["method"]
+    assert inr["sd"] == pytest.approx(1.3 * 1.5 ** 1.3 / 18 * 2, rel=1e-9)
