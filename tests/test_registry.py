@@ -58,3 +58,11 @@ def test_every_outcome_has_canonical_unit_with_factor_one(registry):
         if outcome.kind == "continuous":
             assert outcome.plausible is not None, outcome.id
             assert outcome.benefit in {"higher", "lower", "none"}
+
+
+def test_score_constants_agree_with_the_registry(registry):
+    from livertrials import scores
+
+    assert registry.outcome("bilirubin").factor("mg/dL") == scores.BILIRUBIN_UMOL_L_PER_MG_DL
+    assert registry.outcome("creatinine").factor("mg/dL") == scores.CREATININE_UMOL_L_PER_MG_DL
+    assert registry.outcome("albumin").factor("g/dL") == scores.ALBUMIN_G_L_PER_G_DL

@@ -39,6 +39,8 @@ def project(tmp_path_factory):
         row("N5", "control", "week 12", "albumin", "mean", "29.0", "g/L"),
         row("N6", "control", "week 12", "albumin", "sd", "3.0", "g/L"),
     ])
+    # the synthetic patient-level example is not in the default corpus; here it joins as a study
+    shutil.copytree(ROOT / "resources" / "examples" / "SYNTH-PLD-001", work / "resources" / "studies" / "SYNTH-PLD-001")
     write_study(work / "resources" / "studies" / "BrokenTrial", minimal_meta("BrokenTrial"), [
         row("B1", "cells", "week 4", "albumin", "mean", "400", "g/L"),  # 400 g/L: implausible
     ])
@@ -68,6 +70,14 @@ def test_new_study_appears_in_every_output(project):
     assert "BrokenTrial" not in set(outcomes["study_id"])
     assert "NewTrial2026" in (work / "results/figures/evidence_map.svg").read_text()
     assert "NewTrial2026" in (work / "results/figures/arm_means_albumin.svg").read_text()
+
+
+def test_patient_level_study_flows_to_the_harmonized_table(project):
+    work, _ = project
+    outcomes = pq.read_table(work / "results/harmonized/outcomes.parquet").to_pandas()
+    synth = outcomes[outcomes["study_id"] == "SYNTH-PLD-001"]
+    assert {"meld", "meld_na", "meld_3"} <= set(synth["outcome"])
+    assert synth["method"].str.startswith("computed from 20 patient rows").all()
 
 
 def test_every_shipped_study_is_harmonized(project):

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from livertrials.extraction import ExtractionReadError, load_study
+from livertrials import patients
+from livertrials.extraction import (MEASUREMENT_COLUMNS, MEASUREMENTS_FILE, STUDY_FILE, ExtractionReadError, StudyFolder,
+                                    load_study, read_study_yaml)
 from livertrials.harmonize import harmonize_study
 from livertrials.registry import load_registry
 from livertrials.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
-from livertrials.validation import Issue, validate_study
+from livertrials.validation import Issue, validate_study, validate_study_meta
 
 
 def shard_of(study_id: str, shards: int) -> int:
@@ -47,15 +49,28 @@ def characteristics(meta: dict, study_id: str, collection: str) -> list[dict]:
 
 def process_study(folder: Path, collection: str, registry) -> tuple[list[dict], list[dict], list[Issue]]:
     """(harmonized records, characteristics rows, issues) of one study; never raises."""
+    patients_file = folder / patients.PATIENTS_FILE
     try:
-        study = load_study(folder)
+        if patients_file.exists() and not (folder / MEASUREMENTS_FILE).exists():
+            # a patient-level study needs no study-level measurements
+            study = StudyFolder(folder, read_study_yaml(folder / STUDY_FILE), pd.DataFrame(columns=MEASUREMENT_COLUMNS))
+        else:
+            study = load_study(folder)
     except ExtractionReadError as error:
         return [], [], [Issue(folder.name, str(error.file), None, "", "", "", error.rule, error.message)]
     try:
-        issues = validate_study(study, registry)
+        issues = validate_study_meta(study) if study.measurements.empty else validate_study(study, registry)
+        if patients_file.exists() and not issues:
+            arm_ids = {a["id"] for a in study.meta.get("arms") or []}
+            frame = patients.read_patients(patients_file)
+            issues += patients.validate_patients(frame, patients_file, study.study_id, registry, arm_ids)
         if any(i.severity == "error" for i in issues):
             return [], [], issues
-        return harmonize_study(study, registry, collection), characteristics(study.meta, study.study_id, collection), issues
+        records = harmonize_study(study, registry, collection) if not study.measurements.empty else []
+        if patients_file.exists():
+            scored = patients.score_patients(frame, registry)
+            records += patients.summarize(scored, study.study_id, study.meta, registry, collection)
+        return records, characteristics(study.meta, study.study_id, collection), issues
     except Exception as error:  # a bug must not take the other studies down with it
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
         return [], [], [Issue(folder.name, str(folder), None, "", "", "", "internal error",
