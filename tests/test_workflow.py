@@ -28,7 +28,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     work = tmp_path_factory.mktemp("project")
-    for name in ("Snakefile", "workflow", "scripts", "config", "resources"):
+    for name in ("Snakefile", "workflow", "scripts", "config", "resources", "environment.yml"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
     write_study(work / "resources" / "studies" / "NewTrial2026", minimal_meta("NewTrial2026"), [

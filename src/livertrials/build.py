@@ -59,14 +59,15 @@ def process_study(folder: Path, collection: str, registry) -> tuple[list[dict], 
     except ExtractionReadError as error:
         return [], [], [Issue(folder.name, str(error.file), None, "", "", "", error.rule, error.message)]
     try:
-        issues = validate_study_meta(study) if study.measurements.empty else validate_study(study, registry)
+        patient_only = patients_file.exists() and study.measurements.empty
+        issues = validate_study_meta(study) if patient_only else validate_study(study, registry)
         if patients_file.exists() and not issues:
             arm_ids = {a["id"] for a in study.meta.get("arms") or []}
             frame = patients.read_patients(patients_file)
             issues += patients.validate_patients(frame, patients_file, study.study_id, registry, arm_ids)
         if any(i.severity == "error" for i in issues):
             return [], [], issues
-        records = harmonize_study(study, registry, collection) if not study.measurements.empty else []
+        records = [] if patient_only else harmonize_study(study, registry, collection)
         if patients_file.exists():
             scored = patients.score_patients(frame, registry)
             records += patients.summarize(scored, study.study_id, study.meta, registry, collection)

@@ -99,6 +99,7 @@ _ID_FORMS = {
           "no spaces or slashes)",
     "arms.id": "must start with a lower-case letter and contain only lower-case letters, digits and '_' (at most 40 characters)",
 }
+_ID_FORMS["contrasts.id"] = _ID_FORMS["arms.id"]
 
 
 def _found(value) -> str:
@@ -407,8 +408,10 @@ def _issues_from_failures(cases: pd.DataFrame, frame: pd.DataFrame, rules: RowRu
         if case.index is None or (isinstance(case.index, float) and math.isnan(case.index)):
             # whole-column problems: missing or extra columns, wrong type
             if check == "column_in_schema":
-                issues.append(Issue(study_id, file, 1, "", str(case.failure_case), "", "known columns",
-                                    f"column {case.failure_case!r} is not part of the format (expected: {', '.join(MEASUREMENT_COLUMNS)})"))
+                name = str(case.failure_case)
+                what = (f"column {name!r} is" if name else "a column with no name (a trailing comma in the header?) is")
+                issues.append(Issue(study_id, file, 1, "", name, "", "known columns",
+                                    f"{what} not part of the format (expected: {', '.join(MEASUREMENT_COLUMNS)})"))
             elif check == "column_in_dataframe":
                 issues.append(Issue(study_id, file, 1, "", str(case.failure_case), "", "required columns",
                                     f"required column {case.failure_case!r} is missing"))

@@ -23,6 +23,7 @@ import csv
 import io
 import shutil
 import sys
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -211,6 +212,14 @@ simple("missing_column_value", E("required columns", "value", 1, "required colum
 simple("missing_column_quote", E("required columns", "quote", 1, "required column 'quote' is missing"), _drop("quote"))
 simple("misspelled_column", E("known columns", "statistc", 1, "is not part of the format"), _rename("statistic", "statistc"))
 simple("extra_column", E("known columns", "comment", 1, "'comment' is not part of the format"), _extra_column)
+
+
+def _header_trailing_comma(c: Case):
+    lines = csv_text(c.rows, c.columns).splitlines()
+    c.csv_bytes = ("\n".join(line + "," for line in lines) + "\n").encode()
+
+
+simple("header_trailing_comma", E("known columns", "", 1, "a column with no name"), _header_trailing_comma)
 simple("duplicate_column", E("unique column names", "", None, "column 'value' appears more than once"), _duplicate_column)
 
 
@@ -272,6 +281,8 @@ def _blank_line_then_bad_unit(c: Case):
     c.csv_bytes = "\n".join(lines).encode()
 
 
+simple("multiline_quote_shifts_lines", E("unit allowed for outcome", "unit", LINE["E05"] + 1, "unit 'furlongs' is unknown"),
+       lambda c: c.edit("E03", quote="Albumin rose with MSC.\nIt fell with SMT.").edit("E05", unit="furlongs"))
 simple("blank_line_shifts_lines", E("unit allowed for outcome", "unit", LINE["E05"] + 1, "unit 'furlongs' is unknown"),
        _blank_line_then_bad_unit)
 
@@ -457,6 +468,8 @@ def _omit(name):
     return recipe
 
 
+simple("yaml_unhashable_key", Y("valid YAML", "", "found unhashable key"),
+       _yaml_lines(lambda t: t.replace("kind: trial\n", "kind: trial\n? [a, b]\n: c\n", 1)))
 simple("missing_study_yaml", Y("required file", "", "study.yaml is missing"), _omit("study.yaml"))
 simple("missing_measurements_csv", E("required file", "", None, "measurements.csv is missing"), _omit("measurements.csv"))
 
@@ -511,6 +524,13 @@ simple("contrast_unknown_arm", Y("contrast refers to an arm", "contrasts.cell_vs
        _meta(lambda m: m["contrasts"][0].update(control="placebo")))
 simple("contrast_intervention_number", Y("study.yaml schema", "contrasts.0.intervention", "must be text, a list or null"),
        _meta(lambda m: m["contrasts"][0].update(intervention=5)))
+simple("arm_id_number", Y("study.yaml schema", "arms.0.id", "must be text; found a number: 5"), _arm(0, id=5))
+simple("contrast_missing_id", Y("study.yaml schema", "contrasts.0.id", "required key 'id' is missing in 'contrasts.0'"),
+       _meta(lambda m: m["contrasts"][0].pop("id")))
+simple("contrast_control_list", Y("study.yaml schema", "contrasts.0.control", "must be text or null"),
+       _meta(lambda m: m["contrasts"][0].update(control=["smt"])))
+simple("follow_up_date", Y("study.yaml schema", "follow_up", "must be text or null; found date"), _set("follow_up", date(2020, 1, 1)))
+simple("flags_entries_not_mappings", Y("study.yaml schema", "flags.1", "must be a mapping"), _set("flags", [1, "x"]))
 simple("arms_not_list_string", Y("study.yaml schema", "arms", "must be a list"), _set("arms", "cell, smt"))
 simple("arms_mapping", Y("study.yaml schema", "arms", "must be a list"),
        _meta(lambda m: m.__setitem__("arms", {a["id"]: a for a in m["arms"]})))
