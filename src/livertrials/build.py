@@ -23,6 +23,7 @@ from livertrials import patients
 from livertrials.extraction import (MEASUREMENT_COLUMNS, MEASUREMENTS_FILE, STUDY_FILE, ExtractionReadError, StudyFolder,
                                     load_study, read_study_yaml)
 from livertrials.harmonize import harmonize_study
+from livertrials.provenance import LINEAGE, record_lineage
 from livertrials.registry import load_registry
 from livertrials.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
 from livertrials.validation import Issue, validate_study, validate_study_meta
@@ -47,8 +48,11 @@ def characteristics(meta: dict, study_id: str, collection: str) -> list[dict]:
     return rows
 
 
-def process_study(folder: Path, collection: str, registry) -> tuple[list[dict], list[dict], list[Issue]]:
-    """(harmonized records, characteristics rows, issues) of one study; never raises."""
+def process_study(folder: Path, collection: str, registry, lineage: list | None = None) -> tuple[list[dict], list[dict], list[Issue]]:
+    """(harmonized records, characteristics rows, issues) of one study; never raises.
+
+    If ``lineage`` is a list, the lineage edges of the records are appended to it.
+    """
     patients_file = folder / patients.PATIENTS_FILE
     try:
         if patients_file.exists() and not (folder / MEASUREMENTS_FILE).exists():
@@ -71,6 +75,8 @@ def process_study(folder: Path, collection: str, registry) -> tuple[list[dict], 
         if patients_file.exists():
             scored = patients.score_patients(frame, registry)
             records += patients.summarize(scored, study.study_id, study.meta, registry, collection)
+        if lineage is not None:
+            lineage += record_lineage(study, records)
         return records, characteristics(study.meta, study.study_id, collection), issues
     except Exception as error:  # a bug must not take the other studies down with it
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
@@ -80,15 +86,16 @@ def process_study(folder: Path, collection: str, registry) -> tuple[list[dict], 
 
 def build_shard(folders: list[Path], collections: list[str], registry_path: Path, out_dir: Path) -> None:
     registry = load_registry(registry_path)
-    records, chars, issues = [], [], []
+    records, chars, issues, lineage = [], [], [], []
     for folder, collection in zip(folders, collections):
-        r, c, i = process_study(folder, collection, registry)
+        r, c, i = process_study(folder, collection, registry, lineage)
         records += r
         chars += c
         issues += [x.to_dict() for x in i]
     write_table(to_table(records, HARMONIZED), out_dir / "harmonized.parquet")
     write_table(to_table(chars, CHARACTERISTICS), out_dir / "characteristics.parquet")
     write_table(to_table(issues, ISSUES), out_dir / "issues.parquet")
+    write_table(to_table(lineage, LINEAGE), out_dir / "lineage.parquet")
 
 
 def _concat(paths: list[Path]) -> pd.DataFrame:
@@ -97,9 +104,13 @@ def _concat(paths: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def merge_shards(shard_dirs: list[Path], outputs: dict[str, Path]) -> None:
-    """Concatenate shard tables, sorted so the result does not depend on the shard count."""
+def merge_shards(shard_dirs: list[Path], outputs: dict[str, Path], metadata: dict[str, str] | None = None) -> None:
+    """Concatenate shard tables, sorted so the result does not depend on the shard count.
+
+    ``metadata`` (the run manifest) is embedded in every Parquet file written.
+    """
     harmonized = _concat([d / "harmonized.parquet" for d in shard_dirs])
+    lineage = _concat([d / "lineage.parquet" for d in shard_dirs])
     chars = _concat([d / "characteristics.parquet" for d in shard_dirs])
     issues = _concat([d / "issues.parquet" for d in shard_dirs])
     issues = _duplicate_id_issues(chars, harmonized, issues)
@@ -107,13 +118,16 @@ def merge_shards(shard_dirs: list[Path], outputs: dict[str, Path]) -> None:
     if rejected:
         harmonized = harmonized[~harmonized["study_id"].isin(rejected)] if not harmonized.empty else harmonized
         chars = chars[~chars["study_id"].isin(rejected)] if not chars.empty else chars
+        lineage = lineage[~lineage["study_id"].isin(rejected)] if not lineage.empty else lineage
     sort = {"harmonized": ["study_id", "arm_id", "outcome", "timepoint_days", "timepoint_text"],
-            "characteristics": ["study_id", "arm_id"], "issues": ["study", "file", "row", "rule", "column"]}
-    tables = {"harmonized": (harmonized, HARMONIZED), "characteristics": (chars, CHARACTERISTICS), "issues": (issues, ISSUES)}
+            "characteristics": ["study_id", "arm_id"], "issues": ["study", "file", "row", "rule", "column"],
+            "lineage": ["output_id", "input_id"]}
+    tables = {"harmonized": (harmonized, HARMONIZED), "characteristics": (chars, CHARACTERISTICS), "issues": (issues, ISSUES),
+              "lineage": (lineage, LINEAGE)}
     for name, (frame, schema) in tables.items():
         if not frame.empty:
             frame = frame.sort_values(sort[name], kind="stable", na_position="last").reset_index(drop=True)
-        write_table(to_table(frame, schema), outputs[name])
+        write_table(to_table(frame, schema), outputs[name], metadata)
     summary = validation_summary(issues)
     from livertrials.atomic import write_text
     write_text(outputs["summary"], json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -6,6 +6,7 @@ rule harmonize_shard:
         harmonized="results/shards/{shard}/harmonized.parquet",
         characteristics="results/shards/{shard}/characteristics.parquet",
         issues="results/shards/{shard}/issues.parquet",
+        lineage="results/shards/{shard}/lineage.parquet",
     params:
         folders=lambda wc: [str(f) for f, _ in shard_members(wc.shard)],
         collections=lambda wc: [c for _, c in shard_members(wc.shard)],
@@ -27,12 +28,15 @@ rule merge_shards:
         expand("results/shards/{shard}/harmonized.parquet", shard=SHARDS),
         expand("results/shards/{shard}/characteristics.parquet", shard=SHARDS),
         expand("results/shards/{shard}/issues.parquet", shard=SHARDS),
+        expand("results/shards/{shard}/lineage.parquet", shard=SHARDS),
+        config["registry"],
     output:
         harmonized="results/harmonized/outcomes.parquet",
         characteristics="results/harmonized/study_characteristics.parquet",
         issues="results/validation/issues.parquet",
         summary="results/validation/summary.json",
         report="results/validation/report.txt",
+        lineage="results/provenance/lineage_harmonize.parquet",
     params:
         shard_dirs=expand("results/shards/{shard}", shard=SHARDS),
     log:
