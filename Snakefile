@@ -11,6 +11,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/harmonize.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/synthesis.smk"
 include: "workflow/rules/checks.smk"
 
 
@@ -19,4 +20,5 @@ rule all:
         rules.merge_shards.output,
         rules.figures.output,
         rules.check_validation.output,
+        rules.synthesize.output,
     default_target: True

@@ -174,7 +174,7 @@ def test_same_study_id_in_two_collections(tmp_path, first, second):
         assert not read_table(shard / "harmonized.parquet").empty
         shards.append(shard)
     merged = tmp_path / "merged"
-    outputs = {name: merged / f"{name}.parquet" for name in ("harmonized", "characteristics", "issues")}
+    outputs = {name: merged / f"{name}.parquet" for name in ("harmonized", "characteristics", "issues", "lineage")}
     outputs.update(summary=merged / "summary.json", report=merged / "report.txt")
     merge_shards(shards, outputs)
     issues = read_table(outputs["issues"])

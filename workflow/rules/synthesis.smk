@@ -1,0 +1,23 @@
+rule synthesize:
+    """Study-level effects, analysis windows, pooled estimates and the published comparators (one job)."""
+    input:
+        harmonized=rules.merge_shards.output.harmonized,
+        characteristics=rules.merge_shards.output.characteristics,
+        registry=config["registry"],
+    output:
+        comparisons="results/synthesis/comparisons.parquet",
+        windows="results/synthesis/windows.parquet",
+        pooled="results/synthesis/pooled.parquet",
+        comparators="results/synthesis/comparators.parquet",
+    params:
+        settings=config.get("synthesis", {}),
+    log:
+        "results/logs/synthesize.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/synthesize.py"
