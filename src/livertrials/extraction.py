@@ -82,8 +82,12 @@ def _read_text(path: Path) -> str:
     return text.removeprefix("\ufeff")  # a byte-order mark from Excel is harmless
 
 
-class _StudyLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that also refuses a key given twice in one mapping (YAML would keep the last silently)."""
+# libyaml's parser when PyYAML was built with it (faster); the constructor is the safe one either way
+_SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StudyLoader(_SafeBase):
+    """A safe YAML loader that also refuses a key given twice in one mapping (YAML would keep the last silently)."""
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):

@@ -60,10 +60,44 @@ def _save(fig, out_dir: Path, stem: str, formats: list[str]) -> None:
     plt.close(fig)
 
 
+SMALL_MULTIPLES_MAX = 12  # above this many studies one panel per study is unreadable and slow
+EVIDENCE_TEXT_MAX = 80  # above this many studies the evidence map drops the per-cell week lists
+
+
 def draw_arm_means(harmonized: pd.DataFrame, outcome_id: str, registry, out_dir: Path, formats: list[str]) -> None:
-    """Small multiples, one panel per study: arm means with 95% CI over time, cells vs control."""
-    outcome = registry.outcomes[outcome_id]
+    """Arm means with 95% CI over time, cells vs control: one panel per study, or one for all if many."""
     points = arm_level_points(harmonized, outcome_id)
+    if points["study_id"].nunique() > SMALL_MULTIPLES_MAX:
+        return _draw_arm_means_overview(points, registry.outcomes[outcome_id], out_dir, formats)
+    return _draw_arm_means_panels(points, registry.outcomes[outcome_id], out_dir, formats)
+
+
+def _draw_arm_means_overview(points: pd.DataFrame, outcome, out_dir: Path, formats: list[str]) -> None:
+    """Every arm in one panel, drawn as collections (fast for thousands of arms)."""
+    from matplotlib.collections import LineCollection
+
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    handles = []
+    for role, rows in points.groupby("arm_role", sort=True):
+        colour = OKABE_ITO.get(role, "#555555")
+        paths = [np.column_stack([g["timepoint_days"] / 7, g["mean"]]) for _, g in rows.groupby(["study_id", "arm_id"]) if len(g) > 1]
+        ax.add_collection(LineCollection(paths, colors=colour, linewidths=0.6, alpha=0.35, linestyles=LINESTYLES.get(role, "-")))
+        ax.errorbar(rows["timepoint_days"] / 7, rows["mean"], yerr=[rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]],
+                    fmt=MARKERS.get(role, "o"), ms=3, color=colour, ecolor=colour, elinewidth=0.5, alpha=0.6)
+        handles.append(plt.Line2D([], [], color=colour, ls=LINESTYLES.get(role, "-"), marker=MARKERS.get(role, "o"),
+                                  label=f"{ROLE_NAMES.get(role, role)} ({rows[['study_id', 'arm_id']].drop_duplicates().shape[0]} arms)"))
+    ax.autoscale_view()
+    k = points["study_id"].nunique()
+    ax.set_title(f"{outcome.label}: arm means with 95% CI ({k} studies)", loc="left", fontsize=10)
+    ax.set_xlabel("Weeks since first treatment")
+    ax.set_ylabel(f"{outcome.label} ({outcome.canonical_unit})")
+    ax.legend(handles=handles, frameon=False, fontsize=8)
+    _save(fig, out_dir, f"arm_means_{outcome.id}", formats)
+
+
+def _draw_arm_means_panels(points: pd.DataFrame, outcome, out_dir: Path, formats: list[str]) -> None:
+    """Small multiples, one panel per study."""
+    outcome_id = outcome.id
     studies = sorted(points["study_id"].unique())
     ncols = min(4, max(1, len(studies)))
     nrows = max(1, -(-len(studies) // ncols))
@@ -114,6 +148,9 @@ def draw_evidence_map(harmonized: pd.DataFrame, registry, out_dir: Path, formats
     data = harmonized[(harmonized["collection"] == "studies") & (harmonized["kind"] != "descriptive")]
     outcomes = [o for o in registry.outcomes if o in set(data["outcome"])]
     studies = sorted(data["study_id"].unique(), reverse=True)
+    many = len(studies) > EVIDENCE_TEXT_MAX
+    if many:
+        return _draw_evidence_counts(data, outcomes, studies, registry, out_dir, formats)
     fig, ax = plt.subplots(figsize=(1.0 + 0.72 * max(len(outcomes), 4), 1.2 + 0.24 * max(len(studies), 6)))
     col = {o: i for i, o in enumerate(outcomes)}
     row = {s: i for i, s in enumerate(studies)}
@@ -121,7 +158,8 @@ def draw_evidence_map(harmonized: pd.DataFrame, registry, out_dir: Path, formats
         arm_level = not cell["is_contrast"].all()
         colour = "#CFE3F3" if arm_level else "#F3D6E7"  # light Okabe-Ito blue / reddish purple
         ax.add_patch(plt.Rectangle((col[outcome_id] - 0.48, row[study] - 0.45), 0.96, 0.9, color=colour, lw=0))
-        ax.text(col[outcome_id], row[study], _weeks_text(cell), ha="center", va="center", fontsize=5.5)
+        if many is False:
+            ax.text(col[outcome_id], row[study], _weeks_text(cell), ha="center", va="center", fontsize=5.5)
     ax.set_xlim(-0.5, len(outcomes) - 0.5)
     ax.set_ylim(-0.5, len(studies) - 0.5)
     ax.set_xticks(range(len(outcomes)), [registry.outcomes[o].label.split(" (")[0] for o in outcomes], rotation=60, ha="right", fontsize=7)
@@ -136,6 +174,21 @@ def draw_evidence_map(harmonized: pd.DataFrame, registry, out_dir: Path, formats
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.01), ncol=2, frameon=False, fontsize=7)
     ax.set_xlabel(f"Evidence map: {len(studies)} studies x {len(outcomes)} outcomes; "
                   "cells list weeks since first treatment (ns = timepoint not stated)", fontsize=8, labelpad=8)
+    _save(fig, out_dir, "evidence_map", formats)
+
+
+def _draw_evidence_counts(data: pd.DataFrame, outcomes: list[str], studies: list[str], registry, out_dir: Path,
+                          formats: list[str]) -> None:
+    """Evidence map for large corpora: an image of timepoints per study x outcome (no per-cell text)."""
+    counts = (data.groupby(["study_id", "outcome"])["timepoint_text"].nunique()
+              .unstack(fill_value=0).reindex(index=studies, columns=outcomes, fill_value=0))
+    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * len(outcomes), 8))
+    image = ax.imshow(counts.to_numpy(), aspect="auto", cmap="Blues", interpolation="nearest", origin="lower")
+    ax.set_xticks(range(len(outcomes)), [registry.outcomes[o].label.split(" (")[0] for o in outcomes], rotation=60, ha="right", fontsize=7)
+    step = max(1, len(studies) // 40)
+    ax.set_yticks(range(0, len(studies), step), studies[::step], fontsize=5)
+    fig.colorbar(image, ax=ax, label="timepoints reported")
+    ax.set_title(f"Evidence map: {len(studies)} studies x {len(outcomes)} outcomes (timepoints per cell)", loc="left", fontsize=9)
     _save(fig, out_dir, "evidence_map", formats)
 
 

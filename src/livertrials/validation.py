@@ -313,9 +313,24 @@ RULE_MESSAGES = {
 }
 
 
+_RECORDS_CACHE: dict[int, tuple[pd.DataFrame, list[dict]]] = {}
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """frame.to_dict("records"), computed once per table for all row rules."""
+    cached = _RECORDS_CACHE.get(id(frame))
+    if cached is None or cached[0] is not frame:
+        _RECORDS_CACHE.clear()  # one table at a time: never keeps old tables alive
+        cached = _RECORDS_CACHE[id(frame)] = (frame, frame.to_dict("records"))
+    return cached[1]
+
+
 def measurement_schema(rules: RowRules, arm_ids: set[str], row_rules: bool = True) -> pa.DataFrameSchema:
     def row_check(name: str, func):
-        return pa.Check(lambda df: df.apply(func, axis=1), name=name, error=name)
+        # Rules run over plain dicts, converted once per table: pandas' row-wise apply builds
+        # a Series per row and dominated the build time of large corpora.
+        return pa.Check(lambda df: pd.Series([bool(func(r)) for r in _records(df)], index=df.index, dtype=bool),
+                        name=name, error=name)
 
     def text_column(required: bool, checks=()):
         return pa.Column(str, nullable=False, required=required, checks=list(checks))
@@ -470,19 +485,18 @@ def _cross_row_issues(frame: pd.DataFrame, rules: RowRules, study_id: str, file:
         issues.append(Issue(study_id, file, index + 2, row["row_id"], "", "", "no duplicate rows",
                             f"this row repeats an earlier row exactly (apart from row_id): line {first + 2}, "
                             f"row_id {frame.loc[first, 'row_id']!r}"))
-    stats = frame.assign(
-        stat=frame["statistic"].map(lambda s: getattr(rules.registry.statistic(s), "id", None)),
-        number=frame["value"].map(parse_number),
-    )
     orders = [("q1", "median"), ("median", "q3"), ("q1", "q3"), ("min", "max"), ("min", "median"), ("median", "max"),
               ("ci95_lower", "ci95_upper")]
-    for _, group in stats.groupby(["arm", "timepoint", "outcome"], sort=False):
-        by_stat = {s: g for s, g in group.groupby("stat")}
+    groups: dict[tuple, dict[str, tuple[int, dict]]] = {}
+    for index, row in zip(frame.index, frame.to_dict("records")):
+        stat = getattr(rules.registry.statistic(row["statistic"]), "id", None)
+        groups.setdefault((row["arm"], row["timepoint"], row["outcome"]), {}).setdefault(stat, (index, row))
+    for by_stat in groups.values():
         for low, high in orders:
             if low in by_stat and high in by_stat:
-                low_row, high_row = by_stat[low].iloc[0], by_stat[high].iloc[0]
-                if low_row["number"] is not None and high_row["number"] is not None and low_row["number"] > high_row["number"]:
-                    index = by_stat[low].index[0]
+                (index, low_row), (_, high_row) = by_stat[low], by_stat[high]
+                low_value, high_value = parse_number(low_row["value"]), parse_number(high_row["value"])
+                if low_value is not None and high_value is not None and low_value > high_value:
                     issues.append(Issue(study_id, file, index + 2, low_row["row_id"], "value", low_row["value"], f"{low} <= {high}",
                                         f"{low} ({low_row['value']}) is larger than {high} ({high_row['value']}, row_id {high_row['row_id']})"))
     return issues
@@ -494,7 +508,7 @@ def unit_warnings(study: StudyFolder, registry: Registry) -> list[Issue]:
     warnings = []
     if not {"unit", "unit_presumed", "row_id"} <= set(study.measurements.columns):
         return warnings
-    for index, row in study.measurements.iterrows():
+    for index, row in zip(study.measurements.index, study.measurements.to_dict("records")):
         if not row["unit"].strip() and row.get("unit_presumed", "").strip():
             warnings.append(Issue(study.study_id, file, index + 2, row["row_id"], "unit_presumed", row["unit_presumed"],
                                   "presumed unit", "no unit printed; the presumed unit is used and flagged", "warning"))
