@@ -12,6 +12,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/harmonize.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/synthesis.smk"
+include: "workflow/rules/provenance.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/checks.smk"
 
 
@@ -21,4 +23,10 @@ rule all:
         rules.figures.output,
         rules.check_validation.output,
         rules.synthesize.output,
+        rules.provenance_lineage.output,
+        rules.provenance_manifest.output,
+        rules.provenance_changes.output,
+        rules.provenance_crate.output,
+        rules.forest_plots.output,
+        rules.report.output,
     default_target: True

@@ -2,6 +2,7 @@
 
 Run:  python benchmarks/run_benchmark.py [--studies 1000 [200 ...]] [--skip-shipped] [--cores 2]
                                          [--seed S] [--workdir DIR] [--shards K] [--keep]
+                                         [--snapshot] [--timeout 1800] [--target RULE ...]
 
 Every case runs in its own throw-away work directory (under --workdir, else a new
 folder under /tmp) holding a copy of config/config.yaml, resources/registry/ and a
@@ -18,6 +19,16 @@ expected number of studies. Peak RSS (the largest single process: snakemake or o
 of its jobs) comes from /usr/bin/time -v when present. Per-rule job times are read
 from Snakemake's own records (.snakemake/metadata: start and end time of each job).
 
+The pipeline code is read from the checkout while the benchmark runs; if someone edits
+it meanwhile, the no-op and edit timings mean little (Snakemake reruns jobs whose code
+changed). A hash of the pipeline code is recorded before and after each case and a
+change is reported. --snapshot copies the pipeline (Snakefile, workflow/, scripts/,
+src/, config/, resources/) once at the start and runs that copy (PYTHONPATH=copy/src)
+so all cases measure one and the same version.
+
+--target runs only the given rules or files (e.g. --target merge_shards to time the
+harmonization without figures and synthesis); the study-count check still applies.
+
 Results: a table on stdout and JSON in benchmarks/out/ (git-ignored).
 """
 
@@ -26,10 +37,12 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,19 +65,67 @@ TARGETS = {("shipped", "cold"): 20.0, ("synthetic-1000", "cold"): 120.0,
            ("synthetic-1000", "noop"): 3.0, ("synthetic-1000", "edit"): 15.0}
 
 
+BUSY_LOAD = 0.5  # 1-minute load average above which a timing is flagged as disturbed
+
+
 def snakemake_exe() -> str:
     beside = Path(sys.executable).parent / "snakemake"
     return str(beside) if beside.exists() else (shutil.which("snakemake") or "snakemake")
 
 
-def prepare_workdir(workdir: Path, studies: int | None, seed: int) -> int:
-    """Fill ``workdir`` with config, registry and a corpus; return the number of studies expected."""
+PIPELINE_PARTS = ("Snakefile", "workflow", "scripts", "src", "config", "resources/registry", "resources/studies",
+                  "resources/comparators", "environment.yml")
+CODE_PARTS = ("Snakefile", "workflow", "scripts", "src", "config", "resources/registry")
+
+
+def snapshot_pipeline(dest: Path) -> Path:
+    """Copy the pipeline and its inputs to ``dest`` so every case runs one fixed version."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    for part in PIPELINE_PARTS:
+        source = PROJECT / part
+        if source.is_dir():
+            shutil.copytree(source, dest / part, ignore=ignore)
+        elif source.is_file():
+            (dest / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / part)
+    return dest
+
+
+def code_hash(root: Path) -> str:
+    """sha256 over the pipeline code and configuration (what makes Snakemake rerun a job)."""
+    digest = hashlib.sha256()
+    for part in CODE_PARTS:
+        base = root / part
+        files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                                                      and p.suffix in {".py", ".smk", ".yaml", ".yml", ""})
+        for path in files:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+WORKFLOW_FILES = ("Snakefile", "environment.yml", "workflow", "scripts")
+
+
+def prepare_workdir(workdir: Path, studies: int | None, seed: int, source: Path, workflow_copy: bool = True) -> int:
+    """Fill ``workdir`` with config, registry and a corpus; return the number of studies expected.
+
+    ``workflow_copy`` also copies the workflow's own files (Snakefile, workflow/, scripts/,
+    environment.yml): the provenance rules list and hash them relative to the *working*
+    directory (livertrials.provenance.workflow_files), so without them ``-d WORKDIR`` fails.
+    Snakemake still runs ``source/Snakefile``.
+    """
     (workdir / "config").mkdir(parents=True)
-    shutil.copy2(PROJECT / "config/config.yaml", workdir / "config/config.yaml")
-    shutil.copytree(PROJECT / "resources/registry", workdir / "resources/registry")
+    if workflow_copy:
+        for part in WORKFLOW_FILES:
+            if (source / part).is_dir():
+                shutil.copytree(source / part, workdir / part, ignore=shutil.ignore_patterns("__pycache__"))
+            elif (source / part).is_file():
+                shutil.copy2(source / part, workdir / part)
+    shutil.copy2(source / "config/config.yaml", workdir / "config/config.yaml")
+    shutil.copytree(source / "resources/registry", workdir / "resources/registry")
     if studies is None:  # the shipped corpus
         for name in ("studies", "comparators"):
-            shutil.copytree(PROJECT / "resources" / name, workdir / "resources" / name)
+            shutil.copytree(source / "resources" / name, workdir / "resources" / name)
     else:
         generate_corpus(workdir / "resources/studies", studies, seed)
         (workdir / "resources/comparators").mkdir(parents=True)
@@ -72,25 +133,42 @@ def prepare_workdir(workdir: Path, studies: int | None, seed: int) -> int:
                if p.is_dir() and not p.name.startswith((".", "_")))
 
 
-def run_snakemake(workdir: Path, cores: int, config: list[str], log: Path) -> dict:
-    """Run the workflow once; wall seconds, peak RSS (MiB) and return code."""
-    cmd = [snakemake_exe(), "-q", "-s", str(PROJECT / "Snakefile"), "-d", str(workdir), "-c", str(cores)]
-    if config:
-        cmd += ["--config", *config]
+def run_snakemake(workdir: Path, args, log: Path) -> dict:
+    """Run the workflow once; wall seconds, peak RSS (MiB) and return code (None on timeout)."""
+    cmd = [snakemake_exe(), "-q", "-s", str(args.source / "Snakefile"), "-d", str(workdir), "-c", str(args.cores)]
+    cmd += args.target  # before --config, which takes every word after it
+    if args.shards:
+        cmd += ["--config", f"shards={args.shards}"]
     rss_file = log.with_suffix(".time")
     if TIME_BIN.exists():
         cmd = [str(TIME_BIN), "-v", "-o", str(rss_file), *cmd]
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if args.source != PROJECT:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(args.source / "src"), env.get("PYTHONPATH")]))
+    load_before = round(os.getloadavg()[0], 2)  # other work on the machine slows every timing
     start = time.perf_counter()
     with open(log, "w") as handle:
-        proc = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+        proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=workdir, start_new_session=True)
+        try:
+            returncode = proc.wait(timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)  # our own session: snakemake and its jobs
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            returncode = None
     seconds = time.perf_counter() - start
-    peak = None
+    result = {"seconds": round(seconds, 2), "cpu_s": None, "peak_rss_mib": None, "returncode": returncode,
+              "timed_out": returncode is None, "load_before": load_before, "load_after": round(os.getloadavg()[0], 2)}
     if rss_file.exists():
-        for line in rss_file.read_text().splitlines():
-            if "Maximum resident set size" in line:
-                peak = int(line.rsplit(":", 1)[1]) / 1024
-    return {"seconds": round(seconds, 2), "peak_rss_mib": round(peak, 1) if peak else None, "returncode": proc.returncode}
+        fields = dict(line.strip().rsplit(": ", 1) for line in rss_file.read_text().splitlines() if ": " in line)
+        if "Maximum resident set size (kbytes)" in fields:
+            result["peak_rss_mib"] = round(int(fields["Maximum resident set size (kbytes)"]) / 1024, 1)
+        if "User time (seconds)" in fields:
+            result["cpu_s"] = round(float(fields["User time (seconds)"]) + float(fields["System time (seconds)"]), 2)
+    return result
 
 
 def studies_in_output(workdir: Path) -> int | None:
@@ -148,32 +226,39 @@ def edit_one_study(workdir: Path) -> str:
 def run_case(name: str, studies: int | None, args, base: Path) -> dict:
     workdir = base / name
     t0 = time.perf_counter()
-    expected = prepare_workdir(workdir, studies, args.seed)
+    expected = prepare_workdir(workdir, studies, args.seed, args.source, not args.bare_workdir)
     case = {"case": name, "workdir": str(workdir), "studies": expected, "prepare_s": round(time.perf_counter() - t0, 2),
-            "steps": {}}
-    config = [f"shards={args.shards}"] if args.shards else []
+            "code_hash": code_hash(args.source), "steps": {}}
     logs = workdir / "bench-logs"
     logs.mkdir()
     for step in ("cold", "noop", "edit"):
         if step == "edit":
             case["edited"] = edit_one_study(workdir)
         since = time.time()
-        result = run_snakemake(workdir, args.cores, config, logs / f"{step}.log")
+        result = run_snakemake(workdir, args, logs / f"{step}.log")
         result["rules"] = job_times(workdir, since)
         result["studies_in_output"] = studies_in_output(workdir)
         result["ok"] = result["returncode"] == 0 and result["studies_in_output"] == expected
         target = TARGETS.get((name, step))
-        if target:
+        if target and not args.target:
             result["target_s"] = target
             result["met"] = result["ok"] and result["seconds"] < target
         case["steps"][step] = result
-        print(f"  {name:>16} {step:<5} {result['seconds']:8.2f} s  rss {result['peak_rss_mib'] or float('nan'):7.1f} MiB  "
-              f"studies {result['studies_in_output']}/{expected}  jobs {sum(r['jobs'] for r in result['rules'].values())}",
-              flush=True)
+        rss = f"{result['peak_rss_mib']:7.1f}" if result["peak_rss_mib"] else "      -"
+        cpu = f"{result['cpu_s']:8.2f}" if result["cpu_s"] is not None else "       -"
+        print(f"  {name:>16} {step:<5} {result['seconds']:8.2f} s  cpu {cpu} s  rss {rss} MiB  load {result['load_before']:.1f}  "
+              f"studies {result['studies_in_output']}/{expected}  jobs {sum(r['jobs'] for r in result['rules'].values())}"
+              f"{'  TIMED OUT' if result['timed_out'] else ''}", flush=True)
+        if result["load_before"] > BUSY_LOAD:
+            print(f"    WARNING: load average {result['load_before']:.1f} before this build on {os.cpu_count()} CPUs: "
+                  "other processes compete for the CPUs, so the wall time overstates the pipeline's", file=sys.stderr)
         if not result["ok"]:
             tail = (logs / f"{step}.log").read_text(errors="replace").splitlines()[-30:]
-            print("    build failed or wrong study count; log tail:\n    " + "\n    ".join(tail), file=sys.stderr)
+            print("    build failed, timed out or wrong study count; log tail:\n    " + "\n    ".join(tail), file=sys.stderr)
             break
+    case["code_hash_after"] = code_hash(args.source)
+    if case["code_hash_after"] != case["code_hash"]:
+        print(f"  WARNING: the pipeline code changed while case {name} ran; its timings are not comparable", file=sys.stderr)
     return case
 
 
@@ -188,14 +273,18 @@ def machine() -> dict:
 
 
 def print_table(cases: list[dict]) -> None:
-    print(f"\n{'case':<16} {'studies':>7} {'step':<5} {'seconds':>8} {'target':>7} {'met':>4} {'RSS MiB':>8}  rules run (jobs: total s / longest s)")
+    print(f"\n{'case':<16} {'studies':>7} {'step':<5} {'seconds':>8} {'target':>7} {'met':>4} {'CPU s':>8} {'RSS MiB':>8} {'load':>5}"
+          "  rules run (jobs: total s / longest s)")
     for case in cases:
         for step, r in case["steps"].items():
             rules = ", ".join(f"{rule} {v['jobs']}: {v['total_s']:.1f}/{v['max_s']:.1f}" for rule, v in r["rules"].items()) or "-"
             target = f"{r['target_s']:.0f}" if "target_s" in r else ""
             met = ("yes" if r["met"] else "NO") if "met" in r else ""
             rss = f"{r['peak_rss_mib']:.0f}" if r["peak_rss_mib"] else "-"
-            print(f"{case['case']:<16} {case['studies']:>7} {step:<5} {r['seconds']:8.2f} {target:>7} {met:>4} {rss:>8}  {rules}")
+            cpu = f"{r['cpu_s']:.1f}" if r["cpu_s"] is not None else "-"
+            wall = f"{r['seconds']:8.2f}" + ("+" if r["timed_out"] else "")
+            print(f"{case['case']:<16} {case['studies']:>7} {step:<5} {wall:>8} {target:>7} {met:>4} {cpu:>8} {rss:>8} "
+                  f"{r['load_before']:5.1f}  {rules}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=None, help="override config shards (default: config/config.yaml)")
     parser.add_argument("--workdir", type=Path, default=None, help="parent folder for the work directories (default: new /tmp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work directories")
+    parser.add_argument("--snapshot", action="store_true", help="run a copy of the pipeline taken at the start")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds before one build is stopped (default 1800)")
+    parser.add_argument("--bare-workdir", action="store_true",
+                        help="do not copy the workflow files into the work directory (see prepare_workdir)")
+    parser.add_argument("--target", nargs="+", default=[], help="build only these rules or files (default: all)")
     args = parser.parse_args(argv)
 
     if args.workdir:
@@ -214,9 +308,11 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(tempfile.mkdtemp(prefix="bench-", dir=args.workdir))
     else:
         base = Path(tempfile.mkdtemp(prefix="livertrials-bench-"))
+    args.source = snapshot_pipeline(base / "pipeline") if args.snapshot else PROJECT
     cases = ([] if args.skip_shipped else [("shipped", None)]) + [(f"synthetic-{n}", n) for n in args.studies]
     info = machine()
-    print(f"work directories under {base}; {info['nproc']} CPUs, Python {info['python']}, snakemake {info['snakemake']}")
+    print(f"work directories under {base}; {info['nproc']} CPUs, Python {info['python']}, snakemake {info['snakemake']}; "
+          f"pipeline {'snapshot ' + str(args.source) if args.snapshot else 'live checkout ' + str(PROJECT)}")
     results = []
     try:
         for name, studies in cases:
@@ -227,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results)
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": info, "cores": args.cores,
-              "seed": args.seed, "shards": args.shards, "targets": {f"{c}/{s}": t for (c, s), t in TARGETS.items()},
+              "seed": args.seed, "shards": args.shards,
+              "snapshot": args.snapshot, "target": args.target, "bare_workdir": args.bare_workdir, "timeout_s": args.timeout, "targets": {f"{c}/{s}": t for (c, s), t in TARGETS.items()},
               "cases": results}
     OUT_DIR.mkdir(exist_ok=True)
     out = OUT_DIR / f"benchmark-{stamp}.json"

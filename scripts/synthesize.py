@@ -1,7 +1,8 @@
-"""Snakemake script: study-level effects, window assignment, pooled estimates and comparators."""
+"""Snakemake script: study-level effects, window assignment, pooled estimates, comparators and their lineage."""
 from pathlib import Path
 
 from livertrials.logs import log_to
+from livertrials.provenance import manifest_metadata
 from livertrials.synthesis import synthesize
 
 with log_to(snakemake.log[0]):
@@ -11,4 +12,5 @@ with log_to(snakemake.log[0]):
         Path(snakemake.input.registry),
         dict(snakemake.params.settings),
         {name: Path(path) for name, path in snakemake.output.items()},
+        manifest_metadata(snakemake.config),
     )

@@ -67,7 +67,10 @@ def process_study(folder: Path, collection: str, registry, lineage: list | None 
         issues = validate_study_meta(study) if patient_only else validate_study(study, registry)
         if patients_file.exists() and not issues:
             arm_ids = {a["id"] for a in study.meta.get("arms") or []}
-            frame = patients.read_patients(patients_file)
+            try:
+                frame = patients.read_patients(patients_file)
+            except ExtractionReadError as error:
+                return [], [], issues + [Issue(folder.name, str(error.file), None, "", "", "", error.rule, error.message)]
             issues += patients.validate_patients(frame, patients_file, study.study_id, registry, arm_ids)
         if any(i.severity == "error" for i in issues):
             return [], [], issues

@@ -53,6 +53,8 @@ def study_ref(sheet_study_id: str) -> StudyRef:
     match = re.match(r"^(.*?)\s*\((.*)\)\s*$", sheet_study_id)
     base, note = (match.group(1), match.group(2)) if match else (sheet_study_id, "")
     folder_id = base.replace(":", "-")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}", folder_id) or ".." in folder_id:
+        raise ValueError(f"sheet study id {sheet_study_id!r} cannot be a folder name (letters, digits, _ . - only)")
     is_comparator = base in COMPARATOR_IDS or base.startswith(COMPARATOR_PREFIXES)
     return StudyRef(sheet_study_id, folder_id, note, "comparators" if is_comparator else "studies")
 

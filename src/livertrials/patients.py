@@ -15,6 +15,9 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from livertrials import scores
+from pathlib import Path
+
+from livertrials.extraction import read_measurements
 from livertrials.harmonize import _empty_quantities, arm_index, record_id
 from livertrials.registry import Registry
 from livertrials.timepoints import TimepointError, parse_timepoint
@@ -67,7 +70,8 @@ def patient_schema(registry: Registry, arm_ids: set[str]) -> pa.DataFrameSchema:
 
 
 def read_patients(path) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    """Read with the same safeguards as measurements.csv (regular file, size, UTF-8, table shape)."""
+    frame = read_measurements(Path(path))
     frame.columns = [c.strip() for c in frame.columns]
     for column in OPTIONAL + REQUIRED:
         if column in frame.columns and column not in {"patient_id", "arm", "visit", "sex"} and not column.endswith("_unit"):

@@ -110,13 +110,14 @@ class Settings:
     sensitivity_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = DEFAULT_SENSITIVITY
     exclude_non_randomized: bool = True
     leave_one_out_min_k: int = 3
+    leave_one_out_max_k: int = 40
 
     @classmethod
     def from_config(cls, cfg: dict) -> Settings:
         """Settings from config["synthesis"] (missing keys keep the defaults)."""
         simple = {k: cfg[k] for k in ("default_method", "default_test", "fallback", "prediction_interval", "level",
                                      "pre_post_correlation", "pool_across_meld_variants",
-                                     "exclude_non_randomized", "leave_one_out_min_k") if k in cfg}
+                                     "exclude_non_randomized", "leave_one_out_min_k", "leave_one_out_max_k") if k in cfg}
         tuples = {k: tuple(cfg[k]) for k in ("methods", "tests", "continuous_measures", "event_measures",
                                             "pre_post_correlation_sensitivity") if k in cfg}
         extra = {}
@@ -226,6 +227,7 @@ COMPARISONS = pa.schema([
 ])
 
 WINDOWS = pa.schema([
+    _field("window_row_id", pa.string(), "stable id of this row (lineage: results/provenance/lineage.parquet)"),
     _field("study_id", pa.string(), "study folder name"),
     _field("outcome", pa.string(), "registry outcome id"),
     _field("timepoint_text", pa.string(), "timepoint as printed"),
@@ -253,6 +255,8 @@ _RESULT_FIELDS = [
 ]
 
 POOLED = pa.schema([
+    _field("pooled_id", pa.string(), "stable id of this pooled row: the same pool, analysis, method and test keep their "
+           "id when studies are added (`livertrials audit ID` prints its trail down to the printed numbers)"),
     _field("analysis", pa.string(), "main, subgroup, sensitivity or leave_one_out"),
     _field("analysis_name", pa.string(),
            "which analysis (e.g. 'exclude arm_attribution_uncertain', 'pre-post correlation 0.2')"),
@@ -291,6 +295,7 @@ POOLED = pa.schema([
 ])
 
 COMPARATORS = pa.schema([
+    _field("comparator_id", pa.string(), "stable id of this row (lineage: results/provenance/lineage.parquet)"),
     _field("source", pa.string(), "always 'published, not recomputed'"),
     _field("study_id", pa.string(), "published meta-analysis (comparator folder)"),
     _field("record_id", pa.string(), "harmonized record_id"),
@@ -318,6 +323,7 @@ COMPARATORS = pa.schema([
     _field("our_I2", pa.float64(), "our I^2 (percent)"),
     _field("our_study_ids", _LIST, "our studies"),
     _field("our_note", pa.string(), "what was matched, or why there is no pooled estimate"),
+    _field("our_pooled_id", pa.string(), "pooled.pooled_id of our estimate shown (null: none)"),
 ])
 
 
@@ -623,8 +629,10 @@ def build_comparisons(harmonized: pd.DataFrame, characteristics: pd.DataFrame, s
     rows = harmonized[(harmonized["collection"] == "studies") & harmonized["kind"].isin(COMPARED_KINDS)]
     info = _study_info(characteristics[characteristics["collection"] == "studies"])
     out, reasons = [], {}
-    for (study_id, outcome), group in rows.groupby(["study_id", "outcome"], sort=True):
-        records = group.to_dict("records")
+    by_study_outcome: dict[tuple, list[dict]] = {}
+    for record in rows.to_dict("records"):  # one conversion: per-group to_dict dominated large corpora
+        by_study_outcome.setdefault((record["study_id"], record["outcome"]), []).append(record)
+    for (study_id, outcome), records in sorted(by_study_outcome.items()):
         for text in dict.fromkeys(r["timepoint_text"] for r in records):
             at_time = [r for r in records if r["timepoint_text"] == text]
             if is_baseline(text, at_time[0]["timepoint_kind"], at_time[0]["timepoint_days"]):
@@ -660,20 +668,25 @@ def mark_used(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     candidates = frame[frame["window"].notna() & pooled_types]
     nominal = _nominal(settings)
     keys = ["study_id", "outcome", "window", "design", "pool_basis", "measure", "pre_post_correlation"]
-    for _, group in candidates.groupby(keys, dropna=False, sort=False):
-        target = nominal[group["window"].iloc[0]]
-        # closest to the nominal time first; at equal distance arm data beat a reported effect, then
-        # the earlier timepoint wins; a not-stated timepoint placed by config ranks after every stated one
-        ranked = sorted(group.index, key=lambda i: (_distance(frame.at[i, "timepoint_days"], target),
-                                                    frame.at[i, "source"] != "arm_data",
-                                                    _distance(frame.at[i, "timepoint_days"], 0.0)))
-        best = ranked[0]
-        frame.at[best, "used"] = True
-        for i in ranked[1:]:
-            same_time = frame.at[i, "timepoint_text"] == frame.at[best, "timepoint_text"]
-            frame.at[i, "not_used_reason"] = (
-                "arm-level data used instead of the reported effect" if same_time else
-                f"not used: {frame.at[best, 'timepoint_text']!r} is closer to the window's nominal day {target:g}")
+    # closest to the nominal time first; at equal distance arm data beat a reported effect, then
+    # the earlier timepoint wins; a not-stated timepoint placed by config ranks after every stated one.
+    # One sort instead of a loop over groups: the loop dominated large corpora.
+    ranked = candidates.assign(
+        _target=[nominal[w] for w in candidates["window"]],
+        _distance=[_distance(d, nominal[w]) for d, w in zip(candidates["timepoint_days"], candidates["window"])],
+        _reported=candidates["source"] != "arm_data",
+        _from_start=[_distance(d, 0.0) for d in candidates["timepoint_days"]],
+    ).sort_values(keys + ["_distance", "_reported", "_from_start"], kind="stable", na_position="last")
+    best = ~ranked.duplicated(keys, keep="first")
+    frame.loc[ranked.index[best], "used"] = True
+    winner = ranked[best].set_index(keys)[["timepoint_text", "_target"]]
+    others = ranked[~best]
+    if len(others):
+        chosen = winner.reindex(pd.MultiIndex.from_frame(others[keys]))
+        for index, text, best_text, target in zip(others.index, others["timepoint_text"], chosen["timepoint_text"], chosen["_target"]):
+            frame.at[index, "not_used_reason"] = (
+                "arm-level data used instead of the reported effect" if text == best_text else
+                f"not used: {best_text!r} is closer to the window's nominal day {target:g}")
     return frame
 
 
@@ -690,12 +703,17 @@ def window_report(harmonized: pd.DataFrame, comparisons: pd.DataFrame, reasons: 
     rows = harmonized[(harmonized["collection"] == "studies") & (harmonized["kind"] != "descriptive")]
     used_records = {r for ids in comparisons.loc[comparisons["used"], "record_ids"] for r in ids}
     out = []
-    for (study_id, outcome, text), group in rows.groupby(["study_id", "outcome", "timepoint_text"], sort=True):
-        first = group.iloc[0]
+    reasons_here = {key: list(g["not_used_reason"]) for key, g in
+                    comparisons.groupby(["study_id", "outcome", "timepoint_text"], sort=False)}
+    grouped: dict[tuple, list[dict]] = {}
+    for record in rows[["study_id", "outcome", "timepoint_text", "timepoint_kind", "timepoint_days", "kind", "record_id"]].to_dict("records"):
+        grouped.setdefault((record["study_id"], record["outcome"], record["timepoint_text"]), []).append(record)
+    for (study_id, outcome, text), group in sorted(grouped.items()):
+        first = group[0]
         window, assignment = assign_window(study_id, text, first["timepoint_kind"], first["timepoint_days"], settings)
-        here = comparisons[(comparisons["study_id"] == study_id) & (comparisons["outcome"] == outcome)
-                           & (comparisons["timepoint_text"] == text)]
-        record_ids = list(group["record_id"])
+        here = [r for r in reasons_here.get((study_id, outcome, text), []) if isinstance(r, str)]
+        present = (study_id, outcome, text) in reasons_here
+        record_ids = [r["record_id"] for r in group]
         if used_records.intersection(record_ids):
             status = "used"
             note = "baseline of a within-arm change" if window is None else ""
@@ -703,13 +721,14 @@ def window_report(harmonized: pd.DataFrame, comparisons: pd.DataFrame, reasons: 
             status, note = "baseline", "not used: no cell arm has baseline and follow-up means with SDs"
         elif window is None:
             status, note = "unassigned", ""
-        elif len(here):
-            status, note = "not used", "; ".join(dict.fromkeys(here["not_used_reason"].dropna()))
+        elif present:
+            status, note = "not used", "; ".join(dict.fromkeys(here))
         else:
             status = "no comparison"
             note = reasons.get((study_id, outcome, text)) or (
                 "time-to-event summary (duration): not pooled" if first["kind"] == "duration" else "no usable numbers")
-        out.append({"study_id": study_id, "outcome": outcome, "timepoint_text": text,
+        out.append({"window_row_id": _comparison_id("window", study_id, outcome, text),
+                    "study_id": study_id, "outcome": outcome, "timepoint_text": text,
                     "timepoint_kind": first["timepoint_kind"], "timepoint_days": first["timepoint_days"],
                     "window": window, "assignment": assignment, "status": status, "note": note, "record_ids": record_ids})
     return pd.DataFrame(out, columns=WINDOWS.names)
@@ -788,7 +807,8 @@ def _analyses(group: pd.DataFrame, settings: Settings) -> list[tuple[dict, pd.Da
         if 0 < keep.sum() < len(group):
             labels = {"analysis": "sensitivity", "analysis_name": "exclude non-randomized (or not stated)"}
             out.append((labels, group[keep], False))
-    if settings.leave_one_out_min_k and len(group) >= settings.leave_one_out_min_k:
+    # above leave_one_out_max_k studies one study moves a pool little and k refits cost k^2
+    if settings.leave_one_out_min_k and settings.leave_one_out_min_k <= len(group) <= settings.leave_one_out_max_k:
         out += [({"analysis": "leave_one_out", "analysis_name": "leave one out", "omitted_study_id": study},
                  group[group["study_id"] != study], False) for study in sorted(group["study_id"])]
     return out
@@ -804,7 +824,7 @@ def pool_comparisons(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFr
     variant = used["meld_variant"].map(lambda v: _text(v) or "not_stated")
     used["meld_key"] = np.where(meld, "any" if settings.pool_across_meld_variants else variant, "")
     out = []
-    for _, group in used.groupby(GROUP_KEYS, dropna=False, sort=True):
+    for key, group in used.groupby(GROUP_KEYS, dropna=False, sort=True):
         if group["study_id"].duplicated().any():
             twice = group[["study_id", "comparison"]].to_dict("records")
             raise AssertionError(f"a study appears twice in one pool: {twice}")
@@ -814,8 +834,23 @@ def pool_comparisons(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFr
                     "measure": first["measure"], "scale": first["scale"], "unit": first["unit"],
                     "meld_variant": first["meld_key"] or None, "pre_post_correlation": first["pre_post_correlation"]}
         for labels, rows, all_methods in _analyses(group, settings):
-            out += [{**identity, "excluded_flags": [], **labels, **row} for row in _fits(rows, settings, all_methods)]
-    return _in_reading_order(pd.DataFrame(out, columns=POOLED.names), settings)
+            out += [{**identity, "excluded_flags": [], **labels, **row, "pooled_id": pooled_id(key, labels, row)}
+                    for row in _fits(rows, settings, all_methods)]
+    pooled = pd.DataFrame(out, columns=POOLED.names)
+    if pooled["pooled_id"].duplicated().any():
+        raise AssertionError("two pooled rows share an id: " + ", ".join(pooled.loc[pooled["pooled_id"].duplicated(), "pooled_id"]))
+    return _in_reading_order(pooled, settings)
+
+
+def pooled_id(group_key: tuple, labels: dict, row: dict) -> str:
+    """Stable id of a pooled row: its pool (GROUP_KEYS, with the pool basis rather than the bases found, so
+    adding a study keeps the id), analysis, method and test -- never the numbers or the studies pooled."""
+    key = dict(zip(GROUP_KEYS, group_key))
+    corr = key["pre_post_correlation"]
+    key["pre_post_correlation"] = None if corr is None or pd.isna(corr) else float(corr)
+    parts = [key[k] for k in GROUP_KEYS] + [labels.get(k) for k in ("analysis", "analysis_name", "subgroup_variable",
+                                                                    "subgroup_level", "omitted_study_id")]
+    return _comparison_id("pooled", *parts, row["method"], row["test"])
 
 
 def _in_reading_order(pooled: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -841,7 +876,8 @@ def comparators_table(harmonized: pd.DataFrame, pooled: pd.DataFrame, settings: 
         window, assignment = assign_window(rec["study_id"], rec["timepoint_text"], rec["timepoint_kind"],
                                            rec["timepoint_days"], settings)
         measure = REPORTED_MEASURE.get(_text(rec["effect_measure"]))
-        row = {"source": PUBLISHED, "study_id": rec["study_id"], "record_id": rec["record_id"], "outcome": rec["outcome"],
+        row = {"comparator_id": _comparison_id("comparator", rec["record_id"]),
+               "source": PUBLISHED, "study_id": rec["study_id"], "record_id": rec["record_id"], "outcome": rec["outcome"],
                "outcome_label": rec["outcome_label"], "timepoint_text": rec["timepoint_text"],
                "timepoint_days": rec["timepoint_days"], "window": window, "assignment": assignment,
                "published_measure": rec["effect_measure"], "published_estimate": rec["estimate"],
@@ -863,7 +899,8 @@ def _our_estimate(match: pd.DataFrame, measure: str | None, window: str | None) 
         return {"our_note": "no estimate: no study effect in this outcome, window and measure"}
     best = match.iloc[0]
     back = math.exp if measure in RATIO_MEASURES else (lambda x: x)
-    out = {"our_k": int(best["k"]), "our_study_ids": list(best["study_ids"]), "our_test": best["test"]}
+    out = {"our_k": int(best["k"]), "our_study_ids": list(best["study_ids"]), "our_test": best["test"],
+           "our_pooled_id": best["pooled_id"]}
     others = f"; {len(match) - 1} other pool(s) (other basis or MELD variant) not shown" if len(match) > 1 else ""
     if not best["pooled"]:
         return {**out, "our_note": f"k=1 ({best['study_ids'][0]}): not pooled{others}"}
@@ -872,11 +909,210 @@ def _our_estimate(match: pd.DataFrame, measure: str | None, window: str | None) 
 
 
 # --------------------------------------------------------------------------------------
+# Lineage (provenance.LINEAGE edges: output row <- input row, with the step that made it)
+# --------------------------------------------------------------------------------------
+
+EFFECT_FORMULA = {
+    "MD": "MD = mean_1 - mean_2, vi = sd_1^2/n_1 + sd_2^2/n_2 (metafor escalc MD)",
+    "SMD": "SMD = Hedges' g with exact J, large-sample vi (metafor escalc SMD)",
+    "RR": "yi = log((events_1/total_1) / (events_2/total_2)), vi = 1/e_1 - 1/t_1 + 1/e_2 - 1/t_2 (metafor escalc RR)",
+    "OR": "yi = log odds ratio, vi = sum of 1/cell (metafor escalc OR)",
+    "RD": "RD = events_1/total_1 - events_2/total_2 (metafor escalc RD)",
+    "MC": "MC = mean at follow-up - mean at baseline, vi = SD_change^2 / n with SD_change imputed at r = {corr:g} "
+          "(Cochrane Handbook 6.5.2.8; metafor escalc MC)",
+}
+
+
+def _num(x) -> str:
+    return "NA" if x is None or pd.isna(x) else f"{float(x):.6g}"
+
+
+def _side_text(row, side: int) -> str:
+    arms = list(row[f"arms_{side}"])
+    combined = " combined (Cochrane Table 6.5.a)" if len(arms) > 1 else ""
+    if row["measure"] in ("RR", "OR", "RD"):
+        numbers = f"events {_num(row[f'events_{side}'])} / {_num(row[f'total_{side}'])}"
+    else:
+        numbers = f"n {_num(row[f'n_{side}'])}, mean {_num(row[f'mean_{side}'])}, SD {_num(row[f'sd_{side}'])}"
+    who = {1: "side 1", 2: "side 2"}[side]
+    if row["design"] == "within_arm":
+        who = "follow-up" if side == 1 else "baseline"
+    return f"{who} = {' + '.join(arms)}{combined}: {numbers}"
+
+
+def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame) -> list[dict]:
+    """comparison <- harmonized records: the arm combination and the effect computation."""
+    records = harmonized.set_index("record_id")[["arm_id", "timepoint_text"]].to_dict("index") if len(harmonized) else {}
+    edges = []
+    for row in comparisons.to_dict("records"):
+        head = f"{row['comparison_type']} comparison {row['comparison']} ({row['basis']})"
+        if row["source"] == "reported_effect":
+            scale = ("yi = log(estimate), vi = ((log(upper) - log(lower)) / (2 x 1.96))^2" if row["measure"] in RATIO_MEASURES
+                     else "yi = estimate, vi = ((upper - lower) / (2 x 1.96))^2")
+            texts = {None: f"{head}: {row['measure']} and 95% CI as reported by the study; {scale}"}
+        else:
+            formula = EFFECT_FORMULA[row["measure"]].format(corr=row["pre_post_correlation"] or 0)
+            note = f"; {row['note']}" if _text(row["note"]) else ""
+            texts = {side: f"{head}: {formula}; {_side_text(row, side)}{note}" for side in (1, 2)}
+        by_side: dict = {1: [], 2: [], None: []}
+        for record_id in row["record_ids"]:
+            record = records.get(record_id, {})
+            if None in texts:
+                side = None
+            elif row["design"] == "within_arm":
+                side = 1 if record.get("timepoint_text") == row["timepoint_text"] else 2
+            else:
+                side = 1 if record.get("arm_id") in set(row["arms_1"]) else 2
+            by_side[side].append(record_id)
+        for side in (1, 2, None):
+            edges += [{"output_id": row["comparison_id"], "output_table": "synthesis/comparisons", "input_id": record_id,
+                       "input_kind": "harmonized_record", "step": "compare", "transformation": texts[side],
+                       "study_id": row["study_id"]} for record_id in by_side[side]]
+    return edges
+
+
+def _window_text(row, settings: Settings) -> str:
+    """How a comparison's timepoint was placed in its window (or why it is in none)."""
+    window = _text(row["window"])
+    if window is None:
+        return str(row["assignment"])
+    bounds = {w.label: w for w in settings.windows}.get(window)
+    if "(config:" in str(row["assignment"]):
+        return f"timepoint {row['timepoint_text']!r} placed in {row['assignment']}"
+    span = "" if bounds is None else (f" (days {bounds.from_days:.10g}-" + ("" if bounds.to_days is None else f"{bounds.to_days:.10g}")
+                                      + f", nominal {bounds.nominal_days:.10g})")
+    return f"timepoint {row['timepoint_text']!r} = day {_num(row['timepoint_days'])} -> window {window}{span}"
+
+
+def _analysis_text(row) -> str:
+    analysis = row["analysis"]
+    if analysis == "main":
+        return "main analysis"
+    if analysis == "subgroup":
+        return f"subgroup analysis: {row['subgroup_variable']} = {row['subgroup_level']}"
+    if analysis == "leave_one_out":
+        return f"leave one out: without {row['omitted_study_id']}"
+    return f"sensitivity analysis: {row['analysis_name']}"
+
+
+def _method_text(row) -> str:
+    if not row["pooled"]:
+        return "k = 1: the study's own effect and CI are shown, nothing was pooled"
+    model = "common-effect (EE)" if row["method"] == "EE" else f"random-effects, tau^2 by {row['method']}"
+    if _text(row["method_used"]) and row["method_used"] != row["method"]:
+        model += f" (did not converge: {row['method_used']} used)"
+    test = "Hartung-Knapp t test" if row["test"] == "knha" else "z test"
+    return (f"{model}, inverse-variance weights, {test}, {float(row['level']) * 100:g}% CI, "
+            f"prediction interval {row['prediction_interval']} (livertrials.meta.rma, metafor-equivalent)")
+
+
+def _corr_key(x) -> float | None:
+    return None if x is None or pd.isna(x) else float(x)
+
+
+def _why_left_out(comparison, pooled_row, settings: Settings) -> str:
+    """Why a comparison of a pool's family is not among the rows of this pooled analysis."""
+    if not comparison["used"]:
+        return str(comparison["not_used_reason"] or comparison["assignment"])
+    analysis = pooled_row["analysis"]
+    if analysis == "leave_one_out":
+        return f"study {pooled_row['omitted_study_id']} left out (leave one out)"
+    if analysis == "subgroup":
+        variable = pooled_row["subgroup_variable"]
+        level = _subgroup_level(comparison[variable], settings.subgroups.get(variable, {}))
+        return f"its {variable} is {level!r}, this subgroup is {pooled_row['subgroup_level']!r}"
+    flags = sorted(_flag_codes(comparison["flags"]) & set(pooled_row["excluded_flags"]))
+    if flags:
+        return f"flagged {', '.join(flags)}"
+    if comparison["randomized"] != "randomized":
+        return f"{comparison['randomized']} ({pooled_row['analysis_name']})"
+    return str(pooled_row["analysis_name"])
+
+
+def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Settings) -> list[dict]:
+    """pooled row <- comparisons: window assignment, pooling method and weight; and every comparison of the
+    same pool that this analysis left out (step "exclude", with the reason), so an auditor sees what is missing.
+    Leave-one-out rows make this O(k^2) edges for a pool of k studies, as the pooled table's comparison_ids."""
+    if comparisons.empty or pooled.empty:
+        return []
+    frame = comparisons.copy()
+    frame["pool_basis"] = _pool_basis(frame)
+    meld = frame["outcome"].str.startswith("meld")
+    variant = frame["meld_variant"].map(lambda v: _text(v) or "not_stated")
+    frame["meld_key"] = np.where(meld, "any" if settings.pool_across_meld_variants else variant, "")
+    info = {r["comparison_id"]: r for r in frame.to_dict("records")}
+    window_text = {cid: _window_text(r, settings) for cid, r in info.items()}
+    families: dict[tuple, list[str]] = {}
+    for cid, r in info.items():   # keys built here: a None put into a float column would come back as NaN
+        key = (r["design"], r["pool_basis"], r["outcome"], _text(r["window"]), r["measure"], str(r["meld_key"]),
+               _corr_key(r["pre_post_correlation"]))
+        families.setdefault(key, []).append(cid)
+    pooled_types = {"main", "within_arm"}
+    edges = []
+    for row in pooled.to_dict("records"):
+        pool_basis = "final values or change (MD)" if row["measure"] == "MD" else row["basis"]
+        key = (row["design"], pool_basis, row["outcome"], row["window"], row["measure"], _text(row["meld_variant"]) or "",
+               _corr_key(row["pre_post_correlation"]))
+        analysis = _analysis_text(row)
+        head = f"{analysis}; {_method_text(row)}"
+        members = list(row["comparison_ids"])
+        edges += [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
+                   "input_kind": "comparison", "step": "pool", "study_id": info[cid]["study_id"],
+                   "transformation": f"{head}; {window_text[cid]}; weight {weight:.4g}%"}
+                  for cid, weight in zip(members, row["weights"])]
+        member_set = set(members)
+        left_out = [c for c in families.get(key, []) if c not in member_set]
+        if row["analysis"] == "main":   # timepoints in no window could have been anywhere: shown with the main analysis
+            left_out += [c for c in families.get(key[:3] + (None,) + key[4:], [])
+                         if info[c]["comparison_type"] in pooled_types]
+        edges += [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
+                   "input_kind": "comparison", "step": "exclude", "study_id": info[cid]["study_id"],
+                   "transformation": f"left out of this {analysis}: {_why_left_out(info[cid], row, settings)}"}
+                  for cid in left_out]
+    return edges
+
+
+def _window_edges(windows: pd.DataFrame) -> list[dict]:
+    edges = []
+    for row in windows.to_dict("records"):
+        note = f" ({row['note']})" if _text(row["note"]) else ""
+        edges += [{"output_id": row["window_row_id"], "output_table": "synthesis/windows", "input_id": record_id,
+                   "input_kind": "harmonized_record", "step": "window", "study_id": row["study_id"],
+                   "transformation": f"{row['assignment']}; status: {row['status']}{note}"} for record_id in row["record_ids"]]
+    return edges
+
+
+def _comparator_edges(comparators: pd.DataFrame) -> list[dict]:
+    edges = []
+    for row in comparators.to_dict("records"):
+        edges.append({"output_id": row["comparator_id"], "output_table": "synthesis/comparators", "input_id": row["record_id"],
+                      "input_kind": "harmonized_record", "step": "publish", "study_id": row["study_id"],
+                      "transformation": f"published {row['published_measure']} shown as printed, never recomputed or "
+                                        f"pooled; window: {row['assignment']}"})
+        if _text(row.get("our_pooled_id")):
+            edges.append({"output_id": row["comparator_id"], "output_table": "synthesis/comparators",
+                          "input_id": row["our_pooled_id"], "input_kind": "pooled_estimate", "step": "match",
+                          "study_id": None, "transformation": f"our estimate beside it: {row['our_note']}"})
+    return edges
+
+
+def synthesis_lineage(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame], settings: Settings) -> list[dict]:
+    """Lineage edges of every synthesis row (provenance.LINEAGE), in table order: comparisons <- harmonized
+    records, pooled <- comparisons (pool / exclude), windows <- records, comparators <- record and our pooled row."""
+    return (_comparison_edges(tables["comparisons"], harmonized)
+            + _pool_edges(tables["comparisons"], tables["pooled"], settings)
+            + _window_edges(tables["windows"])
+            + _comparator_edges(tables["comparators"]))
+
+
+# --------------------------------------------------------------------------------------
 # Entry point (rule synthesize)
 # --------------------------------------------------------------------------------------
 
-def synthesize(harmonized_path, characteristics_path, registry_path, config: dict, outputs: dict[str, Path]) -> dict:
-    """Build and write the four synthesis tables; returns them as DataFrames."""
+def synthesize(harmonized_path, characteristics_path, registry_path, config: dict, outputs: dict[str, Path],
+               metadata: dict[str, str] | None = None) -> dict:
+    """Build and write the four synthesis tables (and, if ``outputs`` has "lineage", their lineage edges);
+    returns them as DataFrames. ``metadata`` (the run manifest) is embedded in every Parquet file written."""
     settings = Settings.from_config(config)
     harmonized = read_table(harmonized_path)
     characteristics = read_table(characteristics_path)
@@ -890,8 +1126,12 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
         "comparators": comparators_table(harmonized, pooled, settings),
     }
     schemas = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "comparators": COMPARATORS}
+    extra = {"livertrials.synthesis.settings": settings.as_json(), **(metadata or {})}
     for name, frame in tables.items():
-        write_table(to_table(frame, schemas[name]), outputs[name], metadata={"livertrials.synthesis.settings": settings.as_json()})
+        write_table(to_table(frame, schemas[name]), outputs[name], metadata=extra)
+    if "lineage" in outputs:
+        from livertrials.provenance import lineage_table
+        write_table(lineage_table(synthesis_lineage(harmonized, tables, settings)), outputs["lineage"], metadata=extra)
     _print_summary(tables)
     return tables
 

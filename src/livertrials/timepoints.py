@@ -38,8 +38,21 @@ class TimepointError(ValueError):
     pass
 
 
+MAX_DAYS = 100 * 365.25  # no trial follows patients for a century: a larger number is a typo
+
+
 def parse_timepoint(text: str) -> Timepoint:
-    """Parse a printed timepoint; raise TimepointError if it cannot be read."""
+    """Parse a printed timepoint; raise TimepointError if it cannot be read or is impossible."""
+    parsed = _parse(text)
+    for days in (parsed.days, parsed.start_days):
+        if days is not None and not 0 <= days <= MAX_DAYS:
+            raise TimepointError(f"timepoint {text.strip()!r} is beyond 100 years")
+    if parsed.start_days is not None and parsed.days is not None and parsed.start_days > parsed.days:
+        raise TimepointError(f"timepoint range {text.strip()!r} ends before it starts")
+    return parsed
+
+
+def _parse(text: str) -> Timepoint:
     raw = text.strip()
     if not raw:
         raise TimepointError("timepoint is empty; write 'not stated' if the source gives none")

@@ -48,10 +48,12 @@ class Issue:
     severity: str = "error"  # error rejects the study; warning becomes a flag
 
     def __str__(self) -> str:
-        where = f"line {self.row}" + (f" (row_id {self.row_id})" if self.row_id else "") if self.row else "file"
-        column = f", column '{self.column}'" if self.column else ""
+        # text from the extraction is shown with repr(): a newline in it cannot forge a report line
+        where = f"line {self.row}" + (f" (row_id {self.row_id!r})" if self.row_id else "") if self.row else "file"
+        column = f", column {self.column!r}" if self.column else ""
         value = f", value {self.value!r}" if self.value != "" else ""
-        return f"{self.severity.upper()} {self.file}: {where}{column}{value}: {self.message} [rule: {self.rule}]"
+        message = self.message.replace("\n", " ").replace("\r", " ")
+        return f"{self.severity.upper()} {self.file}: {where}{column}{value}: {message} [rule: {self.rule}]"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,6 +4,7 @@ rule check_validation:
         summary=rules.merge_shards.output.summary,
         report=rules.merge_shards.output.report,
         figures=rules.figures.output,
+        html_report=rules.report.output.html,
     output:
         "results/validation/checked.txt",
     params:

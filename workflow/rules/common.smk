@@ -6,7 +6,7 @@ from livertrials.build import shard_of
 
 validate(config, "../schemas/config.schema.yaml")
 
-STUDY_FILES = ("study.yaml", "measurements.csv")
+STUDY_FILES = ("study.yaml", "measurements.csv", "patients.csv")
 COLLECTIONS = {"studies": config["studies_dir"], "comparators": config["comparators_dir"]}
 SHARDS = list(range(config["shards"]))
 
@@ -26,5 +26,7 @@ def shard_members(shard):
 
 
 def shard_inputs(wildcards):
-    files = [str(folder / name) for folder, _ in shard_members(wildcards.shard) for name in STUDY_FILES if (folder / name).exists()]
+    # a folder name with braces would read as a wildcard; it is still validated (and rejected) by its shard
+    files = [str(folder / name) for folder, _ in shard_members(wildcards.shard) for name in STUDY_FILES
+             if (folder / name).exists() and not set("{}") & set(folder.name)]
     return {"registry": config["registry"], "studies": files}

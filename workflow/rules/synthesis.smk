@@ -9,6 +9,7 @@ rule synthesize:
         windows="results/synthesis/windows.parquet",
         pooled="results/synthesis/pooled.parquet",
         comparators="results/synthesis/comparators.parquet",
+        lineage="results/provenance/lineage_synthesis.parquet",
     params:
         settings=config.get("synthesis", {}),
     log:

@@ -1,0 +1,17 @@
+"""Snakemake script: the self-contained HTML report (results/report/index.html)."""
+from pathlib import Path
+
+from livertrials.logs import log_to
+from livertrials.report import build_report
+
+with log_to(snakemake.log[0]):
+    build_report(
+        Path(snakemake.params.results),
+        Path(snakemake.input.manifest),
+        [Path(p) for p in snakemake.input.figures],
+        dict(snakemake.config),
+        Path(snakemake.output.html),
+        title=snakemake.params.settings["title"],
+        audit_trail_budget=int(snakemake.params.settings["audit_trail_budget"]),
+    )
+    print(f"report written: {snakemake.output.html}")

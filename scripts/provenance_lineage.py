@@ -1,0 +1,10 @@
+"""Snakemake script: results/provenance/lineage.parquet = harmonize edges + synthesis edges."""
+from pathlib import Path
+
+from livertrials.logs import log_to
+from livertrials.provenance import combine_lineage, manifest_metadata
+
+with log_to(snakemake.log[0]):
+    edges = combine_lineage([Path(snakemake.input.harmonize), Path(snakemake.input.synthesis)], Path(snakemake.output[0]),
+                            manifest_metadata(snakemake.config))
+    print(f"lineage: {edges} edges")

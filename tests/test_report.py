@@ -1,0 +1,221 @@
+"""The HTML report: built by the workflow on a copy of the project, then a small page with hostile text.
+
+The workflow copy builds the real page from the shipped corpus (rules forest_plots and report).
+A second page is built from a subset of those results into which extraction strings carrying
+<script> and <img onerror> were injected: they must come out escaped, as visible text, and a
+headless Chromium must find no script element in the DOM (skipped if Chromium is absent).
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ROOT
+from livertrials.forest import draw_all
+from livertrials.report import SECTIONS, build_report
+from livertrials.synthesis import COMPARATORS, COMPARISONS, POOLED
+from livertrials.tables import CHARACTERISTICS, ISSUES, read_table, to_table, write_table
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(2)>"
+ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A copy of the project with results/report/index.html built by the workflow."""
+    work = tmp_path_factory.mktemp("report_project")
+    for name in ("Snakefile", "workflow", "scripts", "config", "resources", "environment.yml"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-c2", "results/report/index.html"], cwd=work,
+                         capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return work
+
+
+@pytest.fixture(scope="module")
+def page(built):
+    return (built / "results/report/index.html").read_text(encoding="utf-8")
+
+
+def test_page_has_every_section_and_is_self_contained(page):
+    for anchor, _ in SECTIONS:
+        assert f'<section id="{anchor}">' in page, anchor
+    assert "<script" not in page.lower()                       # no JavaScript at all
+    assert not re.search(r'(src|href)="(https?:)?//', page)     # no external resource
+    assert 'src="data:image/png;base64,' in page
+
+
+def test_every_shipped_study_is_in_the_characteristics_table(page):
+    studies = page[page.index('<section id="studies">'):page.index('<section id="figures">')]
+    shipped = {p.name for c in ("studies", "comparators") for p in (ROOT / "resources" / c).iterdir()
+               if p.is_dir() and not p.name.startswith((".", "_"))}
+    for study in shipped:
+        assert f'id="study-{study}"' in studies, study
+
+
+def test_every_forest_plot_is_shown_with_its_settings(built, page):
+    manifest = json.loads((built / "results/forest/index.json").read_text())
+    assert manifest["forests"]
+    for entry in manifest["forests"]:
+        assert f'id="forest-{entry["id"]}"' in page
+        figure = page[page.index(f'id="forest-{entry["id"]}"'):]
+        figure = figure[:figure.index("</figure>")]
+        assert "data:image/png;base64," in figure and "<dt>method</dt>" in figure and "<dt>funnel plot</dt>" in figure
+        for row in entry["rows"]:
+            assert f'href="#trail-{row["comparison_id"]}"' in figure
+    assert "too few to judge small-study effects" in page       # k < 10 everywhere in the shipped corpus
+
+
+def test_every_link_has_its_audit_trail_block(page):
+    targets = set(re.findall(r'href="#([^"]+)"', page))
+    ids = set(re.findall(r'id="([^"]+)"', page))
+    assert targets and targets <= ids
+    blocks = set(re.findall(r'<details id="trail-([^"]+)" class="trail pooled">', page))
+    links = set(re.findall(r'href="#trail-([^"]+)"', page[page.index('<section id="pooled">'):
+                                                           page.index('<section id="comparators">')]))
+    assert blocks and links == blocks          # every pooled estimate links to its own trail block
+
+
+def test_trails_reach_the_printed_quotes(built, page):
+    pooled = read_table(built / "results/synthesis/pooled.parquet")
+    if "pooled_id" in pooled.columns:          # lineage of pooled rows exists: their trails reach the quotes
+        block = page[page.index(f'id="trail-{pooled["pooled_id"].iloc[0]}"'):]
+        assert "quote:" in block[:block.index("</details>")]
+    assert page.count("quote: &quot;") > 10
+
+
+def test_comparators_are_marked_published_not_recomputed(built, page):
+    section = page[page.index('<section id="comparators">'):page.index('<section id="meld">')]
+    comparators = read_table(built / "results/synthesis/comparators.parquet")
+    assert section.count('<span class="badge">published, not recomputed</span>') == len(comparators)
+
+
+def test_meld_reported_beside_meld_at_mean_labs(page):
+    section = page[page.index('<section id="meld">'):page.index('<section id="flags">')]
+    assert "Kharaziha2009" in section and "approximation" in section
+    assert "17.90 (5.60), n=8" in section and "20.0" in section
+
+
+# --------------------------------------------------------------------------------------
+# Hostile text
+# --------------------------------------------------------------------------------------
+
+def _rewrite(path: Path, schema, change) -> None:
+    frame = change(read_table(path))
+    write_table(to_table(frame, schema), path)
+
+
+@pytest.fixture(scope="module")
+def hostile(built, tmp_path_factory):
+    """A small results tree (two studies' pools) with <script> and <img onerror> in extraction strings."""
+    work = tmp_path_factory.mktemp("hostile")
+    results = work / "results"
+    shutil.copytree(built / "results", results, ignore=shutil.ignore_patterns("shards", "forest", "report", "ro-crate"))
+    keep = {"ZGXDYX-BMSC-HA", "EgyptPilot_transdiffMSC"}
+    pooled = read_table(results / "synthesis/pooled.parquet")
+    pooled = pooled[pooled["study_ids"].map(lambda ids: set(ids) <= keep) & (pooled["analysis"] == "main")]
+    ids = {c for cs in pooled["comparison_ids"] for c in cs}
+    settings = pq.read_schema(results / "synthesis/pooled.parquet").metadata[b"livertrials.synthesis.settings"]
+    write_table(to_table(pooled, POOLED), results / "synthesis/pooled.parquet",
+                metadata={"livertrials.synthesis.settings": settings.decode()})
+    _rewrite(results / "synthesis/comparisons.parquet", COMPARISONS,
+             lambda f: f[f["comparison_id"].isin(ids) | ~f["used"]])
+    _rewrite(results / "synthesis/comparators.parquet", COMPARATORS, lambda f: f.head(2))
+    _rewrite(results / "harmonized/study_characteristics.parquet", CHARACTERISTICS, lambda f: f.assign(
+        citation=f["citation"].where(f["study_id"] != "Amer2011", f"Amer ME. {SCRIPT} A trial."),
+        study_flags=f["study_flags"].map(lambda fl: list(fl) + [f"other: {IMG}"])))
+    lineage = results / "provenance" / ("lineage.parquet" if (results / "provenance/lineage.parquet").exists()
+                                        else "lineage_harmonize.parquet")
+    frame = pd.read_parquet(lineage)
+    frame["quote"] = frame["quote"].where(frame["study_id"] != "ZGXDYX-BMSC-HA", f'He wrote "{SCRIPT}" here')
+    frame.to_parquet(lineage)
+    bad = {"study": "Evil<script>Trial", "file": "resources/studies/Evil/measurements.csv", "row": 3, "row_id": "E1",
+           "column": "value", "value": SCRIPT, "rule": "plausible range", "message": f"value {IMG} is implausible",
+           "severity": "error"}
+    _rewrite(results / "validation/issues.parquet", ISSUES, lambda f: pd.concat([f, pd.DataFrame([bad])]))
+    manifest = work / "forest" / "index.json"
+    draw_all(results / "synthesis/pooled.parquet", results / "synthesis/comparisons.parquet", work / "forest" / "figures",
+             manifest, ["png"])
+    out = work / "report" / "index.html"
+    figures = sorted((results / "figures").glob("*.png"))
+    build_report(results, manifest, figures, {"report": {"title": f"Report {SCRIPT}"}}, out)
+    return out
+
+
+def test_hostile_strings_are_escaped(hostile):
+    page = hostile.read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and "<img src=x" not in page
+    assert f"Amer ME. {ESCAPED_SCRIPT} A trial." in page                   # citation (characteristics)
+    assert f"He wrote &quot;{ESCAPED_SCRIPT}&quot; here" in page           # quote (audit trail)
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page                     # study flag and validation message
+
+
+def test_excluded_study_is_listed_with_its_errors(hostile):
+    page = hostile.read_text(encoding="utf-8")
+    section = page[page.index('<section id="validation">'):page.index('<section id="provenance">')]
+    assert "1 study excluded by validation" in section
+    assert "Excluded: Evil&lt;script&gt;Trial (1 errors)" in section
+    for text in ("resources/studies/Evil/measurements.csv", "<td>3</td>", "<td>value</td>", ESCAPED_SCRIPT,
+                 "plausible range", "is implausible"):
+        assert text in section, text
+
+
+def _chromium(page: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                           "--disable-sync", f"--user-data-dir={tmp / 'chromium-profile'}", *args, page.as_uri()],
+                          capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium not installed: the browser check needs it "
+                    "(apt-get install -y --no-install-recommends chromium)")
+def test_browser_renders_the_hostile_page_without_running_script(hostile, tmp_path):
+    dom = _chromium(hostile, tmp_path, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert "<table" in html and "<script" not in html.lower()          # the injected text made no script element
+    assert not re.search(r"<img[^>]*\sonerror=", html)                   # nor an <img onerror> element
+    row = html[html.index('id="study-Amer2011"'):]
+    cell = next(c for c in re.findall(r"<td>(.*?)</td>", row[:row.index("</tr>")], re.S) if "Amer ME." in c)
+    assert f"Amer ME. {ESCAPED_SCRIPT} A trial." in cell and "<details" not in cell   # shown as text, not folded
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    run = _chromium(hostile, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
+    assert run.returncode == 0 and shot.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium not installed")
+def test_browser_screenshot_of_the_shipped_report(built, tmp_path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "report_shipped.png"
+    run = _chromium(built / "results/report/index.html", tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
+    assert run.returncode == 0 and shot.stat().st_size > 10_000
+
+
+def test_audit_trails_beyond_the_limit_are_named_not_embedded(monkeypatch, tmp_path):
+    import livertrials.report as report
+    calls = []
+    monkeypatch.setattr(report, "trail", lambda results, ident: calls.append(ident) or [f"trail of {ident}"])
+    trails = report.Trails(limit=2)
+    trails.add("p-other", "pooled", "other pooled row", priority=2)
+    trails.add("c-row", "comparison", "forest row", ["r-1"], priority=1)
+    trails.add("p-diamond", "pooled", "forest diamond", priority=0)
+    trails.add("r-pub", "record", "published record")
+    html = trails.render(tmp_path, lambda rid: rid)
+    assert calls == ["p-diamond", "c-row"]                    # the two most important, most important first
+    assert "trail of p-diamond" in html and "trail of c-row" in html
+    assert html.count("not embedded: this page holds 2 audit trails") == 2
+    assert "livertrials audit p-other --results" in html and 'id="trail-r-pub"' in html

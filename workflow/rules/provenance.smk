@@ -1,0 +1,105 @@
+# Provenance of a run (docs/provenance.md): row-level lineage, the run manifest, the living-review change
+# report and a Workflow Run RO-Crate. The rules run after every data output; none of them changes the data.
+from livertrials.provenance import input_files, rule_outputs, workflow_files
+
+PROVENANCE = config.get("provenance", {})
+HISTORY = "results/provenance/history"   # managed by provenance_changes, never a declared output (see the script)
+CONFIGFILES = [str(p) for p in workflow.configfiles]
+# Rules whose outputs the manifest does not describe: its own, the crate and change report made from it, the
+# target rule, and the validation check (it fails the run on purpose when a study is excluded, and the manifest
+# should still be written then). A rule that reads manifest.json or changes.* must be listed here too.
+NOT_DESCRIBED = {"provenance_manifest", "provenance_changes", "provenance_crate", "check_validation", "all"}
+
+
+rule provenance_lineage:
+    """results/provenance/lineage.parquet: harmonize edges + synthesis edges, down to the printed numbers."""
+    input:
+        harmonize=rules.merge_shards.output.lineage,
+        synthesis=rules.synthesize.output.lineage,
+    output:
+        "results/provenance/lineage.parquet",
+    log:
+        "results/logs/provenance_lineage.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/provenance_lineage.py"
+
+
+rule provenance_manifest:
+    """Run manifest: SHA-256 of every input and output, resolved config, versions, git state, start and end."""
+    input:
+        outputs=lambda wildcards: rule_outputs(workflow.rules, NOT_DESCRIBED, shard=SHARDS),
+        summary=rules.merge_shards.output.summary,
+        inputs=lambda wildcards: [str(p) for p in input_files(config)],
+        configfiles=CONFIGFILES,
+        workflow=workflow_files(),
+    output:
+        "results/provenance/manifest.json",
+    params:
+        history=HISTORY,
+        configfiles=CONFIGFILES,
+    log:
+        "results/logs/provenance_manifest.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/provenance_manifest.py"
+
+
+rule provenance_changes:
+    """Living review: which inputs changed since the previous run and which pooled estimates moved."""
+    input:
+        manifest=rules.provenance_manifest.output[0],
+        pooled=rules.synthesize.output.pooled,
+    output:
+        md="results/provenance/changes.md",
+        json="results/provenance/changes.json",
+    params:
+        history=HISTORY,
+        keep=PROVENANCE.get("history_keep", 20),
+        tolerance=PROVENANCE.get("change_tolerance", 0.0),
+    log:
+        "results/logs/provenance_changes.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/provenance_changes.py"
+
+
+rule provenance_crate:
+    """The run as a Workflow Run RO-Crate: workflow, inputs (with SHA-256), config as parameters, every output."""
+    input:
+        manifest=rules.provenance_manifest.output[0],
+        changes_md=rules.provenance_changes.output.md,
+        changes_json=rules.provenance_changes.output.json,
+        outputs=lambda wildcards: rule_outputs(workflow.rules, NOT_DESCRIBED, shard=SHARDS),
+        inputs=lambda wildcards: [str(p) for p in input_files(config)],
+        configfiles=CONFIGFILES,
+        workflow=workflow_files(),
+    output:
+        directory("results/provenance/ro-crate"),
+    params:
+        configfiles=CONFIGFILES,
+    log:
+        "results/logs/provenance_crate.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/provenance_crate.py"

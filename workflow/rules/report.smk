@@ -1,0 +1,77 @@
+# Forest plots and the self-contained HTML report. Defaults equal the shipped config values.
+FOREST = {
+    "formats": ["png", "svg"],
+    "funnel_min_k": 10,
+    "across_windows_outcomes": ["death", "survival"],
+    "across_windows_measure": "RR",
+    "max_rows": 80,
+    **config.get("forest", {}),
+}
+REPORT = {
+    "title": "Cell therapy in liver cirrhosis and ACLF: evidence synthesis report",
+    "audit_trail_budget": 1000000,
+    **config.get("report", {}),
+}
+
+
+rule forest_plots:
+    """Forest plots per outcome x window x measure (main analysis, subgroups, mortality/survival across windows); the set depends on the data, so results/forest/index.json lists what was drawn."""
+    input:
+        pooled=rules.synthesize.output.pooled,
+        comparisons=rules.synthesize.output.comparisons,
+    output:
+        figures=report(
+            directory("results/forest/figures"),
+            patterns=["{name}.png"],
+            caption="../report/forest.rst",
+            category="Forest plots",
+        ),
+        manifest="results/forest/index.json",
+    params:
+        settings=FOREST,
+    log:
+        "results/logs/forest_plots.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=15,
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/draw_forests.py"
+
+
+rule report:
+    """One self-contained HTML page: settings, studies, figures, forest plots, pooled and published results, validation, audit trails."""
+    input:
+        manifest=rules.forest_plots.output.manifest,
+        figures=rules.figures.output,
+        synthesis=rules.synthesize.output,
+        harmonized=rules.merge_shards.output.harmonized,
+        characteristics=rules.merge_shards.output.characteristics,
+        issues=rules.merge_shards.output.issues,
+        summary=rules.merge_shards.output.summary,
+        # every lineage table a rule writes under results/provenance/: the audit trails read them
+        lineage=lambda wildcards: sorted(
+            {
+                str(path)
+                for rule in workflow.rules
+                for path in rule.output
+                if str(path).startswith("results/provenance/lineage")
+            }
+        ),
+    output:
+        html=report("results/report/index.html", caption="../report/html_report.rst", category="Report"),
+    params:
+        results=lambda wildcards, input: str(Path(input.harmonized).parents[1]),
+        settings=REPORT,
+    log:
+        "results/logs/report.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../environment.yml"
+    script:
+        "../../scripts/build_report.py"
