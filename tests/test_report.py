@@ -208,7 +208,7 @@ def test_browser_screenshot_of_the_shipped_report(built, tmp_path):
 def test_audit_trails_beyond_the_limit_are_named_not_embedded(monkeypatch, tmp_path):
     import livertrials.report as report
     calls = []
-    monkeypatch.setattr(report, "trail", lambda results, ident: calls.append(ident) or [f"trail of {ident}"])
+    monkeypatch.setattr(report, "_run_trails", lambda results, ids: [calls.append(i) or [f"trail of {i}"] for i in ids])
     trails = report.Trails(limit=2)
     trails.add("p-other", "pooled", "other pooled row", priority=2)
     trails.add("c-row", "comparison", "forest row", ["r-1"], priority=1)

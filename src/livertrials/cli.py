@@ -32,46 +32,62 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.exists() else pd.DataFrame()
 
 
+class Auditor:
+    """Loads the lineage and result tables of a results folder once; ``trail(id)`` walks them.
+
+    The HTML report asks for hundreds of trails: reading the tables per id made it the slowest rule.
+    """
+
+    def __init__(self, results: Path):
+        self.results = Path(results)
+        lineage = _read(self.results / "provenance" / "lineage.parquet")
+        if lineage.empty:
+            lineage = _read(self.results / "provenance" / "lineage_harmonize.parquet")
+        self.lineage = lineage
+        self.by_output = {k: g for k, g in lineage.groupby("output_id", sort=False)} if not lineage.empty else {}
+        self.inputs = set(lineage["input_id"]) if not lineage.empty else set()
+        self.describe = _describers(self.results, _read(self.results / "harmonized" / "outcomes.parquet"))
+
+    def trail(self, wanted: str) -> list[str]:
+        """The audit trail of an id as lines of text, from the output down to the printed sentences."""
+        results, by_output, describe = self.results, self.by_output, self.describe
+        if self.lineage.empty:
+            return [f"No lineage found under {results}: run the workflow first."]
+        if wanted not in by_output and wanted not in self.inputs:
+            return [f"{wanted}: no such id in {results}/provenance (ids are listed in the record_id, comparison_id and pooled_id columns)."]
+        lines: list[str] = []
+
+        def walk(node: str, depth: int) -> None:
+            pad = "  " * depth
+            lines.append(pad + describe(node))
+            edges = by_output.get(node)
+            if edges is None:
+                return
+            shown_steps, shown_quotes = set(), set()
+            for edge in edges.itertuples(index=False):
+                step = f"{pad}  <- [{edge.step}: {edge.transformation}]"
+                if step not in shown_steps:  # the same step for many inputs is said once
+                    lines.append(step)
+                    shown_steps.add(step)
+                if edge.input_kind == "extraction_row":
+                    lines.append(f"{pad}     row {edge.input_id}: {edge.statistic} = {edge.value} {edge.unit or ''}".rstrip()
+                                 + f" ({edge.file}, line {edge.line})")
+                    if edge.quote not in shown_quotes:
+                        lines.append(f"{pad}       quote: \"{edge.quote}\"")
+                        lines.append(f"{pad}       source: {edge.source}" + (f" ({edge.location})" if edge.location else ""))
+                        shown_quotes.add(edge.quote)
+                elif edge.input_kind == "patient_row":
+                    lines.append(f"{pad}     patient row {edge.file}, line {edge.line}")
+                else:
+                    walk(edge.input_id, depth + 2)
+
+        walk(wanted, 0)
+        return lines
+
+
 def trail(results: Path, wanted: str) -> list[str]:
-    """The audit trail of an id as lines of text, from the output down to the printed sentences."""
-    lineage = _read(results / "provenance" / "lineage.parquet")
-    if lineage.empty:
-        lineage = _read(results / "provenance" / "lineage_harmonize.parquet")
-    harmonized = _read(results / "harmonized" / "outcomes.parquet")
-    if lineage.empty:
-        return [f"No lineage found under {results}: run the workflow first."]
-    by_output = {k: g for k, g in lineage.groupby("output_id", sort=False)}
-    describe = _describers(results, harmonized)
-    if wanted not in by_output and wanted not in set(lineage["input_id"]):
-        return [f"{wanted}: no such id in {results}/provenance (ids are listed in the record_id, comparison_id and pooled_id columns)."]
-    lines: list[str] = []
-
-    def walk(node: str, depth: int) -> None:
-        pad = "  " * depth
-        lines.append(pad + describe(node))
-        edges = by_output.get(node)
-        if edges is None:
-            return
-        shown_steps, shown_quotes = set(), set()
-        for edge in edges.itertuples(index=False):
-            step = f"{pad}  <- [{edge.step}: {edge.transformation}]"
-            if step not in shown_steps:  # the same step for many inputs is said once
-                lines.append(step)
-                shown_steps.add(step)
-            if edge.input_kind == "extraction_row":
-                lines.append(f"{pad}     row {edge.input_id}: {edge.statistic} = {edge.value} {edge.unit or ''}".rstrip()
-                             + f" ({edge.file}, line {edge.line})")
-                if edge.quote not in shown_quotes:
-                    lines.append(f"{pad}       quote: \"{edge.quote}\"")
-                    lines.append(f"{pad}       source: {edge.source}" + (f" ({edge.location})" if edge.location else ""))
-                    shown_quotes.add(edge.quote)
-            elif edge.input_kind == "patient_row":
-                lines.append(f"{pad}     patient row {edge.file}, line {edge.line}")
-            else:
-                walk(edge.input_id, depth + 2)
-
-    walk(wanted, 0)
-    return lines
+    """The audit trail of one id (loads the tables; use Auditor for many ids)."""
+    return Auditor(results).trail(wanted)
 
 
 def _describers(results: Path, harmonized: pd.DataFrame):

@@ -240,7 +240,8 @@ def output_files(paths) -> list[Path]:
     files = set()
     for path in map(Path, paths):
         if path.is_dir():
-            files.update(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts))
+            files.update(p for p in path.rglob("*")
+                         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
         elif path.is_file():
             files.add(path)
     return sorted(files)
@@ -387,15 +388,14 @@ def pooled_changes(before, now, studies: list[dict], inputs: dict, tolerance: fl
         return found or [{"study_id": None, "change": c, "files": []} for c in global_causes] or \
             [{"study_id": None, "change": "no input change found", "files": []}]
 
-    before = before.set_index("pooled_id", drop=False) if before is not None and len(before) else pd.DataFrame()
-    now = now.set_index("pooled_id", drop=False)
+    before = {r["pooled_id"]: r for r in before.to_dict("records")} if before is not None and len(before) else {}
+    now = {r["pooled_id"]: r for r in now.to_dict("records")}
     moved, new, dropped, unchanged = [], [], [], 0
-    for pid in now.index:
-        row = now.loc[pid]
-        if before.empty or pid not in before.index:
+    for pid, row in now.items():
+        if pid not in before:
             new.append({**who(row), "now": _summary(row), "caused_by": causes(row["study_ids"])})
             continue
-        old = before.loc[pid]
+        old = before[pid]
         a, b = _summary(old), _summary(row)
         delta = {k: (None if a[k] is None or b[k] is None else b[k] - a[k]) for k in MOVED_COLUMNS}
         numbers_moved = any((a[k] is None) != (b[k] is None) or (d is not None and abs(d) > tolerance)
@@ -407,8 +407,8 @@ def pooled_changes(before, now, studies: list[dict], inputs: dict, tolerance: fl
                       "studies_added": sorted(set(b["study_ids"]) - set(a["study_ids"])),
                       "studies_removed": sorted(set(a["study_ids"]) - set(b["study_ids"])),
                       "caused_by": causes(set(a["study_ids"]) | set(b["study_ids"]))})
-    for pid in ([] if before.empty else [p for p in before.index if p not in now.index]):
-        row = before.loc[pid]
+    for pid in [p for p in before if p not in now]:
+        row = before[pid]
         dropped.append({**who(row), "before": _summary(row), "caused_by": causes(row["study_ids"])})
     return {"moved": moved, "new": new, "dropped": dropped, "unchanged": unchanged}
 

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from livertrials.atomic import write_text
-from livertrials.cli import trail
+from livertrials.cli import Auditor
 from livertrials.forest import RATIO, pooled_key, synthesis_settings
 from livertrials.tables import read_table
 
@@ -166,9 +166,15 @@ def _missing(lines: list[str]) -> bool:
     return not lines or any(m in lines[0] for m in NO_LINEAGE)
 
 
+_AUDITORS: dict[Path, Auditor] = {}
+
+
 def _run_trails(results: Path, ids: list[str]) -> list[list[str]]:
-    """trail() for every id (each call re-reads the lineage: about 0.1-0.3 s per id on the shipped corpus)."""
-    return [trail(results, ident) for ident in ids]
+    """The audit trail of every id, from tables loaded once per results folder."""
+    auditor = _AUDITORS.get(Path(results))
+    if auditor is None:
+        auditor = _AUDITORS[Path(results)] = Auditor(results)
+    return [auditor.trail(ident) for ident in ids]
 
 
 # --------------------------------------------------------------------------------------
