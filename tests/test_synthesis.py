@@ -573,3 +573,20 @@ def test_live_metafor_run_reproduces_the_committed_results(effects_fixture, tmp_
     pd.testing.assert_frame_equal(live[numeric], committed[numeric], check_exact=False, rtol=1e-9, atol=1e-9)
     pd.testing.assert_frame_equal(live_escalc, committed_escalc, check_exact=False, rtol=1e-9, atol=1e-12)
     assert _compare_with_metafor(effects_fixture, live) == len(live)
+
+
+def test_meld_at_mean_labs_is_kept_out_of_pools_unless_configured():
+    from livertrials.synthesis import COMPARISONS, Settings, mark_used
+
+    def comparison(study, outcome):
+        row = {name: None for name in COMPARISONS.names}
+        row.update(study_id=study, outcome=outcome, comparison_type="main", design="between_arms", basis="final values",
+                   measure="MD", source="arm_data", timepoint_text="month 3", timepoint_kind="point", timepoint_days=91.3125)
+        return row
+
+    frame = pd.DataFrame([comparison("A", "meld_at_mean_labs"), comparison("B", "meld")])
+    default = mark_used(frame, Settings.from_config({}))
+    assert list(default["used"]) == [False, True]
+    assert "include_meld_approximations" in default.loc[0, "not_used_reason"]
+    included = mark_used(frame, Settings.from_config({"include_meld_approximations": True}))
+    assert list(included["used"]) == [True, True]

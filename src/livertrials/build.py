@@ -22,7 +22,7 @@ import pandas as pd
 from livertrials import patients
 from livertrials.extraction import (MEASUREMENT_COLUMNS, MEASUREMENTS_FILE, STUDY_FILE, ExtractionReadError, StudyFolder,
                                     load_study, read_study_yaml)
-from livertrials.harmonize import harmonize_study
+from livertrials.harmonize import harmonize_study, record_id
 from livertrials.provenance import LINEAGE, record_lineage
 from livertrials.registry import load_registry
 from livertrials.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
@@ -41,7 +41,8 @@ def characteristics(meta: dict, study_id: str, collection: str) -> list[dict]:
     base.update(study_id=study_id, collection=collection, meld_variant=meta.get("meld_variant", "not_stated"), study_flags=flags)
     rows = []
     for arm in meta.get("arms") or []:
-        row = dict(base, arm_id=arm["id"], arm_label=arm.get("label"), arm_role=arm.get("role"))
+        row = dict(base, characteristic_id=record_id(study_id, arm["id"], "characteristics"), arm_id=arm["id"],
+                   arm_label=arm.get("label"), arm_role=arm.get("role"))
         for key in ("n_randomized", "n_analysed", "cell_source", "cell_type", "origin", "route", "dose", "infusions", "co_intervention"):
             row[key] = arm.get(key)
         rows.append(row)
@@ -94,7 +95,7 @@ def build_shard(folders: list[Path], collections: list[str], registry_path: Path
         r, c, i = process_study(folder, collection, registry, lineage)
         records += r
         chars += c
-        issues += [x.to_dict() for x in i]
+        issues += [dict(x.to_dict(), issue_id=record_id(*(str(v) for v in x.to_dict().values()))) for x in i]
     write_table(to_table(records, HARMONIZED), out_dir / "harmonized.parquet")
     write_table(to_table(chars, CHARACTERISTICS), out_dir / "characteristics.parquet")
     write_table(to_table(issues, ISSUES), out_dir / "issues.parquet")
@@ -146,6 +147,7 @@ def _duplicate_id_issues(chars: pd.DataFrame, harmonized: pd.DataFrame, issues: 
     duplicated = folded[folded.duplicated("key", keep=False)]
     extra = [Issue(row.study_id, row.collection, None, "", "id", row.study_id, "unique study id",
                    "another study folder has the same id (ids must be unique, ignoring case)").to_dict()
+             | {"issue_id": record_id(row.study_id, row.collection, "unique study id")}
              for row in duplicated.itertuples()]
     return pd.concat([issues, pd.DataFrame(extra)], ignore_index=True) if extra else issues
 
@@ -168,7 +170,8 @@ def validation_text(issues: pd.DataFrame) -> str:
     errors = issues[issues["severity"] == "error"]
     for study, group in errors.groupby("study", sort=True):
         lines.append(f"Study {study} was excluded ({len(group)} errors):")
-        lines += [f"  - {Issue(**{k: (None if pd.isna(v) else v) for k, v in row.items()})}" for row in group.to_dict("records")]
+        lines += [f"  - {Issue(**{k: (None if pd.isna(v) else v) for k, v in row.items() if k != 'issue_id'})}"
+                  for row in group.to_dict("records")]
     return "\n".join(lines) + "\n"
 
 

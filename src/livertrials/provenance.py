@@ -90,8 +90,14 @@ def input_files(config: dict) -> list[Path]:
     for key in ("studies_dir", "comparators_dir"):
         root = Path(config[key])
         if root.is_dir():
-            files += sorted(p for p in root.glob("*/*") if p.is_file() and not p.name.startswith("."))
+            files += sorted(p for p in root.glob("*/*") if p.is_file() and not p.name.startswith(".") and _inside(p, root))
     return files
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """False for a file that is (or links to) something outside its collection: it is never copied or hashed
+    into the run's outputs (the study is still read, and rejected, by validation)."""
+    return path.resolve().is_relative_to(root.resolve())
 
 
 def git_state(cwd: Path = Path(".")) -> dict:

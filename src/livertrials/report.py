@@ -726,7 +726,7 @@ def _summary_boxes(chars, manifest, issues, excluded) -> Html:
     forests = manifest.get("forests", [])
     pooled_k = sum(e["kind"] == "main" and e["pooled"] for e in forests)
     boxes = [f"{studies} studies", f"{comparators} published comparators", f"{len(forests)} forest plots",
-             f"{pooled_k} main analyses pooled (k ≥ 2)", f"{len(excluded)} excluded by validation",
+             f"{pooled_k} main {'analysis' if pooled_k == 1 else 'analyses'} pooled (k ≥ 2)", f"{len(excluded)} excluded by validation",
              f"{int((issues['severity'] == 'warning').sum())} validation warnings"]
     return Html('<div class="summary">' + "".join(f"<div>{esc(b)}</div>" for b in boxes) + "</div>")
 

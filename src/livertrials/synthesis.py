@@ -106,6 +106,7 @@ class Settings:
     pre_post_correlation: float = 0.5
     pre_post_correlation_sensitivity: tuple[float, ...] = (0.2, 0.8)
     pool_across_meld_variants: bool = False
+    include_meld_approximations: bool = False
     subgroups: dict = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_SUBGROUPS.items()})
     sensitivity_exclusions: tuple[tuple[str, tuple[str, ...]], ...] = DEFAULT_SENSITIVITY
     exclude_non_randomized: bool = True
@@ -116,7 +117,7 @@ class Settings:
     def from_config(cls, cfg: dict) -> Settings:
         """Settings from config["synthesis"] (missing keys keep the defaults)."""
         simple = {k: cfg[k] for k in ("default_method", "default_test", "fallback", "prediction_interval", "level",
-                                     "pre_post_correlation", "pool_across_meld_variants",
+                                     "pre_post_correlation", "pool_across_meld_variants", "include_meld_approximations",
                                      "exclude_non_randomized", "leave_one_out_min_k", "leave_one_out_max_k") if k in cfg}
         tuples = {k: tuple(cfg[k]) for k in ("methods", "tests", "continuous_measures", "event_measures",
                                             "pre_post_correlation_sensitivity") if k in cfg}
@@ -665,6 +666,12 @@ def mark_used(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     frame["not_used_reason"] = [None if w else a for w, a in assigned]
     pooled_types = frame["comparison_type"].isin(["main", "within_arm"])
     frame.loc[~pooled_types, "not_used_reason"] = "arm-vs-arm contrast: reported, never pooled"
+    if not settings.include_meld_approximations:
+        # MELD at the mean labs is not the mean MELD: shown beside the reported MELD, pooled only on request
+        approximate = frame["outcome"] == "meld_at_mean_labs"
+        frame.loc[approximate, "not_used_reason"] = ("approximation (MELD at the mean labs): not pooled unless "
+                                                     "synthesis.include_meld_approximations is true")
+        pooled_types &= ~approximate
     candidates = frame[frame["window"].notna() & pooled_types]
     nominal = _nominal(settings)
     keys = ["study_id", "outcome", "window", "design", "pool_basis", "measure", "pre_post_correlation"]

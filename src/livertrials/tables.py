@@ -62,6 +62,7 @@ HARMONIZED = pa.schema([
 ])
 
 CHARACTERISTICS = pa.schema([
+    _field("characteristic_id", pa.string(), "stable id of this study x arm row"),
     _field("study_id", pa.string(), "study folder name"),
     _field("collection", pa.string(), "studies or comparators"),
     _field("kind", pa.string(), "trial, cohort, case_series, meta_analysis, trial_listing"),
@@ -90,6 +91,7 @@ CHARACTERISTICS = pa.schema([
 ])
 
 ISSUES = pa.schema([
+    _field("issue_id", pa.string(), "stable id of this validation issue"),
     _field("study", pa.string(), "study folder name"),
     _field("file", pa.string(), "file with the problem"),
     _field("row", pa.int64(), "line in the file (1 = header); null for the whole file"),
