@@ -25,8 +25,13 @@ def shard_members(shard):
     return [(folder, collection) for folder, collection in study_folders() if shard_of(folder.name, config["shards"]) == int(shard)]
 
 
+def literal_paths(paths):
+    """Paths as input strings, leaving out any with braces: Snakemake would read them as wildcards.
+    Such a folder is still validated (and rejected: braces are not allowed in a study id) by its shard."""
+    return [str(p) for p in paths if not set("{}") & set(str(p))]
+
+
 def shard_inputs(wildcards):
-    # a folder name with braces would read as a wildcard; it is still validated (and rejected) by its shard
-    files = [str(folder / name) for folder, _ in shard_members(wildcards.shard) for name in STUDY_FILES
-             if (folder / name).exists() and not set("{}") & set(folder.name)]
+    files = literal_paths(folder / name for folder, _ in shard_members(wildcards.shard) for name in STUDY_FILES
+                          if (folder / name).exists())
     return {"registry": config["registry"], "studies": files}

@@ -35,7 +35,7 @@ rule provenance_manifest:
     input:
         outputs=lambda wildcards: rule_outputs(workflow.rules, NOT_DESCRIBED, shard=SHARDS),
         summary=rules.merge_shards.output.summary,
-        inputs=lambda wildcards: [str(p) for p in input_files(config)],
+        inputs=lambda wildcards: literal_paths(input_files(config)),
         configfiles=CONFIGFILES,
         workflow=workflow_files(),
     output:
@@ -86,7 +86,7 @@ rule provenance_crate:
         changes_md=rules.provenance_changes.output.md,
         changes_json=rules.provenance_changes.output.json,
         outputs=lambda wildcards: rule_outputs(workflow.rules, NOT_DESCRIBED, shard=SHARDS),
-        inputs=lambda wildcards: [str(p) for p in input_files(config)],
+        inputs=lambda wildcards: literal_paths(input_files(config)),
         configfiles=CONFIGFILES,
         workflow=workflow_files(),
     output:
