@@ -63,19 +63,17 @@ HARMONIZED = Path("results/harmonized/outcomes.parquet")
 # target seconds per (case, step); case "synthetic-1000" etc.
 TARGETS = {("shipped", "cold"): 20.0, ("synthetic-1000", "cold"): 120.0,
            ("synthetic-1000", "noop"): 3.0, ("synthetic-1000", "edit"): 15.0}
-
-
 BUSY_LOAD = 0.5  # 1-minute load average above which a timing is flagged as disturbed
+# what --snapshot copies; what the code hash covers; what is copied into each work directory
+PIPELINE_PARTS = ("Snakefile", "workflow", "scripts", "src", "config", "resources/registry", "resources/studies",
+                  "resources/comparators", "environment.yml")
+CODE_PARTS = ("Snakefile", "workflow", "scripts", "src", "config", "resources/registry")
+WORKFLOW_FILES = ("Snakefile", "environment.yml", "workflow", "scripts")
 
 
 def snakemake_exe() -> str:
     beside = Path(sys.executable).parent / "snakemake"
     return str(beside) if beside.exists() else (shutil.which("snakemake") or "snakemake")
-
-
-PIPELINE_PARTS = ("Snakefile", "workflow", "scripts", "src", "config", "resources/registry", "resources/studies",
-                  "resources/comparators", "environment.yml")
-CODE_PARTS = ("Snakefile", "workflow", "scripts", "src", "config", "resources/registry")
 
 
 def snapshot_pipeline(dest: Path) -> Path:
@@ -101,9 +99,6 @@ def code_hash(root: Path) -> str:
         for path in files:
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-WORKFLOW_FILES = ("Snakefile", "environment.yml", "workflow", "scripts")
 
 
 def prepare_workdir(workdir: Path, studies: int | None, seed: int, source: Path, workflow_copy: bool = True) -> int:
