@@ -321,8 +321,23 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 a, b = (Path(p) for p in sys.argv[1:3])
-found_a = sorted(p.relative_to(a) for p in (a / "results").rglob("*.parquet"))
-found_b = sorted(p.relative_to(b) for p in (b / "results").rglob("*.parquet"))
+
+
+def parquet_files(root):
+    """Relative path -> file. The change-report history keeps each run's pooled table under a
+    folder named by that run's time stamp; two runs necessarily differ there, so the stamp is
+    replaced by RUN and the tables themselves are still compared."""
+    files = {}
+    for path in (root / "results").rglob("*.parquet"):
+        parts = list(path.relative_to(root).parts)
+        if parts[:4] == ["results", "provenance", "history", "runs"] and len(parts) > 5:
+            parts[4] = "RUN"
+        files[Path(*parts)] = path
+    return files
+
+
+files_a, files_b = parquet_files(a), parquet_files(b)
+found_a, found_b = sorted(files_a), sorted(files_b)
 problems = []
 if not found_a:
     problems.append("the local run wrote no Parquet file")
@@ -330,7 +345,7 @@ if found_a != found_b:
     problems.append(f"different files: only local {sorted(set(found_a) - set(found_b))}, "
                     f"only SLURM {sorted(set(found_b) - set(found_a))}")
 for rel in sorted(set(found_a) & set(found_b)):
-    ta, tb = pq.read_table(a / rel), pq.read_table(b / rel)
+    ta, tb = pq.read_table(files_a[rel]), pq.read_table(files_b[rel])
     if not ta.equals(tb):
         problems.append(f"{rel}: tables differ (schema {ta.schema == tb.schema}, rows {ta.num_rows}/{tb.num_rows})")
 for p in problems:
