@@ -64,11 +64,10 @@ HARMONIZED = Path("results/harmonized/outcomes.parquet")
 TARGETS = {("shipped", "cold"): 20.0, ("synthetic-1000", "cold"): 120.0,
            ("synthetic-1000", "noop"): 3.0, ("synthetic-1000", "edit"): 15.0}
 BUSY_LOAD = 0.5  # 1-minute load average above which a timing is flagged as disturbed
-# what --snapshot copies; what the code hash covers; what is copied into each work directory
+# what --snapshot copies; what the code hash covers
 PIPELINE_PARTS = ("Snakefile", "workflow", "scripts", "src", "config", "resources/registry", "resources/studies",
                   "resources/comparators", "environment.yml")
 CODE_PARTS = ("Snakefile", "workflow", "scripts", "src", "config", "resources/registry")
-WORKFLOW_FILES = ("Snakefile", "environment.yml", "workflow", "scripts")
 
 
 def snakemake_exe() -> str:
@@ -101,21 +100,10 @@ def code_hash(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def prepare_workdir(workdir: Path, studies: int | None, seed: int, source: Path, workflow_copy: bool = True) -> int:
-    """Fill ``workdir`` with config, registry and a corpus; return the number of studies expected.
-
-    ``workflow_copy`` also copies the workflow's own files (Snakefile, workflow/, scripts/,
-    environment.yml): the provenance rules list and hash them relative to the *working*
-    directory (livertrials.provenance.workflow_files), so without them ``-d WORKDIR`` fails.
-    Snakemake still runs ``source/Snakefile``.
-    """
+def prepare_workdir(workdir: Path, studies: int | None, seed: int, source: Path) -> int:
+    """Fill ``workdir`` with config, registry and a corpus (data only: Snakemake runs
+    ``source/Snakefile``); return the number of studies expected."""
     (workdir / "config").mkdir(parents=True)
-    if workflow_copy:
-        for part in WORKFLOW_FILES:
-            if (source / part).is_dir():
-                shutil.copytree(source / part, workdir / part, ignore=shutil.ignore_patterns("__pycache__"))
-            elif (source / part).is_file():
-                shutil.copy2(source / part, workdir / part)
     shutil.copy2(source / "config/config.yaml", workdir / "config/config.yaml")
     shutil.copytree(source / "resources/registry", workdir / "resources/registry")
     if studies is None:  # the shipped corpus
@@ -221,7 +209,7 @@ def edit_one_study(workdir: Path) -> str:
 def run_case(name: str, studies: int | None, args, base: Path) -> dict:
     workdir = base / name
     t0 = time.perf_counter()
-    expected = prepare_workdir(workdir, studies, args.seed, args.source, not args.bare_workdir)
+    expected = prepare_workdir(workdir, studies, args.seed, args.source)
     case = {"case": name, "workdir": str(workdir), "studies": expected, "prepare_s": round(time.perf_counter() - t0, 2),
             "code_hash": code_hash(args.source), "steps": {}}
     logs = workdir / "bench-logs"
@@ -293,8 +281,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directories")
     parser.add_argument("--snapshot", action="store_true", help="run a copy of the pipeline taken at the start")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before one build is stopped (default 1800)")
-    parser.add_argument("--bare-workdir", action="store_true",
-                        help="do not copy the workflow files into the work directory (see prepare_workdir)")
     parser.add_argument("--target", nargs="+", default=[], help="build only these rules or files (default: all)")
     args = parser.parse_args(argv)
 
@@ -319,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": info, "cores": args.cores,
               "seed": args.seed, "shards": args.shards,
-              "snapshot": args.snapshot, "target": args.target, "bare_workdir": args.bare_workdir, "timeout_s": args.timeout, "targets": {f"{c}/{s}": t for (c, s), t in TARGETS.items()},
+              "snapshot": args.snapshot, "target": args.target, "timeout_s": args.timeout, "targets": {f"{c}/{s}": t for (c, s), t in TARGETS.items()},
               "cases": results}
     OUT_DIR.mkdir(exist_ok=True)
     out = OUT_DIR / f"benchmark-{stamp}.json"

@@ -3,11 +3,11 @@ from pathlib import Path
 
 from livertrials.build import merge_shards
 from livertrials.logs import log_to
-from livertrials.provenance import manifest_metadata
+from livertrials.provenance import manifest_metadata, workflow_root
 
 with log_to(snakemake.log[0]):
     merge_shards(
         [Path(d) for d in snakemake.params.shard_dirs],
         {name: Path(path) for name, path in snakemake.output.items()},
-        manifest_metadata(snakemake.config),
+        manifest_metadata(snakemake.config, workflow_root(snakemake)),
     )

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from livertrials.logs import log_to
-from livertrials.provenance import output_files, write_crate
+from livertrials.provenance import output_files, workflow_root, write_crate
 
 with log_to(snakemake.log[0]):
     run = json.loads(Path(snakemake.input.manifest).read_text(encoding="utf-8"))
@@ -17,5 +17,6 @@ with log_to(snakemake.log[0]):
         [Path(p) for p in snakemake.input.workflow],
         [Path(p) for p in snakemake.input.inputs],
         outputs,
+        root=workflow_root(snakemake),
     )
     print(f"wrote {path}")

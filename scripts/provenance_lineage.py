@@ -2,9 +2,9 @@
 from pathlib import Path
 
 from livertrials.logs import log_to
-from livertrials.provenance import combine_lineage, manifest_metadata
+from livertrials.provenance import combine_lineage, manifest_metadata, workflow_root
 
 with log_to(snakemake.log[0]):
     edges = combine_lineage([Path(snakemake.input.harmonize), Path(snakemake.input.synthesis)], Path(snakemake.output[0]),
-                            manifest_metadata(snakemake.config))
+                            manifest_metadata(snakemake.config, workflow_root(snakemake)))
     print(f"lineage: {edges} edges")

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from livertrials.logs import log_to
-from livertrials.provenance import read_snapshot, run_manifest, write_json
+from livertrials.provenance import read_snapshot, run_manifest, workflow_root, write_json
 
 with log_to(snakemake.log[0]):
     previous, _ = read_snapshot(Path(snakemake.params.history))
@@ -13,6 +13,7 @@ with log_to(snakemake.log[0]):
         [Path(p) for p in snakemake.input.workflow],
         previous,
         Path(snakemake.input.summary),
+        root=workflow_root(snakemake),
     )
     write_json(Path(snakemake.output[0]), manifest)
     print(f"run {manifest['run']['start']} -> {manifest['run']['end']}: {len(manifest['inputs'])} inputs, "

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from livertrials.logs import log_to
-from livertrials.provenance import manifest_metadata
+from livertrials.provenance import manifest_metadata, workflow_root
 from livertrials.synthesis import synthesize
 
 with log_to(snakemake.log[0]):
@@ -12,5 +12,5 @@ with log_to(snakemake.log[0]):
         Path(snakemake.input.registry),
         dict(snakemake.params.settings),
         {name: Path(path) for name, path in snakemake.output.items()},
-        manifest_metadata(snakemake.config),
+        manifest_metadata(snakemake.config, workflow_root(snakemake)),
     )

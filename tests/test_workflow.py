@@ -1,5 +1,7 @@
-"""End to end: the Snakemake workflow on a temporary copy of the project.
+"""End to end: the Snakemake workflow on a temporary data folder.
 
+The data folder holds only config/ and resources/; the workflow runs from this checkout with
+``snakemake -s Snakefile -d DATA`` (how a reviewer keeps a review's data apart from the code).
 One run holds the shipped corpus plus a new study folder and a broken one: the new study
 must reach every output with no code change; the broken one must be reported and
 excluded while everything else builds; then fixing it makes the run pass.
@@ -21,14 +23,14 @@ pytestmark = pytest.mark.slow
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snakemake", "-c2", "--keep-going", *args],
+    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args],
                           cwd=workdir, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     work = tmp_path_factory.mktemp("project")
-    for name in ("Snakefile", "workflow", "scripts", "config", "resources", "environment.yml"):
+    for name in ("config", "resources"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
     write_study(work / "resources" / "studies" / "NewTrial2026", minimal_meta("NewTrial2026"), [
@@ -44,7 +46,7 @@ def project(tmp_path_factory):
     write_study(work / "resources" / "studies" / "BrokenTrial", minimal_meta("BrokenTrial"), [
         row("B1", "cells", "week 4", "albumin", "mean", "400", "g/L"),  # 400 g/L: implausible
     ])
-    first = snakemake(work)
+    first = snakemake(work, "-c2", "--keep-going")
     return work, first
 
 
@@ -98,17 +100,30 @@ def test_fixing_the_study_makes_the_run_pass(project):
     work, _ = project
     broken = work / "resources" / "studies" / "BrokenTrial" / "measurements.csv"
     broken.write_text(broken.read_text().replace(",400,", ",40,"))
-    second = snakemake(work)
+    second = snakemake(work, "-c2", "--keep-going")
     assert second.returncode == 0, second.stderr[-3000:]
     assert (work / "results/validation/checked.txt").is_file()
     outcomes = pq.read_table(work / "results/harmonized/outcomes.parquet").to_pandas()
     assert "BrokenTrial" in set(outcomes["study_id"])
     # nothing left to do: a no-op rerun
-    dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-q"], cwd=work, capture_output=True, text=True)
+    dry = snakemake(work, "-n", "-q")
     assert "Nothing to be done" in dry.stdout + dry.stderr or dry.stdout.strip() == ""
 
 
 def test_lint_passes(project):
     work, _ = project
-    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=work, capture_output=True, text=True)
+    lint = snakemake(work, "--lint")
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_manifest_and_crate_describe_the_workflow_from_its_own_folder(project):
+    """The workflow files are hashed and packed from the Snakefile's folder, named relative to it."""
+    work, _ = project
+    manifest = json.loads((work / "results/provenance/manifest.json").read_text())
+    assert "Snakefile" in manifest["workflow_files"]
+    assert "workflow/rules/harmonize.smk" in manifest["workflow_files"]
+    assert not any(name.startswith("/") for name in manifest["workflow_files"])
+    crate = json.loads((work / "results/provenance/ro-crate/ro-crate-metadata.json").read_text())
+    ids = {entity["@id"] for entity in crate["@graph"]}
+    assert {"Snakefile", "workflow/rules/harmonize.smk", "scripts/synthesize.py"} <= ids
+    assert not (work / "Snakefile").exists()

@@ -134,8 +134,15 @@ def package_source_digest() -> str:
     return digest.hexdigest()
 
 
+def workflow_root(smk) -> Path:
+    """The workflow's own folder (where the Snakefile is) seen from a rule script (``scripts/*.py``). It is not
+    the working directory when snakemake runs with ``-d OTHER``; git state and workflow files come from here."""
+    return Path(smk.scriptdir).resolve().parent
+
+
 def manifest(config: dict, cwd: Path = Path(".")) -> dict:
-    """The run's description without times: same inputs and software give the same manifest."""
+    """The run's description without times: same inputs and software give the same manifest. ``cwd`` is the
+    workflow's folder, whose git commit is recorded."""
     return {
         "inputs": {str(p): sha256(p) for p in input_files(config)},
         "config": config,
@@ -146,9 +153,9 @@ def manifest(config: dict, cwd: Path = Path(".")) -> dict:
     }
 
 
-def manifest_metadata(config: dict) -> dict[str, str]:
-    """Key-value metadata for Parquet files: the manifest as canonical JSON."""
-    return {MANIFEST_KEY: json.dumps(manifest(config), sort_keys=True, separators=(",", ":"))}
+def manifest_metadata(config: dict, root: Path = Path(".")) -> dict[str, str]:
+    """Key-value metadata for Parquet files: the manifest as canonical JSON (``root``: the workflow's folder)."""
+    return {MANIFEST_KEY: json.dumps(manifest(config, root), sort_keys=True, separators=(",", ":"))}
 
 
 # --------------------------------------------------------------------------------------
@@ -236,9 +243,16 @@ def rule_outputs(rules, skip: set[str], **wildcards) -> list[str]:
 
 def workflow_files(root: Path = Path(".")) -> list[str]:
     """The workflow's own files: Snakefile, workflow/ (rules, schemas, report captions), scripts/*.py and the
-    conda environment, as paths relative to ``root``."""
+    conda environment, as paths under ``root`` (pass ``workflow.basedir``: with ``snakemake -d OTHER`` the
+    working directory holds the data, not the workflow)."""
     found = [root / "Snakefile", root / "environment.yml", *(root / "workflow").rglob("*"), *(root / "scripts").glob("*.py")]
-    return sorted(str(p.relative_to(root)) for p in found if p.is_file() and "__pycache__" not in p.parts)
+    return sorted(str(p) for p in found if p.is_file() and "__pycache__" not in p.parts)
+
+
+def _relative_to_root(paths, root: Path) -> dict[str, Path]:
+    """Workflow files named relative to the workflow's folder, so the manifest is the same in every clone."""
+    root = Path(root).resolve()
+    return {Path(p).resolve().relative_to(root).as_posix(): Path(p) for p in paths}
 
 
 def output_files(paths) -> list[Path]:
@@ -273,17 +287,18 @@ def run_window(outputs: list[Path], previous_end: str | None, now: float | None 
 
 
 def run_manifest(config: dict, outputs: list[Path], configfiles: list[Path], workflow_files: list[Path],
-                 previous: dict | None, validation_summary: Path | None = None, now: float | None = None) -> dict:
+                 previous: dict | None, validation_summary: Path | None = None, now: float | None = None,
+                 root: Path = Path(".")) -> dict:
     """The manifest of this run: the time-free manifest plus config and workflow file hashes, the SHA-256 of every
     output, the validation outcome, the Snakemake version and the run's start and end."""
-    base = manifest(config)
+    base = manifest(config, root)
     outputs = output_files(outputs)
     out = {
         "run": run_window(outputs, (previous or {}).get("run", {}).get("end"), now),
         **base,
         "snakemake": base["packages"].get("snakemake"),
         "configfiles": hashes(configfiles),
-        "workflow_files": hashes(workflow_files),
+        "workflow_files": {name: sha256(path) for name, path in sorted(_relative_to_root(workflow_files, root).items())},
         "outputs": hashes(outputs),
     }
     if validation_summary is not None and Path(validation_summary).exists():
@@ -639,7 +654,7 @@ OUTPUT_DESCRIPTIONS = {
 
 
 def write_crate(crate_dir: Path, run: dict, config: dict, configfiles: list[Path], workflow_files: list[Path],
-                inputs: list[Path], outputs: list[Path], schema_path: Path = Path("workflow/schemas/config.schema.yaml")) -> Path:
+                inputs: list[Path], outputs: list[Path], root: Path = Path(".")) -> Path:
     """Write a Workflow Run RO-Crate describing this run into ``crate_dir`` (files copied in, paths kept)."""
     import io
     import os
@@ -650,6 +665,7 @@ def write_crate(crate_dir: Path, run: dict, config: dict, configfiles: list[Path
     from rocrate.model.contextentity import ContextEntity
     from rocrate.rocrate import ROCrate
 
+    code_root = Path(root)   # the workflow's folder (``root`` below is the crate's root dataset)
     crate = ROCrate(version=CRATE_VERSION)
     crate.metadata.extra_contexts.append(WFRUN_CONTEXT)
     root = crate.root_dataset
@@ -676,18 +692,20 @@ def write_crate(crate_dir: Path, run: dict, config: dict, configfiles: list[Path
             rel = path.as_posix()
         return crate.add_file(source=str(path), dest_path=rel, properties=_file_properties(path, **kwargs))
 
-    snakefile = next(p for p in workflow_files if Path(p).name == "Snakefile")
+    named = _relative_to_root(workflow_files, code_root)
+    snakefile = named.pop("Snakefile")
     workflow = crate.add_workflow(source=str(snakefile), dest_path="Snakefile", main=True, lang="snakemake",
                                   lang_version=run.get("snakemake"),
                                   properties={**_file_properties(Path(snakefile)), "name": "livertrials Snakemake workflow",
                                               "version": run["packages"].get("livertrials"), "license": license_,
                                               "conformsTo": {"@id": BIOSCHEMAS_WORKFLOW}})
-    parts = [add_file(p) for p in workflow_files if p != snakefile]
+    parts = [crate.add_file(source=str(path), dest_path=name, properties=_file_properties(path))
+             for name, path in sorted(named.items())]
     if parts:
         workflow["hasPart"] = parts
 
     # The configuration keys are the workflow's parameters; folders and the registry are realized by data entities.
-    described = _schema_descriptions(schema_path)
+    described = _schema_descriptions(code_root / "workflow/schemas/config.schema.yaml")
     parameters, objects = [], [add_file(p, description="configuration file (keys below as parameters)") for p in configfiles]
     in_folder: dict[str, list] = {}
     for path in inputs:

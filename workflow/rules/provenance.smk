@@ -37,7 +37,7 @@ rule provenance_manifest:
         summary=rules.merge_shards.output.summary,
         inputs=lambda wildcards: literal_paths(input_files(config)),
         configfiles=CONFIGFILES,
-        workflow=workflow_files(),
+        workflow=workflow_files(Path(workflow.basedir)),
     output:
         "results/provenance/manifest.json",
     params:
@@ -88,7 +88,7 @@ rule provenance_crate:
         outputs=lambda wildcards: rule_outputs(workflow.rules, NOT_DESCRIBED, shard=SHARDS),
         inputs=lambda wildcards: literal_paths(input_files(config)),
         configfiles=CONFIGFILES,
-        workflow=workflow_files(),
+        workflow=workflow_files(Path(workflow.basedir)),
     output:
         directory("results/provenance/ro-crate"),
     params:
