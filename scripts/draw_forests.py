@@ -16,4 +16,6 @@ with log_to(snakemake.log[0]):
         across_windows_outcomes=tuple(forest["across_windows_outcomes"]),
         across_windows_measure=forest["across_windows_measure"],
         max_rows=int(forest["max_rows"]),
+        measures=list(forest["measures"]),
+        processes=snakemake.threads,
     )

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from livertrials import meta
-from livertrials.forest import (draw_all, draw_forest, favours, forest_specs, funnel_reason, save, pooled_key)
+from livertrials.figfiles import is_palette_png, save_figure
+from livertrials.forest import draw_all, draw_forest, favours, forest_specs, funnel_reason, pooled_key
 from livertrials.synthesis import COMPARISONS, POOLED, Settings, pool_comparisons
 from livertrials.tables import to_table, write_table
 
@@ -64,7 +65,7 @@ def main_spec(rows):
 
 def test_svg_shows_every_study_the_diamond_and_the_prediction_interval(tmp_path):
     spec = main_spec(md_rows(3))
-    save(draw_forest(spec), tmp_path, "f", ["svg"])
+    save_figure(draw_forest(spec), tmp_path, "f", ["svg"])
     svg = (tmp_path / "f.svg").read_text()
     for study in ("Study00", "Study01", "Study02"):
         assert study in svg
@@ -103,7 +104,7 @@ def test_ratio_measure_on_a_log_axis_labelled_on_the_ratio_scale(tmp_path):
 
 def test_k1_is_drawn_alone_with_a_note(tmp_path):
     spec = main_spec(md_rows(1))
-    save(draw_forest(spec), tmp_path, "k1", ["svg"])
+    save_figure(draw_forest(spec), tmp_path, "k1", ["svg"])
     svg = (tmp_path / "k1.svg").read_text()
     assert "Study00" in svg and "k = 1: not pooled" in svg
     assert "diamond" not in svg and "prediction-interval" not in svg
@@ -118,7 +119,7 @@ def test_subgroup_rows_become_blocks_with_the_overall_diamond(tmp_path):
     assert spec.overall is not None and spec.overall["analysis"] == "main"
     weights = [s.weight for b in spec.blocks for s in b.studies]
     assert sum(weights) == pytest.approx(100)     # weights of the overall model
-    save(draw_forest(spec), tmp_path, "sub", ["svg"])
+    save_figure(draw_forest(spec), tmp_path, "sub", ["svg"])
     svg = (tmp_path / "sub.svg").read_text()
     assert svg.count('id="subgroup-diamond-') == 2 and svg.count('id="pooled-diamond-') == 1
     assert "Overall: Random-effects model" in svg
@@ -133,8 +134,8 @@ def test_favours_labels_follow_the_benefit_direction():
 
 def test_svg_is_deterministic(tmp_path):
     spec = main_spec(md_rows(3))
-    save(draw_forest(spec), tmp_path / "a", "f", ["svg", "png"])
-    save(draw_forest(spec), tmp_path / "b", "f", ["svg", "png"])
+    save_figure(draw_forest(spec), tmp_path / "a", "f", ["svg", "png"])
+    save_figure(draw_forest(spec), tmp_path / "b", "f", ["svg", "png"])
     for name in ("f.svg", "f.png"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
@@ -180,10 +181,46 @@ def test_a_forest_with_too_many_studies_draws_only_the_pooled_rows(tmp_path):
     comparisons, pooled = frames(md_rows(12))
     spec = next(s for s in forest_specs(pooled, comparisons, SETTINGS, max_rows=5) if s.kind == "main")
     assert spec.collapsed and spec.k_total == 12
-    save(draw_forest(spec), tmp_path, "big", ["svg"])
+    save_figure(draw_forest(spec), tmp_path, "big", ["svg"])
     svg = (tmp_path / "big.svg").read_text()
     assert "12 studies: rows not drawn (more than 5)" in svg
     assert 'id="square-' not in svg and 'id="pooled-diamond-' in svg
     pooled_path, comparisons_path = write_inputs(tmp_path, md_rows(12))
     entries = draw_all(pooled_path, comparisons_path, tmp_path / "figures", tmp_path / "index.json", ["png"], max_rows=5)
     assert entries[0]["collapsed"] and entries[0]["rows"] == [] and entries[0]["funnel"]   # the funnel keeps them all
+
+
+def test_drawing_in_two_processes_gives_the_same_files_and_manifest(tmp_path):
+    rows = md_rows(12, cell_sources=["bone_marrow", "umbilical_cord"]) + rr_rows()
+    pooled_path, comparisons_path = write_inputs(tmp_path, rows)
+    serial = draw_all(pooled_path, comparisons_path, tmp_path / "one" / "figures", tmp_path / "one" / "index.json",
+                      ["png", "svg"], processes=1)
+    parallel = draw_all(pooled_path, comparisons_path, tmp_path / "two" / "figures", tmp_path / "two" / "index.json",
+                        ["png", "svg"], processes=2)
+    assert len(serial) >= 3   # main albumin, albumin by cell source, main death
+    assert (tmp_path / "one" / "index.json").read_text() == (tmp_path / "two" / "index.json").read_text()
+    names = sorted(p.name for p in (tmp_path / "one" / "figures").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two" / "figures").iterdir())
+    for name in names:
+        assert (tmp_path / "one" / "figures" / name).read_bytes() == (tmp_path / "two" / "figures" / name).read_bytes()
+    assert parallel == serial
+
+
+def test_only_the_configured_measures_get_forest_plots(tmp_path):
+    smd = [dict(r, measure="SMD", comparison_id=r["comparison_id"] + "-smd") for r in md_rows(4)]
+    comparisons, pooled = frames(md_rows(4) + smd + rr_rows())
+    assert {"MD", "SMD", "RR"} <= set(pooled["measure"])
+    kinds = {(s.kind, s.measure) for s in forest_specs(pooled, comparisons, SETTINGS, measures=["MD", "RR"])}
+    assert kinds == {("main", "MD"), ("main", "RR")}
+    everything = {s.measure for s in forest_specs(pooled, comparisons, SETTINGS)}
+    assert everything == {"MD", "SMD", "RR"}
+
+
+def test_png_figures_are_written_with_a_palette(tmp_path):
+    comparisons, pooled = frames(md_rows(4))
+    spec = next(s for s in forest_specs(pooled, comparisons, SETTINGS) if s.kind == "main")
+    save_figure(draw_forest(spec), tmp_path, "f", ["png"])
+    raw = (tmp_path / "f.png").read_bytes()
+    assert is_palette_png(raw)
+    from PIL import Image
+    assert Image.open(tmp_path / "f.png").mode == "P" and len(Image.open(tmp_path / "f.png").getcolors()) <= 64

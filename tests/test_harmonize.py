@@ -142,3 +142,14 @@ def test_pt_converts_to_inr_only_with_the_studys_isi_and_mnpt(tmp_path, registry
     assert inr["mean"] == pytest.approx(1.694, abs=5e-4)
     assert "inr_from_pt_isi" in inr["flags"] and "ISI" in inr["method"]
     assert inr["sd"] == pytest.approx(1.3 * 1.5 ** 1.3 / 18 * 2, rel=1e-9)
+
+
+def test_automatic_shard_count_follows_the_corpus_size():
+    from livertrials.build import AUTO_SHARDS, STUDIES_PER_SHARD, shard_count
+
+    assert shard_count(8, 60) == 8                       # a number is taken as it is
+    assert shard_count("auto", 1) == AUTO_SHARDS[0] == 2   # two cores: never fewer than 2 batches
+    assert shard_count("auto", 60) == 2
+    assert shard_count("auto", 1000) == 1000 // STUDIES_PER_SHARD == 8
+    assert shard_count("auto", 1001) == 9
+    assert shard_count("auto", 100_000) == AUTO_SHARDS[1] == 16

@@ -12,6 +12,7 @@ else has been built, so a bad extraction is never silently dropped.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import traceback
 import zlib
@@ -27,6 +28,21 @@ from livertrials.provenance import LINEAGE, record_lineage
 from livertrials.registry import load_registry
 from livertrials.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
 from livertrials.validation import Issue, validate_study, validate_study_meta
+
+
+# shards: auto -> one batch per this many studies, at least 2 (two cores), at most 16. A batch job costs about
+# 2.5 s of start-up (Python, pandas, pandera imports) and ~125 studies take about as long to harmonize
+# (benchmarks/README.md); 8 batches for 60 shipped studies spent 4 s on start-ups in the critical path.
+STUDIES_PER_SHARD = 125
+AUTO_SHARDS = (2, 16)
+
+
+def shard_count(setting: int | str, studies: int) -> int:
+    """Number of batches: the configured number, or for ``auto`` one per STUDIES_PER_SHARD studies."""
+    if setting != "auto":
+        return int(setting)
+    low, high = AUTO_SHARDS
+    return min(high, max(low, math.ceil(studies / STUDIES_PER_SHARD)))
 
 
 def shard_of(study_id: str, shards: int) -> int:

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from livertrials.atomic import atomic_path  # noqa: E402
+from livertrials.figfiles import save_figure  # noqa: E402
 from livertrials.registry import load_registry  # noqa: E402
 from livertrials.tables import read_table  # noqa: E402
 
@@ -50,14 +50,6 @@ def arm_level_points(harmonized: pd.DataFrame, outcome: str) -> pd.DataFrame:
     ]
     return mean_ci(rows).sort_values(["study_id", "arm_id", "timepoint_days"])
 
-
-def _save(fig, out_dir: Path, stem: str, formats: list[str]) -> None:
-    for fmt in formats:
-        with atomic_path(out_dir / f"{stem}.{fmt}") as tmp:
-            # metadata without dates: identical inputs give identical files
-            metadata = {"Date": None} if fmt in {"svg", "pdf"} else {"Software": None}
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
-    plt.close(fig)
 
 
 SMALL_MULTIPLES_MAX = 12  # above this many studies one panel per study is unreadable and slow
@@ -92,7 +84,7 @@ def _draw_arm_means_overview(points: pd.DataFrame, outcome, out_dir: Path, forma
     ax.set_xlabel("Weeks since first treatment")
     ax.set_ylabel(f"{outcome.label} ({outcome.canonical_unit})")
     ax.legend(handles=handles, frameon=False, fontsize=8)
-    _save(fig, out_dir, f"arm_means_{outcome.id}", formats)
+    save_figure(fig, out_dir, f"arm_means_{outcome.id}", formats, tight=True)
 
 
 def _draw_arm_means_panels(points: pd.DataFrame, outcome, out_dir: Path, formats: list[str]) -> None:
@@ -132,7 +124,7 @@ def _draw_arm_means_panels(points: pd.DataFrame, outcome, out_dir: Path, formats
     fig.suptitle(f"{outcome.label}: arm means with 95% CI ({k} {'study' if k == 1 else 'studies'})", fontsize=10, x=0.01, ha="left")
     fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.06 if nrows > 1 else -0.12), ncol=4, frameon=False, fontsize=7)
     fig.tight_layout()
-    _save(fig, out_dir, f"arm_means_{outcome_id}", formats)
+    save_figure(fig, out_dir, f"arm_means_{outcome_id}", formats, tight=True)
 
 
 def _weeks_text(rows: pd.DataFrame) -> str:
@@ -174,7 +166,7 @@ def draw_evidence_map(harmonized: pd.DataFrame, registry, out_dir: Path, formats
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.01), ncol=2, frameon=False, fontsize=7)
     ax.set_xlabel(f"Evidence map: {len(studies)} studies x {len(outcomes)} outcomes; "
                   "cells list weeks since first treatment (ns = timepoint not stated)", fontsize=8, labelpad=8)
-    _save(fig, out_dir, "evidence_map", formats)
+    save_figure(fig, out_dir, "evidence_map", formats, tight=True)
 
 
 def _draw_evidence_counts(data: pd.DataFrame, outcomes: list[str], studies: list[str], registry, out_dir: Path,
@@ -189,7 +181,7 @@ def _draw_evidence_counts(data: pd.DataFrame, outcomes: list[str], studies: list
     ax.set_yticks(range(0, len(studies), step), studies[::step], fontsize=5)
     fig.colorbar(image, ax=ax, label="timepoints reported")
     ax.set_title(f"Evidence map: {len(studies)} studies x {len(outcomes)} outcomes (timepoints per cell)", loc="left", fontsize=9)
-    _save(fig, out_dir, "evidence_map", formats)
+    save_figure(fig, out_dir, "evidence_map", formats, tight=True)
 
 
 def draw_all(harmonized_path: Path, characteristics_path: Path, registry_path: Path, outcomes: list[str],

@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,8 @@ import pyarrow.parquet as pq  # noqa: E402
 from matplotlib import transforms  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
-from livertrials.atomic import atomic_path, write_text  # noqa: E402
+from livertrials.atomic import write_text  # noqa: E402
+from livertrials.figfiles import save_figure  # noqa: E402
 from livertrials.tables import read_table  # noqa: E402
 
 RATIO = ("RR", "OR", "HR")
@@ -177,16 +180,16 @@ def _weights(row: dict) -> dict[str, float | None]:
     return dict(zip(ids, row["weights"])) if row["k"] > 1 else dict.fromkeys(ids)
 
 
-def study_lines(pooled_row: dict, by_id: pd.DataFrame, weights_from: dict | None = None) -> list[StudyLine]:
+def study_lines(pooled_row: dict, by_id: dict[str, dict], weights_from: dict | None = None) -> list[StudyLine]:
     """The studies of one pooled row, in its order, with their weights in ``weights_from`` (default: that row).
 
-    by_id: comparisons.parquet indexed by comparison_id.
+    by_id: comparisons.parquet rows by comparison_id (see comparison_rows).
     """
     weights = _weights(weights_from if weights_from is not None else pooled_row)
     lines = []
     for cid in pooled_row["comparison_ids"]:
         weight = weights.get(cid)
-        c = by_id.loc[cid].to_dict()
+        c = by_id[cid]
         s1, s2 = _sides(c)
         lines.append(StudyLine(c["study_id"], cid, _text(c["timepoint_text"]), s1, s2, c["yi"], c["ci_lb"], c["ci_ub"],
                                weight, c["se"]))
@@ -204,15 +207,23 @@ def _window_rank(settings: dict) -> dict:
     return {w["label"]: i for i, w in enumerate(settings.get("windows", []))}
 
 
+def comparison_rows(comparisons: pd.DataFrame) -> dict[str, dict]:
+    """comparisons.parquet as one dict per comparison_id: a pool at 1,000 studies looks up thousands of them."""
+    return dict(zip(comparisons["comparison_id"], comparisons.to_dict("records")))
+
+
 def forest_specs(pooled: pd.DataFrame, comparisons: pd.DataFrame, settings: dict,
                  across_windows_outcomes=("death", "survival"), across_windows_measure: str = "RR",
-                 max_rows: int | None = None) -> list[ForestSpec]:
-    """Every forest to draw: main analyses, their subgroup variables, and mortality/survival across windows."""
+                 max_rows: int | None = None, measures=None) -> list[ForestSpec]:
+    """Every forest to draw: main analyses, their subgroup variables, and mortality/survival across windows.
+
+    measures: effect measures that get main and subgroup forests (None: all); the others stay in the tables."""
     main = default_rows(pooled, "main", settings)
     subgroups = default_rows(pooled, "subgroup", settings)
-    by_id = comparisons.set_index("comparison_id")
+    by_id = comparison_rows(comparisons)
+    drawn = main if measures is None else main[main["measure"].isin(list(measures))]
     specs = []
-    for row in main.to_dict("records"):
+    for row in drawn.to_dict("records"):
         ident = [row[k] for k in IDENTITY]
         block = Block(None, study_lines(row, by_id), row)
         specs.append(_spec("main", _stem([row["outcome"], row["window"], row["measure"]], ident),
@@ -588,18 +599,6 @@ def draw_funnel(spec: ForestSpec):
 # Files
 # --------------------------------------------------------------------------------------
 
-def save(fig, out_dir: Path, stem: str, formats: list[str]) -> dict[str, str]:
-    """Write the figure in every format (deterministic: no dates, fixed SVG hash salt); returns name per format."""
-    files = {}
-    for fmt in formats:
-        with atomic_path(out_dir / f"{stem}.{fmt}") as tmp:
-            metadata = {"Date": None} if fmt in {"svg", "pdf"} else {"Software": None}
-            fig.savefig(tmp, format=fmt, dpi=150, metadata=metadata)
-        files[fmt] = f"{stem}.{fmt}"
-    plt.close(fig)
-    return files
-
-
 def manifest_entry(spec: ForestSpec, files: dict, funnel: dict | None, reason: str | None, funnel_min_k: int) -> dict:
     """What the report needs about one forest: its settings, rows and ids (for provenance links)."""
     row = spec.main_row
@@ -624,18 +623,28 @@ def manifest_entry(spec: ForestSpec, files: dict, funnel: dict | None, reason: s
 
 def draw_all(pooled_path: Path, comparisons_path: Path, out_dir: Path, manifest_path: Path, formats: list[str],
              funnel_min_k: int = 10, across_windows_outcomes=("death", "survival"),
-             across_windows_measure: str = "RR", max_rows: int | None = 80) -> list[dict]:
-    """Draw every forest (and funnel where k >= funnel_min_k) into out_dir; write the manifest."""
+             across_windows_measure: str = "RR", max_rows: int | None = 80, measures=None,
+             processes: int = 1) -> list[dict]:
+    """Draw every forest (and funnel where k >= funnel_min_k) into out_dir; write the manifest.
+
+    processes > 1 draws in that many forked worker processes (text rendering is the cost, and
+    each figure is independent); the files and the manifest are the same either way."""
     settings = synthesis_settings(pooled_path)
     pooled, comparisons = read_table(pooled_path), read_table(comparisons_path)
-    entries = []
-    for spec in forest_specs(pooled, comparisons, settings, across_windows_outcomes, across_windows_measure, max_rows):
-        files = save(draw_forest(spec), out_dir, spec.id, formats)
-        reason = funnel_reason(int(spec.main_row["k"]), funnel_min_k) if spec.kind == "main" else None
-        funnel = None
-        if spec.kind == "main" and reason is None:
-            funnel = save(draw_funnel(spec), out_dir, spec.id.replace("forest_", "funnel_", 1), formats)
-        entries.append(manifest_entry(spec, files, funnel, reason, funnel_min_k))
+    specs = forest_specs(pooled, comparisons, settings, across_windows_outcomes, across_windows_measure, max_rows,
+                         measures)
+    global _DRAWING
+    _DRAWING = (specs, out_dir, formats, funnel_min_k)
+    try:
+        if processes > 1 and len(specs) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            # a worker that dies raises BrokenProcessPool here (multiprocessing.Pool would wait for ever)
+            with ProcessPoolExecutor(min(processes, len(specs)), mp_context=multiprocessing.get_context("fork")) as pool:
+                drawn = list(pool.map(_draw_one, range(len(specs))))
+        else:
+            drawn = [_draw_one(i) for i in range(len(specs))]
+    finally:
+        _DRAWING = None
+    entries = [manifest_entry(spec, *files, funnel_min_k) for spec, files in zip(specs, drawn)]
     # file names in the manifest are relative to "directory", itself relative to the manifest: the tree can move
     manifest = {"directory": os.path.relpath(out_dir, manifest_path.parent), "funnel_min_k": funnel_min_k,
                 "max_rows": max_rows,
@@ -643,6 +652,21 @@ def draw_all(pooled_path: Path, comparisons_path: Path, out_dir: Path, manifest_
     write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True, default=_json_default) + "\n")
     print(f"{len(entries)} forest plots drawn ({sum(e['funnel'] is not None for e in entries)} funnel plots)")
     return entries
+
+
+_DRAWING = None   # (specs, out_dir, formats, funnel_min_k) while draw_all runs; forked workers inherit it
+
+
+def _draw_one(index: int) -> tuple[dict, dict | None, str | None]:
+    """Draw forest ``index`` of the current draw_all call (and its funnel): its files and the funnel's reason."""
+    specs, out_dir, formats, funnel_min_k = _DRAWING
+    spec = specs[index]
+    files = save_figure(draw_forest(spec), out_dir, spec.id, formats)
+    reason = funnel_reason(int(spec.main_row["k"]), funnel_min_k) if spec.kind == "main" else None
+    funnel = None
+    if spec.kind == "main" and reason is None:
+        funnel = save_figure(draw_funnel(spec), out_dir, spec.id.replace("forest_", "funnel_", 1), formats)
+    return files, funnel, reason
 
 
 def _json_default(x):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import math
 import sys
@@ -29,6 +28,7 @@ import pyarrow.parquet as pq
 
 from livertrials.atomic import write_text
 from livertrials.cli import Auditor
+from livertrials.figfiles import palette_png
 from livertrials.forest import RATIO, pooled_key, synthesis_settings
 from livertrials.tables import read_table
 
@@ -171,6 +171,8 @@ _AUDITORS: dict[Path, Auditor] = {}
 
 def _run_trails(results: Path, ids: list[str]) -> list[list[str]]:
     """The audit trail of every id, from tables loaded once per results folder."""
+    if not ids:
+        return []   # loading the tables is the cost: not for nothing
     auditor = _AUDITORS.get(Path(results))
     if auditor is None:
         auditor = _AUDITORS[Path(results)] = Auditor(results)
@@ -189,22 +191,9 @@ def image(path: Path, alt: str, cls: str = "figure") -> Html:
     if path.suffix == ".svg":
         data, mime = path.read_bytes(), "image/svg+xml"
     else:
-        data, mime = _small_png(path.read_bytes()), "image/png"
+        data, mime = palette_png(path.read_bytes()), "image/png"   # figures are written so already
     encoded = base64.b64encode(data).decode("ascii")
     return Html(f'<img class="{esc(cls)}" alt="{esc(alt)}" src="data:{mime};base64,{encoded}">')
-
-
-def _small_png(raw: bytes) -> bytes:
-    """Figures are flat colours and text: with a 64-colour palette they look the same at a third of the size.
-    (Scaling them down does not help: the smoothing adds colours and the files grow.)"""
-    try:
-        from PIL import Image
-    except ImportError:   # Pillow comes with matplotlib; without it, embed the original
-        return raw
-    out = io.BytesIO()
-    Image.open(io.BytesIO(raw)).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(
-        out, format="PNG")
-    return out.getvalue() if out.tell() < len(raw) else raw
 
 
 def _figure_file(files: dict, directory: Path) -> Path | None:

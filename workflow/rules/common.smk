@@ -2,13 +2,12 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from livertrials.build import shard_of
+from livertrials.build import shard_count, shard_of
 
 validate(config, "../schemas/config.schema.yaml")
 
 STUDY_FILES = ("study.yaml", "measurements.csv", "patients.csv")
 COLLECTIONS = {"studies": config["studies_dir"], "comparators": config["comparators_dir"]}
-SHARDS = list(range(config["shards"]))
 
 
 def study_folders():
@@ -21,8 +20,12 @@ def study_folders():
     return found
 
 
+SHARD_COUNT = shard_count(config["shards"], len(study_folders()))
+SHARDS = list(range(SHARD_COUNT))
+
+
 def shard_members(shard):
-    return [(folder, collection) for folder, collection in study_folders() if shard_of(folder.name, config["shards"]) == int(shard)]
+    return [(folder, collection) for folder, collection in study_folders() if shard_of(folder.name, SHARD_COUNT) == int(shard)]
 
 
 def literal_paths(paths):

@@ -1,6 +1,7 @@
 # Forest plots and the self-contained HTML report. Defaults equal the shipped config values.
 FOREST = {
     "formats": ["png", "svg"],
+    "measures": ["MD", "MC", "RR", "HR"],
     "funnel_min_k": 10,
     "across_windows_outcomes": ["death", "survival"],
     "across_windows_measure": "RR",
@@ -31,7 +32,7 @@ rule forest_plots:
         settings=FOREST,
     log:
         "results/logs/forest_plots.log",
-    threads: 1
+    threads: 2  # independent figures, drawn in parallel worker processes
     resources:
         mem_mb=1500,
         runtime=15,
