@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 
@@ -39,30 +40,36 @@ class Auditor:
     """
 
     def __init__(self, results: Path):
+        import pyarrow.parquet as pq
+
         self.results = Path(results)
-        lineage = _read(self.results / "provenance" / "lineage.parquet")
-        if lineage.empty:
-            lineage = _read(self.results / "provenance" / "lineage_harmonize.parquet")
-        self.lineage = lineage
-        # row positions per output id; the edges of an id become tuples only when a trail visits it
-        # (a DataFrame per id took 20 s at 1,000 studies, for trails that visit a few hundred ids)
-        self.positions = lineage.groupby("output_id", sort=False).indices if not lineage.empty else {}
-        self.inputs = set(lineage["input_id"]) if not lineage.empty else set()
+        path = self.results / "provenance" / "lineage.parquet"
+        if not path.exists():
+            path = self.results / "provenance" / "lineage_harmonize.parquet"
+        # The lineage stays an Arrow table; rows are taken out only for the ids a trail visits (millions
+        # of rows at 1,000 studies: a DataFrame per id, or pandas iloc per visit, took minutes).
+        self.lineage = pq.read_table(path).combine_chunks() if path.exists() else None   # take() on one chunk is fast
+        self.empty = self.lineage is None or self.lineage.num_rows == 0
+        ids = pd.DataFrame({"output_id": [], "input_id": []}) if self.empty else \
+            self.lineage.select(["output_id", "input_id"]).to_pandas()
+        self.positions = ids.groupby("output_id", sort=False).indices if not self.empty else {}
+        self.inputs = set(ids["input_id"])
         self._edges: dict[str, list] = {}
         self.describe = _describers(self.results, _read(self.results / "harmonized" / "outcomes.parquet"))
 
     def edges(self, node: str) -> list | None:
-        """The lineage rows whose output is ``node`` (None if it was made from nothing recorded)."""
+        """The lineage rows whose output is ``node``, as objects with one attribute per column (None: no rows)."""
         if node not in self.positions:
             return None
         if node not in self._edges:
-            self._edges[node] = list(self.lineage.iloc[self.positions[node]].itertuples(index=False))
+            rows = self.lineage.take(self.positions[node]).to_pylist()
+            self._edges[node] = [SimpleNamespace(**row) for row in rows]
         return self._edges[node]
 
     def trail(self, wanted: str) -> list[str]:
         """The audit trail of an id as lines of text, from the output down to the printed sentences."""
         results, describe = self.results, self.describe
-        if self.lineage.empty:
+        if self.empty:
             return [f"No lineage found under {results}: run the workflow first."]
         if wanted not in self.positions and wanted not in self.inputs:
             return [f"{wanted}: no such id in {results}/provenance (ids are listed in the record_id, comparison_id and pooled_id columns)."]

@@ -100,16 +100,17 @@ def trail_link(ident: str, text: str = "trail") -> Html:
 class Trails:
     """Ids that need an audit-trail block: what they are, which ids they were made from, how much they matter.
 
-    Every trail() call reads and indexes the whole lineage table (0.1-0.3 s on the shipped corpus,
-    minutes on a large one), so at most ``limit`` trails are embedded, most important first
-    (priority 0: the forest-plot diamonds, 1: forest-plot rows, 2: other pooled rows, 3: published
-    and MELD records, 4: records behind a comparison without lineage). The others get a block
-    saying how to print them.
+    A pooled estimate over hundreds of studies has a trail of thousands of lines, so the page holds
+    at most ``budget`` lines of trail text: trails are embedded most important first (priority 0:
+    the forest-plot diamonds, 1: forest-plot rows, 2: other pooled rows, 3: published and MELD
+    records, 4: records behind a comparison without lineage) until the budget is spent. The others
+    get a block saying how to print them.
     """
 
-    def __init__(self, limit: int):
+    def __init__(self, budget: int):
         self.items: dict[str, dict] = {}
-        self.limit = limit
+        self.budget = budget
+        self.used = 0
 
     def add(self, ident: str, kind: str, title: str, made_from: list[str] = (), call: bool = True,
             priority: int = 3) -> None:
@@ -121,23 +122,29 @@ class Trails:
         self.items[ident] = {"kind": kind, "title": title, "made_from": list(made_from), "call": call,
                              "priority": priority}
 
-    def _budget(self, ids: list[str], used: int) -> list[str]:
-        ranked = sorted(ids, key=lambda i: self.items[i]["priority"])     # stable: first added first
-        return ranked[:max(0, self.limit - used)]
+    def _embed(self, results: Path, ids: list[str]) -> dict[str, list[str]]:
+        """Trails of ``ids``, most important first, while the budget lasts (a trail that would overrun it is left out)."""
+        texts = {}
+        for ident in sorted(ids, key=lambda i: self.items[i]["priority"]):     # stable: first added first
+            if self.used >= self.budget:
+                break
+            lines = _run_trails(results, [ident])[0]
+            if self.used + len(lines) <= self.budget:
+                texts[ident] = lines
+                self.used += len(lines)
+        return texts
 
     def render(self, results: Path, record_title) -> Html:
         """Call trail() for the ids within the limit; a comparison without lineage gets its records' trails too."""
         order = {"pooled": 0, "comparison": 1, "record": 2}
-        first = self._budget([i for i, item in self.items.items() if item["call"] and item["kind"] != "record"], 0)
-        texts = dict(zip(first, _run_trails(results, first)))
-        for ident in first:
+        texts = self._embed(results, [i for i, item in self.items.items() if item["call"] and item["kind"] != "record"])
+        for ident in list(texts):
             if self.items[ident]["kind"] == "comparison" and _missing(texts[ident]):
                 for rid in self.items[ident]["made_from"]:
                     self.add(rid, "record", record_title(rid), priority=4)
-        records = self._budget([i for i, item in self.items.items() if item["kind"] == "record"], len(texts))
-        texts.update(zip(records, _run_trails(results, records)))
-        skipped = f"not embedded: this page holds {self.limit} audit trails (report.audit_trail_budget divided by " \
-                  f"the lineage rows each trail() call reads). Print it with: livertrials audit {{}} --results {results}"
+        texts.update(self._embed(results, [i for i, item in self.items.items() if item["kind"] == "record"]))
+        skipped = f"not embedded: this page holds at most {self.budget} lines of audit trails (report.audit_trail_budget), " \
+                  f"more important ones first. Print it with: livertrials audit {{}} --results {results}"
         blocks = []
         # grouped by kind, then by what the id is (outcome / window / ...), so a reader can also browse them
         for ident in sorted(self.items, key=lambda i: (order.get(self.items[i]["kind"], 9), self.items[i]["title"], i)):
@@ -649,11 +656,10 @@ SECTIONS = [("settings", "Run settings"), ("studies", "Study characteristics"), 
 
 def build_report(results: Path, manifest_path: Path, figure_files: list[Path], config: dict, out: Path,
                  title: str = "Cell therapy in liver cirrhosis and ACLF: evidence synthesis",
-                 audit_trail_budget: int = 1_000_000) -> str:
+                 audit_trail_budget: int = 50_000) -> str:
     """Write the HTML report; returns the page.
 
-    audit_trail_budget: lineage rows that the trail() calls may read in total; each call reads the
-    whole table, so budget // rows trails are embedded (the shipped corpus needs ~260 x 1.4k rows).
+    audit_trail_budget: lines of audit-trail text the page may hold (see Trails).
     """
     results = Path(results)
     manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
@@ -670,7 +676,7 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     settings = synthesis_settings(results / "synthesis" / "pooled.parquet")
     excluded = set(issues.loc[issues["severity"] == "error", "study"]) | set(summary.get("rejected_studies", {}))
 
-    trails = Trails(audit_trail_budget // max(1, _lineage_rows(results)))
+    trails = Trails(audit_trail_budget)
     forest_keys = {s["pooled_key"] for e in manifest.get("forests", []) for s in e["summaries"]}
     body = [settings_section(config, settings, manifest), characteristics_section(chars),
             figures_section(figure_files), forests_section(manifest, forest_dir, comparisons, trails),
@@ -685,15 +691,6 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     page = _page(title, _summary_boxes(chars, manifest, issues, excluded), body)
     write_text(out, page)
     return page
-
-
-def _lineage_rows(results: Path) -> int:
-    """Rows of the lineage table trail() reads (the merged one if it exists, as trail() does)."""
-    for name in ("lineage.parquet", "lineage_harmonize.parquet"):
-        path = results / "provenance" / name
-        if path.exists():
-            return pq.read_metadata(path).num_rows
-    return 0
 
 
 def _record_titles(harmonized: pd.DataFrame):
