@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 from livertrials.atomic import atomic_path  # noqa: E402
 
@@ -33,9 +34,14 @@ def save_figure(fig, out_dir: Path, stem: str, formats: list[str], tight: bool =
     for fmt in formats:
         with atomic_path(Path(out_dir) / f"{stem}.{fmt}") as tmp:
             metadata = {"Date": None} if fmt in {"svg", "pdf"} else {"Software": None}
-            if fmt == "png":
+            if fmt == "png" and not tight:
+                # the Agg canvas pixels go straight to the palette PNG: no PNG encoded and decoded in between
+                fig.set_dpi(DPI)
+                fig.canvas.draw()
+                tmp.write_bytes(_palette_png_from_rgba(np.asarray(fig.canvas.buffer_rgba())))
+            elif fmt == "png":
                 buffer = io.BytesIO()
-                fig.savefig(buffer, format="png", dpi=DPI, metadata=metadata, bbox_inches="tight" if tight else None)
+                fig.savefig(buffer, format="png", dpi=DPI, metadata=metadata, bbox_inches="tight")
                 tmp.write_bytes(palette_png(buffer.getvalue()))
             else:
                 fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata, bbox_inches="tight" if tight else None)
@@ -54,7 +60,19 @@ def palette_png(raw: bytes) -> bytes:
         return raw
     from PIL import Image   # Pillow is a dependency of matplotlib
 
+    small = _quantized(Image.open(io.BytesIO(raw)).convert("RGB"))
+    return small if len(small) < len(raw) else raw
+
+
+def _palette_png_from_rgba(rgba) -> bytes:
+    from PIL import Image
+
+    return _quantized(Image.fromarray(rgba, "RGBA").convert("RGB"))
+
+
+def _quantized(image) -> bytes:
+    from PIL import Image
+
     out = io.BytesIO()
-    image = Image.open(io.BytesIO(raw)).convert("RGB")
-    image.quantize(colors=PALETTE_COLOURS, method=Image.Quantize.FASTOCTREE).save(out, format="PNG", optimize=False)
-    return out.getvalue() if out.tell() < len(raw) else raw
+    image.quantize(colors=PALETTE_COLOURS, method=Image.Quantize.FASTOCTREE).save(out, format="PNG")
+    return out.getvalue()
