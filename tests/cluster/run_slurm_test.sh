@@ -11,7 +11,8 @@
 #    profiles/slurm in a second copy, compares every results/**/*.parquet (table equality);
 # 4. submits a job that fails on purpose and checks Snakemake reports it and exits non-zero
 #    within a time limit;
-# 5. stops every daemon it started, by PID, on exit.
+# 5. stops every daemon it started, by PID, on exit;
+# 6. only with SCALE_STUDIES=N: times the SLURM run on N synthetic studies (wall time, sbatch count).
 # Exits 0 only if every check passed.
 #
 # Environment (all optional):
@@ -19,6 +20,8 @@
 #   LOCAL_TIMEOUT          seconds for the local run           (default 900)
 #   CLUSTER_TIMEOUT        seconds for the SLURM run           (default 1200)
 #   FAIL_TIMEOUT           seconds for the failing-job run     (default 240)
+#   SCALE_STUDIES          if set, also time the SLURM run on this many synthetic studies (step 6)
+#   SCALE_TIMEOUT          seconds for that run                (default 3600)
 #   SLURM_TEST_PARTITION   partition name of the test cluster  (default livertrials)
 #   SLURM_TEST_PORTS       slurmctld,slurmd ports              (default 16817,16818)
 #   KEEP_WORK=1            keep the temporary folder (always kept when a check failed)
@@ -30,6 +33,7 @@ PYTHON="${PYTHON:-python3}"
 LOCAL_TIMEOUT="${LOCAL_TIMEOUT:-900}"
 CLUSTER_TIMEOUT="${CLUSTER_TIMEOUT:-1200}"
 FAIL_TIMEOUT="${FAIL_TIMEOUT:-240}"
+SCALE_TIMEOUT="${SCALE_TIMEOUT:-3600}"
 PARTITION="${SLURM_TEST_PARTITION:-livertrials}"
 IFS=, read -r CTLD_PORT SLURMD_PORT <<<"${SLURM_TEST_PORTS:-16817,16818}"
 PLUGIN_REQ='snakemake-executor-plugin-slurm>=2.8,<3'
@@ -382,6 +386,31 @@ fi
 check "failing job" "$rc" "$detail"
 ((rc == 0)) || tail -30 "$WORK/fail.log"
 
+# ---------------------------------------------------------------- (e) optional: a large synthetic corpus
+# SCALE_STUDIES=N measures the SLURM run on N synthetic studies (benchmarks/generate_corpus.py, data only:
+# the workflow runs from the cluster copy with -d): wall time and sbatch submissions. Not run in CI.
+T_SCALE=""
+if [[ -n "${SCALE_STUDIES:-}" ]]; then
+    SCALE="$WORK/scale-$SCALE_STUDIES"
+    mkdir -p "$SCALE/config" "$SCALE/resources/comparators"
+    cp "$WORK/cluster/config/config.yaml" "$SCALE/config/"
+    cp -r "$WORK/cluster/resources/registry" "$SCALE/resources/"
+    "$PYTHON" "$WORK/cluster/benchmarks/generate_corpus.py" "$SCALE/resources/studies" --studies "$SCALE_STUDIES" >/dev/null
+    log "SLURM run of $SCALE_STUDIES synthetic studies in $SCALE (limit $SCALE_TIMEOUT s)"
+    t=$(now)
+    (cd "$WORK/cluster" && LIVERTRIALS_SLURM_PARTITION="$PARTITION" \
+        timeout -k 10 "$SCALE_TIMEOUT" "$PYTHON" -m snakemake --workflow-profile profiles/slurm -d "$SCALE") \
+        >"$WORK/scale.log" 2>&1 && rc=0 || rc=$?
+    T_SCALE="$(elapsed "$t" "$(now)")"
+    SCALE_SUBMITTED="$(grep -c 'has been submitted with SLURM jobid' "$WORK/scale.log" || true)"
+    SCALE_FOUND="$("$PYTHON" -c 'import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1], columns=["study_id"]); print(len(set(t.column(0).to_pylist())))' \
+        "$SCALE/results/harmonized/outcomes.parquet" 2>/dev/null || echo 0)"
+    ((rc == 0 && SCALE_FOUND == SCALE_STUDIES)) || rc=1
+    check "scale run" "$rc" "$SCALE_STUDIES synthetic studies: exit $rc in $T_SCALE s, $SCALE_SUBMITTED sbatch submissions, $SCALE_FOUND studies harmonized"
+    ((rc == 0)) || tail -30 "$WORK/scale.log"
+    grep -o "rule [a-z_]*\|localrule [a-z_]*\|group job [a-z_]*" "$WORK/scale.log" | sort | uniq -c | sed 's/^/    /'
+fi
+
 # ---------------------------------------------------------------- summary
 echo
 echo "=== SLURM cluster test summary ==="
@@ -390,6 +419,7 @@ echo "  setup (install + daemons up):   $(elapsed "$T_SETUP" "$T_READY") s"
 echo "  local run (profiles/default):   $T_LOCAL s"
 echo "  SLURM run (profiles/slurm):     $T_CLUSTER s, $SUBMITTED cluster jobs submitted"
 echo "  failing job reported after:     $T_FAIL s"
+[[ -z "$T_SCALE" ]] || echo "  SLURM run, $SCALE_STUDIES synthetic studies: $T_SCALE s, $SCALE_SUBMITTED cluster jobs submitted"
 if ((FAILED)) || [[ "${KEEP_WORK:-0}" == 1 ]]; then echo "  logs: $WORK/{local,cluster,fail}.log, $S/log/"; fi
 echo "cluster-test: $PASSED passed, $FAILED failed"
 ((FAILED == 0))
