@@ -588,3 +588,13 @@ def test_escalc_input_validation():
     with pytest.raises(ValueError, match="vtype"):
         smd(1, 1, 10, 0, 1, 10, vtype="XX")
     assert meta.METHODS[0] == "EE"
+
+
+def test_rma_models_gives_the_numbers_of_one_rma_per_model(bcg_rr):
+    # rma_models shares tau2 across tests and Q / Q-profile across methods: bit for bit the same as rma()
+    models = [(m, t) for m in meta.METHODS for t in ("z", "knha")]
+    for level, predtype in ((0.95, "default"), (0.9, "riley")):
+        results = meta.rma_models(*bcg_rr, models, level, predtype=predtype)
+        for (method, test), got in zip(models, results):
+            np.testing.assert_equal(got.as_dict(), rma(*bcg_rr, method, test, level, predtype=predtype).as_dict())
+    assert meta.rma_models([0.3], [0.04], [("REML", "knha")])[0] == rma([0.3], [0.04], test="knha")

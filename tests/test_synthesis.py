@@ -282,7 +282,7 @@ def test_single_study_is_reported_not_pooled():
 
 
 def test_reml_non_convergence_falls_back_visibly(monkeypatch):
-    monkeypatch.setattr(synthesis.meta, "rma", functools.partial(meta.rma, maxiter=0))
+    monkeypatch.setattr(synthesis.meta, "rma_models", functools.partial(meta.rma_models, maxiter=0))
     comparisons, *_ = toy()
     reml = pick(main_rows(pool_comparisons(comparisons, Settings())), "REML")
     assert reml["method_used"] == "DL" and not reml["converged"]
@@ -590,3 +590,17 @@ def test_meld_at_mean_labs_is_kept_out_of_pools_unless_configured():
     assert "include_meld_approximations" in default.loc[0, "not_used_reason"]
     included = mark_used(frame, Settings.from_config({"include_meld_approximations": True}))
     assert list(included["used"]) == [True, True]
+
+
+def test_effect_sizes_in_one_batch_equal_one_pair_at_a_time():
+    # _effects computes every pair's escalc in one call per measure; elementwise, so nothing may change
+    Side = synthesis.Side
+    continuous = [(Side(["a"], [], n=n1, mean=m1, sd=sd1), Side(["b"], [], n=n2, mean=m2, sd=sd2))
+                  for _, m1, sd1, n1, m2, sd2, n2 in TOY]
+    events = [(Side(["a"], [], n=t1, events=e1, total=t1), Side(["b"], [], n=t2, events=e2, total=t2))
+              for e1, t1, e2, t2 in ((3, 20, 7, 21), (0, 15, 4, 15), (0, 10, 0, 12), (12, 12, 5, 11))]
+    for drop00 in (False, True):
+        settings = Settings(continuity_drop00=drop00)
+        for kind, pairs in (("continuous", continuous), ("events", events)):
+            one_at_a_time = [synthesis._effects(kind, [pair], settings)[0] for pair in pairs]
+            assert synthesis._effects(kind, pairs, settings) == one_at_a_time

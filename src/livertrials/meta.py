@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy import optimize, special, stats
 
 __all__ = [
     "md", "smd", "hedges_j", "rr", "or_", "rd", "loghr_from_ci",
-    "RmaResult", "rma", "leave_one_out", "METHODS",
+    "RmaResult", "rma", "rma_models", "leave_one_out", "METHODS",
 ]
 
 METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM")
@@ -225,9 +226,57 @@ class RmaResult:
         return asdict(self)
 
 
-def _P(w):
-    """metafor's P = W − W1(1'W1)⁻¹1'W for an intercept-only model."""
-    return np.diag(w) - np.outer(w, w) / w.sum()
+def _P(w, out=None):
+    """metafor's P = W − W1(1'W1)⁻¹1'W for an intercept-only model (in ``out`` if given).
+
+    Built in place (k x k: the costly part of a large pool); x / -W == -(x / W) and w + -x == w - x
+    exactly, so the entries are those of diag(w) - outer(w, w) / W.
+    """
+    P = np.outer(w, w, out=out)
+    P /= -w.sum()
+    P.flat[:: len(w) + 1] += w
+    return P
+
+
+class _Studies:
+    """yi and vi of one meta-analysis, with what every model of them shares: the centred yi,
+    and the fixed-effect P matrix, Q and the Q-profile CI of tau2 (computed once, when first needed)."""
+
+    def __init__(self, y, v):
+        self.y, self.v, self.k = y, v, len(y)
+        self.yc = y - y.mean()      # metafor centres yi for numerical stability
+        self._qprofile: dict[float, tuple[float, float]] = {}
+
+    @cached_property
+    def fixed_P(self):
+        return _P(1 / self.v)
+
+    @cached_property
+    def fixed_Q(self):
+        """yc' P yc with P = P(1/vi): Cochran's Q before flooring at 0."""
+        return self.yc @ self.fixed_P @ self.yc
+
+    @cached_property
+    def fixed_trP(self):
+        return np.trace(self.fixed_P)
+
+    def qprofile(self, level: float) -> tuple[float, float]:
+        """Q-profile CI of tau2 (Viechtbauer 2007), solved exactly; bound = 0 if Q(0) is below target."""
+        if level not in self._qprofile:
+            alpha, Q_df = 1 - level, self.k - 1
+            crit_u, crit_l = _quantile("chi2", "isf", alpha / 2, Q_df), _quantile("chi2", "ppf", alpha / 2, Q_df)
+            f = lambda t: _qgen(self.y, self.v, t)  # noqa: E731
+            q0 = f(0.0)
+            t_lb = 0.0 if q0 < crit_u else _solve_decreasing(f, crit_u)
+            t_ub = 0.0 if q0 < crit_l else _solve_decreasing(f, crit_l)
+            self._qprofile[level] = (t_lb, t_ub)
+        return self._qprofile[level]
+
+
+@lru_cache(maxsize=4096)
+def _quantile(distribution: str, tail: str, p: float, *df) -> float:
+    """scipy.stats ``distribution``.isf or .ppf (``tail``) at p; cached, as the fits of a run ask for few values."""
+    return getattr(getattr(stats, distribution), tail)(p, *df)
 
 
 def _qgen(y, v, tau2):
@@ -258,19 +307,16 @@ def _loglik(y, v, tau2, reml):
     return -0.5 * k * math.log(2 * math.pi) - 0.5 * np.log(v + tau2).sum() - 0.5 * rss
 
 
-def _tau2(y, v, method, maxiter, threshold):
+def _tau2(studies: _Studies, method, maxiter, threshold):
     """(tau2, tau2_se, converged, iterations, notes) for one estimator, as in rma.uni."""
-    k = len(y)
-    yc = y - y.mean()      # metafor centres yi for numerical stability
+    y, v, yc, k = studies.y, studies.v, studies.yc, studies.k
     notes = []
     if method == "EE":
         return 0.0, math.nan, True, 0, notes
 
     if method in ("DL", "HS", "HSk"):
         w = 1 / v
-        P = _P(w)
-        Q = yc @ P @ yc
-        trP = np.trace(P)
+        P, Q, trP = studies.fixed_P, studies.fixed_Q, studies.fixed_trP
         if method == "DL":
             t = max(0.0, (Q - (k - 1)) / trP)
             se = math.sqrt(2 * (k - 1) + 4 * t * trP + 2 * t**2 * np.sum(P * P)) / trP
@@ -309,17 +355,18 @@ def _tau2(y, v, method, maxiter, threshold):
 
     # ML / REML / EB: Fisher scoring from the HE estimate, step-halving to stay >= 0
     t = max(0.0, he)
+    P_buffer, PP_buffer = np.empty((k, k)), np.empty((k, k))   # P and P*P of every step: reused, not reallocated
     it, change = 0, threshold + 1
     while change > threshold:
         it += 1
         old = t
         w = 1 / (v + t)
-        P = _P(w)
+        P = _P(w, out=P_buffer)
         Py = P @ yc
         if method == "ML":
             adj = (Py @ Py - w.sum()) / (w @ w)
         elif method == "REML":
-            adj = (Py @ Py - np.trace(P)) / np.sum(P * P)
+            adj = (Py @ Py - np.trace(P)) / np.multiply(P, P, out=PP_buffer).sum()
         else:  # EB
             adj = (yc @ Py * k / (k - 1) - k) / w.sum()
         while t + adj < 0:
@@ -338,8 +385,8 @@ def _tau2(y, v, method, maxiter, threshold):
     if method == "ML":
         se = math.sqrt(2 / (w @ w))
     elif method == "REML":
-        P = _P(w)
-        se = math.sqrt(2 / np.sum(P * P))
+        P = _P(w, out=P_buffer)
+        se = math.sqrt(2 / np.multiply(P, P, out=PP_buffer).sum())
     else:
         se = math.sqrt(2 * k**2 / (k - 1)) / w.sum()
     return t, se, True, it, notes
@@ -384,31 +431,71 @@ def rma(yi, vi, method="REML", test="z", level=0.95, *, fallback="DL", predtype=
     fallback: estimator used if ML/REML/EB Fisher scoring does not converge within maxiter
         (result.converged False, warning added); None raises RuntimeError as metafor does.
     """
-    method = "EE" if method == "FE" else method
-    test = "knha" if test == "hksj" else test
+    return rma_models(yi, vi, [(method, test)], level, fallback=fallback, predtype=predtype,
+                      maxiter=maxiter, threshold=threshold)[0]
+
+
+def rma_models(yi, vi, models, level=0.95, *, fallback="DL", predtype="default",
+               maxiter=100, threshold=1e-5) -> list[RmaResult]:
+    """rma() of the same studies for every (method, test) in ``models``, in that order.
+
+    The results are those of one rma() call per model; tau2 is estimated once per method, and
+    Q and the Q-profile CI of tau2 once in all (they depend on neither method nor test).
+    """
     predtype = predtype.lower()
-    y, v = _validate(yi, vi, method, test, level, predtype, fallback)
-    k = len(y)
-    warn: list[str] = []
+    models = [("EE" if method == "FE" else method, "knha" if test == "hksj" else test) for method, test in models]
+    for method, test in models:
+        y, v = _validate(yi, vi, method, test, level, predtype, fallback)
+    if not models:
+        return []
+    if len(y) == 1:
+        return [_unpooled(y, v, method, test, level) for method, test in models]
+    studies = _Studies(y, v)
+    fits: dict[str, _Fit] = {}
+    out = []
+    for method, test in models:
+        if method not in fits:
+            fits[method] = _fit(studies, method, fallback, maxiter, threshold)
+        out.append(_result(studies, fits[method], test, level, predtype))
+    return out
+
+
+def _unpooled(y, v, method, test, level) -> RmaResult:
+    """k = 1: the study itself, nothing pooled."""
     nan = math.nan
     zcrit = stats.norm.isf((1 - level) / 2)
+    warn = ["k=1: not pooled"] + (["k=1: knha not possible, z-test used"] if test == "knha" else [])
+    se = math.sqrt(v[0])
+    z = y[0] / se
+    return RmaResult(
+        k=1, method=method, method_used=method, test="z", level=level, estimate=float(y[0]),
+        se=se, zval_or_tval=float(z), df=nan, pval=float(2 * stats.norm.sf(abs(z))),
+        ci_lb=float(y[0] - zcrit * se), ci_ub=float(y[0] + zcrit * se), pi_lb=nan, pi_ub=nan,
+        tau2=nan, tau2_se=nan, tau=nan, Q=nan, Q_df=0, Q_p=nan, I2=nan, H2=nan,
+        tau2_ci_lb=nan, tau2_ci_ub=nan, I2_ci_lb=nan, I2_ci_ub=nan, H2_ci_lb=nan,
+        H2_ci_ub=nan, converged=True, iterations=0, warnings=tuple(warn), weights=(100.0,))
 
-    if k == 1:
-        if test == "knha":
-            warn.append("k=1: knha not possible, z-test used")
-        se = math.sqrt(v[0])
-        z = y[0] / se
-        warn.insert(0, "k=1: not pooled")
-        return RmaResult(
-            k=1, method=method, method_used=method, test="z", level=level, estimate=float(y[0]),
-            se=se, zval_or_tval=float(z), df=nan, pval=float(2 * stats.norm.sf(abs(z))),
-            ci_lb=float(y[0] - zcrit * se), ci_ub=float(y[0] + zcrit * se), pi_lb=nan, pi_ub=nan,
-            tau2=nan, tau2_se=nan, tau=nan, Q=nan, Q_df=0, Q_p=nan, I2=nan, H2=nan,
-            tau2_ci_lb=nan, tau2_ci_ub=nan, I2_ci_lb=nan, I2_ci_ub=nan, H2_ci_lb=nan,
-            H2_ci_ub=nan, converged=True, iterations=0, warnings=tuple(warn), weights=(100.0,))
 
-    tau2, tau2_se, converged, iters, notes = _tau2(y, v, method, maxiter, threshold)
-    warn += notes
+@dataclass(frozen=True)
+class _Fit:
+    """The test-independent part of a model: tau2 (after any fallback) and the pooled estimate."""
+
+    method: str
+    method_used: str
+    tau2: float
+    tau2_se: float
+    converged: bool
+    iterations: int
+    warnings: tuple[str, ...]
+    w: np.ndarray
+    weights: tuple[float, ...]
+    mu: float
+    vb: float
+
+
+def _fit(studies: _Studies, method, fallback, maxiter, threshold) -> _Fit:
+    tau2, tau2_se, converged, iters, notes = _tau2(studies, method, maxiter, threshold)
+    warn = list(notes)
     method_used = method
     if not converged:
         msg = (f"{method} Fisher scoring did not converge within maxiter={maxiter} "
@@ -417,20 +504,29 @@ def rma(yi, vi, method="REML", test="z", level=0.95, *, fallback="DL", predtype=
             raise RuntimeError(msg)
         warn.append(f"{msg}; fell back to method={fallback}")
         method_used = fallback
-        tau2, tau2_se, _, _, notes = _tau2(y, v, fallback, maxiter, threshold)
+        tau2, tau2_se, _, _, notes = _tau2(studies, fallback, maxiter, threshold)
         warn += notes
+    w = 1 / (studies.v + tau2)
+    return _Fit(method, method_used, tau2, tau2_se, converged, iters, tuple(warn), w,
+                weights=tuple(float(x) for x in 100 * w / w.sum()), mu=float(w @ studies.y / w.sum()), vb=1 / w.sum())
+
+
+def _result(studies: _Studies, fit: _Fit, test, level, predtype) -> RmaResult:
+    """A fitted model with its test, prediction interval and heterogeneity statistics."""
+    y, v, k = studies.y, studies.v, studies.k
+    method_used, tau2, w, mu, vb = fit.method_used, fit.tau2, fit.w, fit.mu, fit.vb
+    warn = list(fit.warnings)
+    nan = math.nan
+    zcrit = _quantile("norm", "isf", (1 - level) / 2)
 
     # pooled estimate
-    w = 1 / (v + tau2)
-    mu = float(w @ y / w.sum())
-    vb = 1 / w.sum()
     if test == "knha":
         if method_used == "EE":
             warn.append("Knapp-Hartung method is not meant to be used with an EE model")
         rss = float(w @ (y - mu) ** 2)
         vb *= 0.0 if rss <= np.finfo(float).eps else rss / (k - 1)   # no flooring at 1
         df = float(k - 1)
-        crit = stats.t.isf((1 - level) / 2, df)
+        crit = _quantile("t", "isf", (1 - level) / 2, df)
     else:
         df, crit = nan, zcrit
     se = math.sqrt(vb)
@@ -441,16 +537,14 @@ def rma(yi, vi, method="REML", test="z", level=0.95, *, fallback="DL", predtype=
     if method_used == "EE":
         pi_lb = pi_ub = nan
     else:
-        pcrit = crit if predtype == "default" else stats.t.isf((1 - level) / 2, max(1, k - 2))
+        pcrit = crit if predtype == "default" else _quantile("t", "isf", (1 - level) / 2, max(1, k - 2))
         half = pcrit * math.sqrt(vb + tau2)
         pi_lb, pi_ub = mu - half, mu + half
 
     # heterogeneity: Q always with 1/vi weights; I2/H2 via the typical within-study variance
-    P = _P(1 / v)
-    yc = y - y.mean()
-    Q = max(0.0, float(yc @ P @ yc))
+    Q = max(0.0, float(studies.fixed_Q))
     Q_df = k - 1
-    vt = Q_df / np.trace(P)
+    vt = Q_df / studies.fixed_trP
     if method_used == "EE":
         I2 = 0.0 if Q <= Q_df else 100 * (Q - Q_df) / Q
         H2 = Q / Q_df
@@ -458,29 +552,19 @@ def rma(yi, vi, method="REML", test="z", level=0.95, *, fallback="DL", predtype=
         I2 = 100 * tau2 / (vt + tau2)
         H2 = tau2 / vt + 1
 
-    # Q-profile CI for tau2 (Viechtbauer 2007), solved exactly; bound = 0 if Q(0) is below target
-    if method_used == "EE":
-        t_lb = t_ub = nan
-    else:
-        alpha = 1 - level
-        crit_u, crit_l = stats.chi2.isf(alpha / 2, Q_df), stats.chi2.ppf(alpha / 2, Q_df)
-        f = lambda t: _qgen(y, v, t)  # noqa: E731
-        q0 = f(0.0)
-        t_lb = 0.0 if q0 < crit_u else _solve_decreasing(f, crit_u)
-        t_ub = 0.0 if q0 < crit_l else _solve_decreasing(f, crit_l)
+    t_lb, t_ub = (nan, nan) if method_used == "EE" else studies.qprofile(level)
 
     numbers = dict(
         estimate=mu, se=se, zval_or_tval=zt, df=df, pval=pval,
         ci_lb=mu - crit * se, ci_ub=mu + crit * se, pi_lb=pi_lb, pi_ub=pi_ub,
-        tau2=tau2, tau2_se=tau2_se, tau=math.sqrt(tau2), Q=Q, Q_p=stats.chi2.sf(Q, Q_df),
+        tau2=tau2, tau2_se=fit.tau2_se, tau=math.sqrt(tau2), Q=Q, Q_p=stats.chi2.sf(Q, Q_df),
         I2=I2, H2=H2, tau2_ci_lb=t_lb, tau2_ci_ub=t_ub,
         I2_ci_lb=100 * t_lb / (vt + t_lb), I2_ci_ub=100 * t_ub / (vt + t_ub),
         H2_ci_lb=t_lb / vt + 1, H2_ci_ub=t_ub / vt + 1)
     return RmaResult(
-        k=k, method=method, method_used=method_used, test=test, level=level, Q_df=Q_df,
-        converged=converged, iterations=iters, warnings=tuple(warn),
-        weights=tuple(float(x) for x in 100 * w / w.sum()),
-        **{name: float(x) for name, x in numbers.items()})
+        k=k, method=fit.method, method_used=method_used, test=test, level=level, Q_df=Q_df,
+        converged=fit.converged, iterations=fit.iterations, warnings=tuple(warn),
+        weights=fit.weights, **{name: float(x) for name, x in numbers.items()})
 
 
 def leave_one_out(yi, vi, **kw) -> list[RmaResult]:

@@ -20,6 +20,8 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -383,6 +385,19 @@ def _finite(x) -> bool:
     return x is not None and not pd.isna(x) and math.isfinite(float(x))
 
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """frame.to_dict("records"), the same values built column by column: several times faster on
+    Arrow-backed string columns, and large corpora convert tens of thousands of rows."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns))]
+
+
+@lru_cache
+def _z(level: float) -> float:
+    """Two-sided normal critical value (asked for once per comparisons row)."""
+    return stats.norm.isf((1 - level) / 2)
+
+
 def _continuous_side(records: list[dict]) -> Side | str:
     usable = [r for r in records
               if _finite(r["n"]) and r["n"] > 0 and _finite(r["mean"]) and _finite(r["sd"]) and r["sd"] > 0]
@@ -402,24 +417,61 @@ def _events_side(records: list[dict]) -> Side | str:
     return Side([r["arm_id"] for r in usable], usable, n=totals, events=events, total=totals)
 
 
-def _effects(kind: str, s1: Side, s2: Side, settings: Settings) -> list[tuple[str, float, float, str]]:
-    """[(measure, yi, vi, note)] for two sides, with metafor's escalc formulas."""
-    out = []
+def _effects(kind: str, pairs: list[tuple[Side, Side]], settings: Settings) -> list[list[tuple[str, float, float, str]]]:
+    """[(measure, yi, vi, note)] for each pair of sides, with metafor's escalc formulas (one call per measure
+    for all pairs: elementwise, so each pair gets the numbers a call of its own would give)."""
+    def column(side: int, name: str) -> np.ndarray:
+        return np.array([getattr(pair[side], name) for pair in pairs], dtype=float)
+
     if kind == "continuous":
-        for measure in settings.continuous_measures:
-            fn = meta.md if measure == "MD" else meta.smd
-            yi, vi = fn(s1.mean, s1.sd, s1.n, s2.mean, s2.sd, s2.n)
-            out.append((measure, float(yi[0]), float(vi[0]), ""))
-        return out
-    cells = (s1.events, s1.total - s1.events, s2.events, s2.total - s2.events)
-    corrected = settings.continuity_to == "all" or (settings.continuity_to == "only0" and min(cells) == 0)
-    note = f"{settings.continuity_add:g} added to every cell (to={settings.continuity_to})" if corrected else ""
+        groups = [column(side, name) for side in (0, 1) for name in ("mean", "sd", "n")]
+        by_measure = [(measure, *(meta.md if measure == "MD" else meta.smd)(*groups))
+                      for measure in settings.continuous_measures]
+        return [[(measure, float(yi[i]), float(vi[i]), "") for measure, yi, vi in by_measure] for i in range(len(pairs))]
     fns = {"RR": meta.rr, "OR": meta.or_, "RD": meta.rd}
-    for measure in settings.event_measures:
-        yi, vi = fns[measure](s1.events, s1.total, s2.events, s2.total, add=settings.continuity_add,
-                              to=settings.continuity_to, drop00=settings.continuity_drop00)
-        if math.isfinite(yi[0]) and math.isfinite(vi[0]):   # drop00=True leaves NaN for double-zero tables
-            out.append((measure, float(yi[0]), float(vi[0]), note))
+    counts = (column(0, "events"), column(0, "total"), column(1, "events"), column(1, "total"))
+    by_measure = [(measure, *fns[measure](*counts, add=settings.continuity_add, to=settings.continuity_to,
+                                          drop00=settings.continuity_drop00))
+                  for measure in settings.event_measures]
+    out = []
+    for i, (s1, s2) in enumerate(pairs):
+        cells = (s1.events, s1.total - s1.events, s2.events, s2.total - s2.events)
+        corrected = settings.continuity_to == "all" or (settings.continuity_to == "only0" and min(cells) == 0)
+        note = f"{settings.continuity_add:g} added to every cell (to={settings.continuity_to})" if corrected else ""
+        out.append([(measure, float(yi[i]), float(vi[i]), note) for measure, yi, vi in by_measure
+                    if math.isfinite(yi[i]) and math.isfinite(vi[i])])   # drop00=True leaves NaN for double-zero tables
+    return out
+
+
+@dataclass(frozen=True)
+class _ArmComparison:
+    """A between-arm comparison of arm data, waiting for its effect sizes: ``_with_effects`` computes those of
+    all comparisons at once (escalc called per comparison dominated large corpora) and makes the rows."""
+
+    first: dict
+    info: dict
+    labels: dict
+    kind: str
+    s1: Side
+    s2: Side
+
+
+def _with_effects(parts: list, settings: Settings) -> list[dict]:
+    """Comparisons rows, in order, from rows and _ArmComparisons."""
+    waiting = [part for part in parts if isinstance(part, _ArmComparison)]
+    effects = {}
+    for continuous in (True, False):
+        batch = [part for part in waiting if (part.kind == "continuous") == continuous]
+        if batch:
+            kind = "continuous" if continuous else "events"
+            effects.update(zip(map(id, batch), _effects(kind, [(part.s1, part.s2) for part in batch], settings)))
+    out = []
+    for part in parts:
+        if isinstance(part, _ArmComparison):
+            out += _rows(part.first, part.info, part.labels, effects[id(part)], part.s1, part.s2,
+                         part.s1.records + part.s2.records, settings)
+        else:
+            out.append(part)
     return out
 
 
@@ -500,16 +552,22 @@ def _mixed(values) -> str | None:
 
 
 def _study_info(characteristics: pd.DataFrame) -> dict[str, dict]:
+    """Per study: kind, condition and randomization (from its first row) and each arm's cell source and route."""
     info = {}
-    for study_id, rows in characteristics.groupby("study_id"):
-        first = rows.iloc[0]
-        randomized = first["randomized"]
-        info[study_id] = {
-            "study_kind": first["kind"], "condition": first["condition"],
-            "randomized": "not stated" if randomized is None or pd.isna(randomized)
-            else "randomized" if bool(randomized) else "not randomized",
-            "arms": rows.set_index("arm_id")[["cell_source", "route"]].to_dict("index"),
-        }
+    columns = ["study_id", "kind", "condition", "randomized", "arm_id", "cell_source", "route"]
+    for row in _records(characteristics[columns]):   # one pass: a groupby per study dominated large corpora
+        if row["study_id"] not in info:
+            randomized = row["randomized"]
+            info[row["study_id"]] = {
+                "study_kind": row["kind"], "condition": row["condition"],
+                "randomized": "not stated" if randomized is None or pd.isna(randomized)
+                else "randomized" if bool(randomized) else "not randomized",
+                "arms": {},
+            }
+        arms = info[row["study_id"]]["arms"]
+        if row["arm_id"] in arms:   # refused, as the per-study to_dict("index") this replaces did
+            raise ValueError(f"study {row['study_id']}: arm {row['arm_id']!r} appears twice in the characteristics")
+        arms[row["arm_id"]] = {"cell_source": row["cell_source"], "route": row["route"]}
     return info
 
 
@@ -521,7 +579,7 @@ def _rows(first: dict, info: dict, labels: dict, effects: list, s1: Side | None,
           records: list[dict], settings: Settings, corr: float | None = None) -> list[dict]:
     """One comparisons row per effect measure."""
     arms = info.get("arms", {})
-    z = stats.norm.isf((1 - settings.level) / 2)
+    z = _z(settings.level)
     base = {
         "collection": "studies", "study_id": first["study_id"], "outcome": first["outcome"],
         "outcome_label": first["outcome_label"], "timepoint_text": first["timepoint_text"],
@@ -562,8 +620,9 @@ def _merge_note(side: Side, role_records: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def _timepoint_comparisons(records: list[dict], info: dict, settings: Settings) -> tuple[list[dict], str]:
-    """Between-arm comparisons (arm data and reported effects) at one study x outcome x timepoint."""
+def _timepoint_comparisons(records: list[dict], info: dict, settings: Settings) -> tuple[list, str]:
+    """Between-arm comparisons (arm data, as _ArmComparison, and rows of reported effects) at one
+    study x outcome x timepoint."""
     first = records[0]
     arms = [r for r in records if not r["is_contrast"]]
     out, reasons = [], []
@@ -578,8 +637,7 @@ def _timepoint_comparisons(records: list[dict], info: dict, settings: Settings) 
             labels = {"design": "between_arms", "comparison_type": comparison_type, "comparison": label,
                       "source": "arm_data", "basis": _basis(group[0], "arm_data"),
                       "arms_1": s1.arms, "arms_2": s2.arms, "note": note}
-            out += _rows(first, info, labels, _effects(first["kind"], s1, s2, settings), s1, s2,
-                         s1.records + s2.records, settings)
+            out.append(_ArmComparison(first, info, labels, first["kind"], s1, s2))
     for record in (r for r in records if r["is_contrast"]):
         effect = _reported_effect(record)
         if isinstance(effect, str):
@@ -631,7 +689,7 @@ def build_comparisons(harmonized: pd.DataFrame, characteristics: pd.DataFrame, s
     info = _study_info(characteristics[characteristics["collection"] == "studies"])
     out, reasons = [], {}
     by_study_outcome: dict[tuple, list[dict]] = {}
-    for record in rows.to_dict("records"):  # one conversion: per-group to_dict dominated large corpora
+    for record in _records(rows):  # one conversion: per-group to_dict dominated large corpora
         by_study_outcome.setdefault((record["study_id"], record["outcome"]), []).append(record)
     for (study_id, outcome), records in sorted(by_study_outcome.items()):
         for text in dict.fromkeys(r["timepoint_text"] for r in records):
@@ -643,8 +701,8 @@ def build_comparisons(harmonized: pd.DataFrame, characteristics: pd.DataFrame, s
             if why:
                 reasons[(study_id, outcome, text)] = why
         out += _within_arm(records, info.get(study_id, {}), settings)
-    frame = pd.DataFrame(out, columns=COMPARISONS.names)
-    frame["benefit"] = [(benefit or {}).get(o, "none") for o in frame["outcome"]]
+    frame = pd.DataFrame(_with_effects(out, settings), columns=COMPARISONS.names)
+    frame["benefit"] = [(benefit or {}).get(o, "none") for o in frame["outcome"].tolist()]
     return mark_used(frame, settings), reasons
 
 
@@ -658,8 +716,9 @@ def mark_used(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Assign windows; keep one timepoint per study x window x contrast x measure (closest to nominal)."""
     frame = comparisons.copy()
     frame["pool_basis"] = _pool_basis(frame)
-    assigned = [assign_window(r.study_id, r.timepoint_text, r.timepoint_kind, r.timepoint_days, settings)
-                for r in frame.itertuples()]
+    # plain lists: iterating Arrow-backed columns row by row is slow on large corpora
+    timepoints = zip(*(frame[c].tolist() for c in ("study_id", "timepoint_text", "timepoint_kind", "timepoint_days")))
+    assigned = [assign_window(*timepoint, settings) for timepoint in timepoints]
     frame["window"] = [w for w, _ in assigned]
     frame["assignment"] = [a for _, a in assigned]
     frame["used"] = False
@@ -678,11 +737,12 @@ def mark_used(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     # closest to the nominal time first; at equal distance arm data beat a reported effect, then
     # the earlier timepoint wins; a not-stated timepoint placed by config ranks after every stated one.
     # One sort instead of a loop over groups: the loop dominated large corpora.
+    windows, days = candidates["window"].tolist(), candidates["timepoint_days"].tolist()
     ranked = candidates.assign(
-        _target=[nominal[w] for w in candidates["window"]],
-        _distance=[_distance(d, nominal[w]) for d, w in zip(candidates["timepoint_days"], candidates["window"])],
+        _target=[nominal[w] for w in windows],
+        _distance=[_distance(d, nominal[w]) for d, w in zip(days, windows)],
         _reported=candidates["source"] != "arm_data",
-        _from_start=[_distance(d, 0.0) for d in candidates["timepoint_days"]],
+        _from_start=[_distance(d, 0.0) for d in days],
     ).sort_values(keys + ["_distance", "_reported", "_from_start"], kind="stable", na_position="last")
     best = ~ranked.duplicated(keys, keep="first")
     frame.loc[ranked.index[best], "used"] = True
@@ -690,7 +750,8 @@ def mark_used(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     others = ranked[~best]
     if len(others):
         chosen = winner.reindex(pd.MultiIndex.from_frame(others[keys]))
-        for index, text, best_text, target in zip(others.index, others["timepoint_text"], chosen["timepoint_text"], chosen["_target"]):
+        for index, text, best_text, target in zip(others.index, others["timepoint_text"].tolist(),
+                                                  chosen["timepoint_text"].tolist(), chosen["_target"].tolist()):
             frame.at[index, "not_used_reason"] = (
                 "arm-level data used instead of the reported effect" if text == best_text else
                 f"not used: {best_text!r} is closer to the window's nominal day {target:g}")
@@ -710,10 +771,13 @@ def window_report(harmonized: pd.DataFrame, comparisons: pd.DataFrame, reasons: 
     rows = harmonized[(harmonized["collection"] == "studies") & (harmonized["kind"] != "descriptive")]
     used_records = {r for ids in comparisons.loc[comparisons["used"], "record_ids"] for r in ids}
     out = []
-    reasons_here = {key: list(g["not_used_reason"]) for key, g in
-                    comparisons.groupby(["study_id", "outcome", "timepoint_text"], sort=False)}
+    reasons_here: dict[tuple, list] = {}   # not_used_reason per study x outcome x timepoint (a groupby was slow)
+    columns = ("study_id", "outcome", "timepoint_text", "not_used_reason")
+    for *key, reason in zip(*(comparisons[c].tolist() for c in columns)):
+        if not any(pd.isna(part) for part in key):   # as groupby, which drops missing keys
+            reasons_here.setdefault(tuple(key), []).append(reason)
     grouped: dict[tuple, list[dict]] = {}
-    for record in rows[["study_id", "outcome", "timepoint_text", "timepoint_kind", "timepoint_days", "kind", "record_id"]].to_dict("records"):
+    for record in _records(rows[["study_id", "outcome", "timepoint_text", "timepoint_kind", "timepoint_days", "kind", "record_id"]]):
         grouped.setdefault((record["study_id"], record["outcome"], record["timepoint_text"]), []).append(record)
     for (study_id, outcome, text), group in sorted(grouped.items()):
         first = group[0]
@@ -757,6 +821,10 @@ def pool_effects(yi, vi, method: str, test: str, settings: Settings, ratio: bool
     """meta.rma on study effects, as the numeric part of a pooled-table row (ratio_*: exp for log measures)."""
     res = meta.rma(np.asarray(yi, dtype=float), np.asarray(vi, dtype=float), method=method, test=test,
                    level=settings.level, fallback=settings.fallback, predtype=settings.prediction_interval)
+    return _pooled_numbers(res, settings, ratio)
+
+
+def _pooled_numbers(res: meta.RmaResult, settings: Settings, ratio: bool) -> dict:
     row = {name: getattr(res, name) for name in _RMA_FIELDS}
     for name in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub"):
         row["ratio_" + name] = math.exp(row[name]) if ratio and math.isfinite(row[name]) else None
@@ -765,22 +833,47 @@ def pool_effects(yi, vi, method: str, test: str, settings: Settings, ratio: bool
     return row
 
 
-def fit(group: pd.DataFrame, method: str, test: str, settings: Settings) -> dict:
-    """One fit of a group of comparisons rows, with the studies, comparisons and records it used."""
-    group = group.sort_values("study_id")
-    row = pool_effects(group["yi"], group["vi"], method, test, settings,
-                       ratio=group["measure"].iloc[0] in RATIO_MEASURES)
-    row.update(study_ids=list(group["study_id"]), comparison_ids=list(group["comparison_id"]),
-               record_ids=list(dict.fromkeys(r for ids in group["record_ids"] for r in ids)))
-    return row
+@dataclass(frozen=True)
+class _Pool:
+    """The comparisons of one pool, sorted by study, as arrays and lists: an analysis picks its rows with a
+    boolean mask (a DataFrame subset per analysis and per fit dominated the time on large corpora)."""
+
+    frame: pd.DataFrame   # the rows, sorted by study
+    yi: np.ndarray
+    vi: np.ndarray
+    study_ids: list[str]
+    comparison_ids: list[str]
+    record_ids: list       # per row
+    ratio: bool
+
+    @classmethod
+    def of(cls, group: pd.DataFrame) -> _Pool:
+        group = group.sort_values("study_id")   # a study appears once per pool, so this order is unique
+        return cls(group, group["yi"].to_numpy(dtype=float), group["vi"].to_numpy(dtype=float),
+                   group["study_id"].tolist(), group["comparison_id"].tolist(), group["record_ids"].tolist(),
+                   ratio=group["measure"].iloc[0] in RATIO_MEASURES)
 
 
-def _fits(group: pd.DataFrame, settings: Settings, all_methods: bool) -> list[dict]:
+def fit(pool: _Pool, keep: np.ndarray, models: list[tuple[str, str]], settings: Settings) -> list[dict]:
+    """One row per (method, test) in ``models``, fitted to the pool's rows picked by ``keep``, with the studies,
+    comparisons and records used."""
+    rows = np.flatnonzero(keep)
+    results = meta.rma_models(pool.yi[rows], pool.vi[rows], models, settings.level, fallback=settings.fallback,
+                              predtype=settings.prediction_interval)
+    study_ids = [pool.study_ids[i] for i in rows]
+    comparison_ids = [pool.comparison_ids[i] for i in rows]
+    record_ids = list(dict.fromkeys(chain.from_iterable(pool.record_ids[i] for i in rows)))
+    return [{**_pooled_numbers(res, settings, pool.ratio), "study_ids": list(study_ids),
+             "comparison_ids": list(comparison_ids), "record_ids": list(record_ids)} for res in results]
+
+
+def _fits(pool: _Pool, keep: np.ndarray, settings: Settings, all_methods: bool) -> list[dict]:
     """The configured method x test grid (main), or the default pair; k = 1 gives one unpooled row."""
-    if len(group) == 1 or not all_methods:
-        return [fit(group, settings.default_method, settings.default_test if len(group) > 1 else "z", settings)]
-    return [fit(group, m, t, settings) for m in settings.methods for t in settings.tests
-            if not (m == "EE" and t == "knha")]   # Hartung-Knapp is not meant for a common-effect model
+    k = int(keep.sum())
+    if k == 1 or not all_methods:
+        return fit(pool, keep, [(settings.default_method, settings.default_test if k > 1 else "z")], settings)
+    return fit(pool, keep, [(m, t) for m in settings.methods for t in settings.tests
+                            if not (m == "EE" and t == "knha")], settings)   # Hartung-Knapp is not meant for EE
 
 
 def _flag_codes(flags) -> set[str]:
@@ -792,32 +885,37 @@ def _subgroup_level(value, mapping: dict) -> str:
     return mapping.get(text, text)
 
 
-def _analyses(group: pd.DataFrame, settings: Settings) -> list[tuple[dict, pd.DataFrame, bool]]:
-    """[(analysis labels, rows, all methods?)] for one outcome x window x measure group."""
+def _analyses(pool: _Pool, settings: Settings) -> list[tuple[dict, np.ndarray, bool]]:
+    """[(analysis labels, mask of the pool's rows, all methods?)] for one outcome x window x measure group."""
+    group = pool.frame
+    everyone = np.ones(len(group), dtype=bool)
     corr = group["pre_post_correlation"].iloc[0]
     within = group["design"].iloc[0] == "within_arm"
     if within and corr != settings.pre_post_correlation:
-        return [({"analysis": "sensitivity", "analysis_name": f"pre-post correlation {corr:g}"}, group, False)]
-    out = [({"analysis": "main", "analysis_name": "main"}, group, True)]
+        return [({"analysis": "sensitivity", "analysis_name": f"pre-post correlation {corr:g}"}, everyone, False)]
+    out = [({"analysis": "main", "analysis_name": "main"}, everyone, True)]
     for variable, mapping in settings.subgroups.items():
-        levels = group[variable].map(lambda v: _subgroup_level(v, mapping))
-        if levels.nunique() > 1:
+        levels = np.array([_subgroup_level(v, mapping) for v in group[variable].tolist()], dtype=object)
+        distinct = sorted(set(levels))
+        if len(distinct) > 1:
             out += [({"analysis": "subgroup", "analysis_name": f"subgroup: {variable}", "subgroup_variable": variable,
-                      "subgroup_level": level}, group[levels == level], False) for level in sorted(levels.unique())]
+                      "subgroup_level": level}, levels == level, False) for level in distinct]
+    codes = [_flag_codes(fl) for fl in group["flags"].tolist()]
     for name, flags in settings.sensitivity_exclusions:
-        keep = ~group["flags"].map(lambda fl: bool(_flag_codes(fl) & set(flags)))
+        keep = np.array([not (c & set(flags)) for c in codes], dtype=bool)
         if 0 < keep.sum() < len(group):
             labels = {"analysis": "sensitivity", "analysis_name": name, "excluded_flags": list(flags)}
-            out.append((labels, group[keep], False))
+            out.append((labels, keep, False))
     if settings.exclude_non_randomized and not within:
-        keep = group["randomized"] == "randomized"
+        keep = np.array([r == "randomized" for r in group["randomized"].tolist()], dtype=bool)
         if 0 < keep.sum() < len(group):
             labels = {"analysis": "sensitivity", "analysis_name": "exclude non-randomized (or not stated)"}
-            out.append((labels, group[keep], False))
+            out.append((labels, keep, False))
     # above leave_one_out_max_k studies one study moves a pool little and k refits cost k^2
     if settings.leave_one_out_min_k and settings.leave_one_out_min_k <= len(group) <= settings.leave_one_out_max_k:
+        study_ids = np.array(pool.study_ids, dtype=object)
         out += [({"analysis": "leave_one_out", "analysis_name": "leave one out", "omitted_study_id": study},
-                 group[group["study_id"] != study], False) for study in sorted(group["study_id"])]
+                 study_ids != study, False) for study in sorted(pool.study_ids)]
     return out
 
 
@@ -840,9 +938,10 @@ def pool_comparisons(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFr
                     "outcome_label": first["outcome_label"], "benefit": first["benefit"], "window": first["window"],
                     "measure": first["measure"], "scale": first["scale"], "unit": first["unit"],
                     "meld_variant": first["meld_key"] or None, "pre_post_correlation": first["pre_post_correlation"]}
-        for labels, rows, all_methods in _analyses(group, settings):
+        pool = _Pool.of(group)
+        for labels, keep, all_methods in _analyses(pool, settings):
             out += [{**identity, "excluded_flags": [], **labels, **row, "pooled_id": pooled_id(key, labels, row)}
-                    for row in _fits(rows, settings, all_methods)]
+                    for row in _fits(pool, keep, settings, all_methods)]
     pooled = pd.DataFrame(out, columns=POOLED.names)
     if pooled["pooled_id"].duplicated().any():
         raise AssertionError("two pooled rows share an id: " + ", ".join(pooled.loc[pooled["pooled_id"].duplicated(), "pooled_id"]))
@@ -879,7 +978,7 @@ def comparators_table(harmonized: pd.DataFrame, pooled: pd.DataFrame, settings: 
                   & (pooled["method"] == settings.default_method)
                   & ((pooled["test"] == settings.default_test) | (pooled["k"] == 1))]
     out = []
-    for rec in published.to_dict("records"):
+    for rec in _records(published):
         window, assignment = assign_window(rec["study_id"], rec["timepoint_text"], rec["timepoint_kind"],
                                            rec["timepoint_days"], settings)
         measure = REPORTED_MEASURE.get(_text(rec["effect_measure"]))
@@ -949,9 +1048,11 @@ def _side_text(row, side: int) -> str:
 
 def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame) -> list[dict]:
     """comparison <- harmonized records: the arm combination and the effect computation."""
-    records = harmonized.set_index("record_id")[["arm_id", "timepoint_text"]].to_dict("index") if len(harmonized) else {}
+    if harmonized["record_id"].duplicated().any():   # refused, as the set_index().to_dict("index") this replaces did
+        raise ValueError("harmonized record_id is not unique")
+    records = {r["record_id"]: r for r in _records(harmonized[["record_id", "arm_id", "timepoint_text"]])}
     edges = []
-    for row in comparisons.to_dict("records"):
+    for row in _records(comparisons):
         head = f"{row['comparison_type']} comparison {row['comparison']} ({row['basis']})"
         if row["source"] == "reported_effect":
             scale = ("yi = log(estimate), vi = ((log(upper) - log(lower)) / (2 x 1.96))^2" if row["measure"] in RATIO_MEASURES
@@ -1047,7 +1148,7 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
     meld = frame["outcome"].str.startswith("meld")
     variant = frame["meld_variant"].map(lambda v: _text(v) or "not_stated")
     frame["meld_key"] = np.where(meld, "any" if settings.pool_across_meld_variants else variant, "")
-    info = {r["comparison_id"]: r for r in frame.to_dict("records")}
+    info = {r["comparison_id"]: r for r in _records(frame)}
     window_text = {cid: _window_text(r, settings) for cid, r in info.items()}
     families: dict[tuple, list[str]] = {}
     for cid, r in info.items():   # keys built here: a None put into a float column would come back as NaN
@@ -1056,7 +1157,7 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
         families.setdefault(key, []).append(cid)
     pooled_types = {"main", "within_arm"}
     edges = []
-    for row in pooled.to_dict("records"):
+    for row in _records(pooled):
         pool_basis = "final values or change (MD)" if row["measure"] == "MD" else row["basis"]
         key = (row["design"], pool_basis, row["outcome"], row["window"], row["measure"], _text(row["meld_variant"]) or "",
                _corr_key(row["pre_post_correlation"]))
@@ -1081,7 +1182,7 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
 
 def _window_edges(windows: pd.DataFrame) -> list[dict]:
     edges = []
-    for row in windows.to_dict("records"):
+    for row in _records(windows):
         note = f" ({row['note']})" if _text(row["note"]) else ""
         edges += [{"output_id": row["window_row_id"], "output_table": "synthesis/windows", "input_id": record_id,
                    "input_kind": "harmonized_record", "step": "window", "study_id": row["study_id"],
@@ -1091,7 +1192,7 @@ def _window_edges(windows: pd.DataFrame) -> list[dict]:
 
 def _comparator_edges(comparators: pd.DataFrame) -> list[dict]:
     edges = []
-    for row in comparators.to_dict("records"):
+    for row in _records(comparators):
         edges.append({"output_id": row["comparator_id"], "output_table": "synthesis/comparators", "input_id": row["record_id"],
                       "input_kind": "harmonized_record", "step": "publish", "study_id": row["study_id"],
                       "transformation": f"published {row['published_measure']} shown as printed, never recomputed or "
