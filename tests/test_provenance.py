@@ -309,6 +309,13 @@ def test_audit_prints_the_whole_trail_of_pooled_comparison_and_record_ids(built,
     trail = capsys.readouterr().out
     assert trail.startswith(f"harmonized record {record_id}:") and "quote: \"" in trail
     assert cli.main(["audit", "no-such-id", "--results", results]) == 1
+    # a length limit abandons a longer trail, and changes nothing in one that fits
+    auditor = cli.Auditor(work / "results")
+    full = auditor.trail(pooled_id)
+    assert auditor.trail(pooled_id, max_lines=len(full)) == full
+    assert auditor.trail(pooled_id, max_lines=len(full) // 2) is None
+    for ident in [pooled_id, comparison_id, record_id, *pooled["pooled_id"].head(50)]:   # counted without writing
+        assert auditor.size(ident) == len(auditor.trail(ident)), ident
 
 
 @pytest.mark.slow

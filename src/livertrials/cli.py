@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,10 +30,6 @@ def validate_command(args) -> int:
     return 1 if failed else 0
 
 
-def _read(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
-
-
 class Auditor:
     """Loads the lineage and result tables of a results folder once; ``trail(id)`` walks them.
 
@@ -55,7 +52,8 @@ class Auditor:
         self.positions = ids.groupby("output_id", sort=False).indices if not self.empty else {}
         self.inputs = set(ids["input_id"])
         self._edges: dict[str, list] = {}
-        self.describe = _describers(self.results, _read(self.results / "harmonized" / "outcomes.parquet"))
+        self._sizes: dict[str, int] = {}
+        self.describe = _describers(self.results)
 
     def edges(self, node: str) -> list | None:
         """The lineage rows whose output is ``node``, as objects with one attribute per column (None: no rows)."""
@@ -66,8 +64,11 @@ class Auditor:
             self._edges[node] = [SimpleNamespace(**row) for row in rows]
         return self._edges[node]
 
-    def trail(self, wanted: str) -> list[str]:
-        """The audit trail of an id as lines of text, from the output down to the printed sentences."""
+    def trail(self, wanted: str, max_lines: int | None = None) -> list[str] | None:
+        """The audit trail of an id as lines of text, from the output down to the printed sentences.
+
+        With ``max_lines``, a trail that would be longer is not written out (None is returned): at 1,000
+        studies one pooled estimate's trail has ~10,000 lines."""
         results, describe = self.results, self.describe
         if self.empty:
             return [f"No lineage found under {results}: run the workflow first."]
@@ -83,7 +84,7 @@ class Auditor:
                 return
             shown_steps, shown_quotes = set(), set()
             for edge in edges:
-                step = f"{pad}  <- [{edge.step}: {edge.transformation}]"
+                step = f"{pad}  <- {_step(edge)}"
                 if step not in shown_steps:  # the same step for many inputs is said once
                     lines.append(step)
                     shown_steps.add(step)
@@ -99,8 +100,33 @@ class Auditor:
                 else:
                     walk(edge.input_id, depth + 2)
 
+        if max_lines is not None and self.size(wanted) > max_lines:
+            return None
         walk(wanted, 0)
         return lines
+
+    def size(self, node: str) -> int:
+        """Lines of the trail of ``node``, counted as trail() writes them but without describing any id; kept per
+        id, so that the report can skip trails too long for its budget at the cost of one count per id."""
+        if node not in self._sizes:
+            lines, steps, quotes = 1, set(), set()
+            for edge in self.edges(node) or []:
+                if _step(edge) not in steps:
+                    steps.add(_step(edge))
+                    lines += 1
+                if edge.input_kind == "extraction_row":
+                    lines += 1 if edge.quote in quotes else 3
+                    quotes.add(edge.quote)
+                elif edge.input_kind == "patient_row":
+                    lines += 1
+                else:
+                    lines += self.size(edge.input_id)
+            self._sizes[node] = lines
+        return self._sizes[node]
+
+
+def _step(edge) -> str:
+    return f"[{edge.step}: {edge.transformation}]"
 
 
 def trail(results: Path, wanted: str) -> list[str]:
@@ -108,25 +134,51 @@ def trail(results: Path, wanted: str) -> list[str]:
     return Auditor(results).trail(wanted)
 
 
-def _describers(results: Path, harmonized: pd.DataFrame):
-    records = harmonized.set_index("record_id") if not harmonized.empty else pd.DataFrame()
-    tables = {}
-    for name, key in (("comparisons", "comparison_id"), ("pooled", "pooled_id")):
-        frame = _read(results / "synthesis" / f"{name}.parquet")
-        if not frame.empty and key in frame:
-            tables[name] = frame.set_index(key)
+class _RowsById:
+    """Rows of a Parquet table by an id column, taken out of the Arrow table one at a time when asked for
+    (pandas .loc per row took 0.3 ms: a minute for the 230,000 rows the report's trails describe)."""
+
+    def __init__(self, path: Path, key: str, columns: tuple[str, ...]):
+        import pyarrow.parquet as pq
+
+        self.key, self.table, self.position = key, None, {}
+        if path.exists():
+            names = set(pq.read_schema(path).names)
+            if key in names:
+                self.table = pq.read_table(path, columns=[c for c in (key, *columns) if c in names]).combine_chunks()
+                ids = self.table.column(key).to_pylist()
+                self.position = {ident: i for i, ident in reversed(list(enumerate(ids)))}   # the first row of an id
+
+    def get(self, ident: str) -> dict | None:
+        """The row's columns other than the id (None: no such id)."""
+        i = self.position.get(ident)
+        return None if i is None else self.table.slice(i, 1).drop_columns([self.key]).to_pylist()[0]
+
+
+def _finite(x) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+RECORD_COLUMNS = ("mean", "events", "estimate", "study_id", "arm_id", "arm_role", "outcome", "timepoint_text", "unit",
+                  "method", "flags")
+RESULT_COLUMNS = ("study_id", "outcome", "window", "measure", "analysis", "estimate", "yi", "ci_lb", "ci_ub", "k")
+
+
+def _describers(results: Path):
+    records = _RowsById(results / "harmonized" / "outcomes.parquet", "record_id", RECORD_COLUMNS)
+    tables = {name: _RowsById(results / "synthesis" / f"{name}.parquet", key, RESULT_COLUMNS)
+              for name, key in (("comparisons", "comparison_id"), ("pooled", "pooled_id"))}
 
     def describe(node: str) -> str:
-        if not records.empty and node in records.index:
-            r = records.loc[node]
-            value = next((f"{k} {r[k]:.4g}" for k in ("mean", "events", "estimate") if pd.notna(r[k])), "no value")
+        r = records.get(node)
+        if r is not None:
+            value = next((f"{k} {r[k]:.4g}" for k in ("mean", "events", "estimate") if _finite(r[k])), "no value")
             return (f"harmonized record {node}: {r['study_id']} / {r['arm_id']} ({r['arm_role']}) / {r['outcome']} / "
                     f"{r['timepoint_text']}: {value} {r['unit'] or ''} [method: {r['method']}; flags: {', '.join(r['flags']) or 'none'}]")
-        for name, frame in tables.items():
-            if node in frame.index:
-                r = frame.loc[node]
-                shown = {k: r[k] for k in ("study_id", "outcome", "window", "measure", "analysis", "estimate", "yi", "ci_lb", "ci_ub", "k")
-                         if k in r.index and pd.notna(r[k])}
+        for name, rows in tables.items():
+            r = rows.get(node)
+            if r is not None:
+                shown = {k: v for k, v in r.items() if _finite(v)}
                 return f"{name} {node}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
         return node
 

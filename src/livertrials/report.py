@@ -128,8 +128,8 @@ class Trails:
         for ident in sorted(ids, key=lambda i: self.items[i]["priority"]):     # stable: first added first
             if self.used >= self.budget:
                 break
-            lines = _run_trails(results, [ident])[0]
-            if self.used + len(lines) <= self.budget:
+            lines = _run_trails(results, [ident], max_lines=self.budget - self.used)[0]
+            if lines is not None and self.used + len(lines) <= self.budget:
                 texts[ident] = lines
                 self.used += len(lines)
         return texts
@@ -176,14 +176,14 @@ def _missing(lines: list[str]) -> bool:
 _AUDITORS: dict[Path, Auditor] = {}
 
 
-def _run_trails(results: Path, ids: list[str]) -> list[list[str]]:
-    """The audit trail of every id, from tables loaded once per results folder."""
+def _run_trails(results: Path, ids: list[str], max_lines: int | None = None) -> list[list[str] | None]:
+    """The audit trail of every id (None: longer than max_lines), from tables loaded once per results folder."""
     if not ids:
         return []   # loading the tables is the cost: not for nothing
     auditor = _AUDITORS.get(Path(results))
     if auditor is None:
         auditor = _AUDITORS[Path(results)] = Auditor(results)
-    return [auditor.trail(ident) for ident in ids]
+    return [auditor.trail(ident, max_lines) for ident in ids]
 
 
 # --------------------------------------------------------------------------------------
@@ -656,7 +656,7 @@ SECTIONS = [("settings", "Run settings"), ("studies", "Study characteristics"), 
 
 def build_report(results: Path, manifest_path: Path, figure_files: list[Path], config: dict, out: Path,
                  title: str = "Cell therapy in liver cirrhosis and ACLF: evidence synthesis",
-                 audit_trail_budget: int = 50_000) -> str:
+                 audit_trail_budget: int = 20_000) -> str:
     """Write the HTML report; returns the page.
 
     audit_trail_budget: lines of audit-trail text the page may hold (see Trails).

@@ -10,7 +10,7 @@ FOREST = {
 }
 REPORT = {
     "title": "Cell therapy in liver cirrhosis and ACLF: evidence synthesis report",
-    "audit_trail_budget": 50000,
+    "audit_trail_budget": 20000,
     **config.get("report", {}),
 }
 
