@@ -72,10 +72,15 @@ def _draw_arm_means_overview(points: pd.DataFrame, outcome, out_dir: Path, forma
     handles = []
     for role, rows in points.groupby("arm_role", sort=True):
         colour = OKABE_ITO.get(role, "#555555")
-        paths = [np.column_stack([g["timepoint_days"] / 7, g["mean"]]) for _, g in rows.groupby(["study_id", "arm_id"]) if len(g) > 1]
-        ax.add_collection(LineCollection(paths, colors=colour, linewidths=0.6, alpha=0.35, linestyles=LINESTYLES.get(role, "-")))
-        ax.errorbar(rows["timepoint_days"] / 7, rows["mean"], yerr=[rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]],
-                    fmt=MARKERS.get(role, "o"), ms=3, color=colour, ecolor=colour, elinewidth=0.5, alpha=0.6)
+        paths = [line for line in _arm_lines(rows) if len(line) > 1]
+        # thousands of arms: the data layers are stored as an image inside the SVG (axes and text stay vectors),
+        # which keeps the file small and quick to write
+        ax.add_collection(LineCollection(paths, colors=colour, linewidths=0.6, alpha=0.35, linestyles=LINESTYLES.get(role, "-"),
+                                         rasterized=True))
+        bars = ax.errorbar(rows["timepoint_days"] / 7, rows["mean"], yerr=[rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]],
+                           fmt=MARKERS.get(role, "o"), ms=3, color=colour, ecolor=colour, elinewidth=0.5, alpha=0.6)
+        for artist in bars.get_children():
+            artist.set_rasterized(True)
         handles.append(plt.Line2D([], [], color=colour, ls=LINESTYLES.get(role, "-"), marker=MARKERS.get(role, "o"),
                                   label=f"{ROLE_NAMES.get(role, role)} ({rows[['study_id', 'arm_id']].drop_duplicates().shape[0]} arms)"))
     ax.autoscale_view()
@@ -85,6 +90,14 @@ def _draw_arm_means_overview(points: pd.DataFrame, outcome, out_dir: Path, forma
     ax.set_ylabel(f"{outcome.label} ({outcome.canonical_unit})")
     ax.legend(handles=handles, frameon=False, fontsize=8)
     save_figure(fig, out_dir, f"arm_means_{outcome.id}", formats, tight=True)
+
+
+def _arm_lines(rows: pd.DataFrame) -> list[np.ndarray]:
+    """(weeks, mean) points of each arm, in time order (rows come sorted by study, arm and time)."""
+    arms = rows[["study_id", "arm_id"]]
+    starts = np.flatnonzero((arms != arms.shift()).any(axis=1).to_numpy())[1:]
+    points = np.column_stack([rows["timepoint_days"].to_numpy(float) / 7, rows["mean"].to_numpy(float)])
+    return np.split(points, starts)
 
 
 def _draw_arm_means_panels(points: pd.DataFrame, outcome, out_dir: Path, formats: list[str]) -> None:
