@@ -45,3 +45,19 @@ def test_svg_is_reproducible(tmp_path, registry):
     draw_arm_means(frame, "albumin", registry, tmp_path / "a", ["svg"])
     draw_arm_means(frame, "albumin", registry, tmp_path / "b", ["svg"])
     assert (tmp_path / "a" / "arm_means_albumin.svg").read_bytes() == (tmp_path / "b" / "arm_means_albumin.svg").read_bytes()
+
+
+def test_two_worker_processes_write_the_same_figures(tmp_path, registry):
+    from conftest import ROOT
+    from livertrials.figfiles import in_processes
+    from livertrials.figures import draw_all
+
+    assert in_processes(lambda i: i * i, 5, processes=2) == [0, 1, 4, 9, 16]   # results in task order
+    harmonized_frame().to_parquet(tmp_path / "outcomes.parquet")
+    registry_path = ROOT / "resources" / "registry" / "outcomes.yaml"
+    for processes in (1, 2):
+        draw_all(tmp_path / "outcomes.parquet", tmp_path / "unused.parquet", registry_path, ["albumin", "bilirubin"],
+                 ["png", "svg"], tmp_path / str(processes), processes=processes)
+    names = sorted(p.name for p in (tmp_path / "1").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "2").iterdir()) and len(names) == 6
+    assert all((tmp_path / "1" / n).read_bytes() == (tmp_path / "2" / n).read_bytes() for n in names)

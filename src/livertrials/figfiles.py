@@ -6,11 +6,16 @@
 * Small PNGs: the figures are flat colours and text, so the PNG is stored with a 64-colour
   palette (PIL fast octree), which looks the same at about a third of the size and can be
   embedded in the HTML report as it is.
+
+``in_processes`` draws independent figures in forked worker processes: text rendering is the
+cost of every figure, and the files are the same whichever process writes them.
 """
 
 from __future__ import annotations
 
 import io
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -76,3 +81,24 @@ def _quantized(image) -> bytes:
     out = io.BytesIO()
     image.quantize(colors=PALETTE_COLOURS, method=Image.Quantize.FASTOCTREE).save(out, format="PNG")
     return out.getvalue()
+
+
+_TASK = None   # the task of the running in_processes call; forked workers inherit it
+
+
+def _run_task(index: int):
+    return _TASK(index)
+
+
+def in_processes(task, count: int, processes: int) -> list:
+    """[task(0), ..., task(count - 1)], computed by up to ``processes`` forked workers (serially if 1, if there
+    is one task, or where fork is not available). A worker that dies raises BrokenProcessPool here."""
+    global _TASK
+    if processes <= 1 or count <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [task(i) for i in range(count)]
+    _TASK = task
+    try:
+        with ProcessPoolExecutor(min(processes, count), mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_run_task, range(count)))
+    finally:
+        _TASK = None

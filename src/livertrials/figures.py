@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from livertrials.figfiles import save_figure  # noqa: E402
+from livertrials.figfiles import in_processes, save_figure  # noqa: E402
 from livertrials.registry import load_registry  # noqa: E402
 from livertrials.tables import read_table  # noqa: E402
 
@@ -198,12 +198,13 @@ def _draw_evidence_counts(data: pd.DataFrame, outcomes: list[str], studies: list
 
 
 def draw_all(harmonized_path: Path, characteristics_path: Path, registry_path: Path, outcomes: list[str],
-             formats: list[str], out_dir: Path) -> None:
+             formats: list[str], out_dir: Path, processes: int = 1) -> None:
+    """Arm means of every outcome and the evidence map (in ``processes`` worker processes)."""
     registry = load_registry(registry_path)
     unknown = [o for o in outcomes if o not in registry.outcomes]
     if unknown:
         raise ValueError(f"config figures.outcomes names outcomes not in the registry: {unknown}")
     harmonized = read_table(harmonized_path)
-    for outcome_id in outcomes:
-        draw_arm_means(harmonized, outcome_id, registry, out_dir, formats)
-    draw_evidence_map(harmonized, registry, out_dir, formats)
+    figures = [lambda o=o: draw_arm_means(harmonized, o, registry, out_dir, formats) for o in outcomes]
+    figures.append(lambda: draw_evidence_map(harmonized, registry, out_dir, formats))
+    in_processes(lambda i: figures[i](), len(figures), processes)

@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +32,7 @@ from matplotlib import transforms  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
 from livertrials.atomic import write_text  # noqa: E402
-from livertrials.figfiles import save_figure  # noqa: E402
+from livertrials.figfiles import in_processes, save_figure  # noqa: E402
 from livertrials.tables import read_table  # noqa: E402
 
 RATIO = ("RR", "OR", "HR")
@@ -633,17 +631,7 @@ def draw_all(pooled_path: Path, comparisons_path: Path, out_dir: Path, manifest_
     pooled, comparisons = read_table(pooled_path), read_table(comparisons_path)
     specs = forest_specs(pooled, comparisons, settings, across_windows_outcomes, across_windows_measure, max_rows,
                          measures)
-    global _DRAWING
-    _DRAWING = (specs, out_dir, formats, funnel_min_k)
-    try:
-        if processes > 1 and len(specs) > 1 and "fork" in multiprocessing.get_all_start_methods():
-            # a worker that dies raises BrokenProcessPool here (multiprocessing.Pool would wait for ever)
-            with ProcessPoolExecutor(min(processes, len(specs)), mp_context=multiprocessing.get_context("fork")) as pool:
-                drawn = list(pool.map(_draw_one, range(len(specs))))
-        else:
-            drawn = [_draw_one(i) for i in range(len(specs))]
-    finally:
-        _DRAWING = None
+    drawn = in_processes(lambda i: _draw_one(specs[i], out_dir, formats, funnel_min_k), len(specs), processes)
     entries = [manifest_entry(spec, *files, funnel_min_k) for spec, files in zip(specs, drawn)]
     # file names in the manifest are relative to "directory", itself relative to the manifest: the tree can move
     manifest = {"directory": os.path.relpath(out_dir, manifest_path.parent), "funnel_min_k": funnel_min_k,
@@ -654,13 +642,8 @@ def draw_all(pooled_path: Path, comparisons_path: Path, out_dir: Path, manifest_
     return entries
 
 
-_DRAWING = None   # (specs, out_dir, formats, funnel_min_k) while draw_all runs; forked workers inherit it
-
-
-def _draw_one(index: int) -> tuple[dict, dict | None, str | None]:
-    """Draw forest ``index`` of the current draw_all call (and its funnel): its files and the funnel's reason."""
-    specs, out_dir, formats, funnel_min_k = _DRAWING
-    spec = specs[index]
+def _draw_one(spec: ForestSpec, out_dir: Path, formats: list[str], funnel_min_k: int) -> tuple[dict, dict | None, str | None]:
+    """Draw one forest (and its funnel): its files, the funnel's files and the reason when there is no funnel."""
     files = save_figure(draw_forest(spec), out_dir, spec.id, formats)
     reason = funnel_reason(int(spec.main_row["k"]), funnel_min_k) if spec.kind == "main" else None
     funnel = None

@@ -1,5 +1,5 @@
 rule figures:
-    """Arm means with 95% CI over time per outcome, and the evidence map (one process draws all)."""
+    """Arm means with 95% CI over time per outcome, and the evidence map (drawn by two worker processes)."""
     input:
         harmonized=rules.merge_shards.output.harmonized,
         characteristics=rules.merge_shards.output.characteristics,
@@ -20,7 +20,7 @@ rule figures:
         registry=config["registry"],
     log:
         "results/logs/figures.log",
-    threads: 1
+    threads: 2  # independent figures, drawn in parallel worker processes
     resources:
         mem_mb=2000,
         runtime=10,
