@@ -16,8 +16,8 @@ from livertrials.synthesis import Settings
 
 with log_to(snakemake.log[0]):
     history = Path(snakemake.params.history)
-    previous, before = read_snapshot(history)
     current = json.loads(Path(snakemake.input.manifest).read_text(encoding="utf-8"))
+    previous, before = read_snapshot(history, current)
     now = pd.read_parquet(snakemake.input.pooled)
     report = change_report(previous, current, before, now, snakemake.config, float(snakemake.params.tolerance))
     write_json(Path(snakemake.output.json), report)

@@ -177,6 +177,31 @@ def test_snapshot_history_keeps_the_last_runs(tmp_path):
     assert not [p for p in history.iterdir() if p.name.startswith(".")]
 
 
+def test_a_change_report_made_again_for_the_same_run_compares_with_the_run_before(tmp_path):
+    """A kill after save_snapshot but before Snakemake records the job reruns it: it must not compare the run
+    with itself (the killed-and-resumed build would then report differently from an uninterrupted one)."""
+    history = tmp_path / "history"
+    manifest, pooled = tmp_path / "manifest.json", tmp_path / "pooled.parquet"
+    pd.DataFrame({"pooled_id": ["a"]}).to_parquet(pooled)
+    runs = [{"run": {"end": f"2026-01-0{i}T00:00:00+00:00"}} for i in (1, 2)]
+
+    def save(run):
+        manifest.write_text(json.dumps(run))
+        provenance.save_snapshot(history, {"manifest.json": manifest, "pooled.parquet": pooled}, [], run["run"]["end"], keep=5)
+
+    assert provenance.read_snapshot(history, runs[0]) == (None, None)       # the first run is the baseline
+    save(runs[0])
+    assert provenance.read_snapshot(history, runs[0]) == (None, None)       # ... also when made again
+    assert provenance.read_snapshot(history, runs[1])[0] == runs[0]
+    save(runs[1])
+    assert provenance.read_snapshot(history, runs[1])[0] == runs[0]         # made again: the run before
+    save(runs[1])                                                           # saved again: earlier/ stays
+    assert provenance.read_snapshot(history, runs[1])[0] == runs[0]
+    assert provenance.read_snapshot(history, {"run": {"end": "later"}})[0] == runs[1]
+    shutil.rmtree(history / "previous")                                     # killed between the renames
+    assert provenance.read_snapshot(history, {"run": {"end": "later"}})[0] == runs[0]
+
+
 def test_run_window_counts_only_outputs_rebuilt_since_the_previous_run(tmp_path):
     import os
 

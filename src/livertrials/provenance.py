@@ -550,20 +550,34 @@ def change_markdown(report: dict, settings) -> str:
 SNAPSHOT_FILES = ("manifest.json", "pooled.parquet")
 
 
-def read_snapshot(history: Path):
-    """(manifest, pooled table) of the previous run, or (None, None)."""
+def read_snapshot(history: Path, current: dict | None = None):
+    """(manifest, pooled table) of the previous run, or (None, None).
+
+    If the previous snapshot is the ``current`` run itself (its change report is being made again, e.g. after
+    the run was killed between saving the snapshot and Snakemake recording the job as done), the run before it
+    is the previous one: the report says what changed since that run, as an uninterrupted build would."""
+    folder = history / "previous"
+    previous = _snapshot_manifest(folder)
+    # earlier/ also stands in when previous/ is missing: a kill inside save_snapshot, between its renames
+    if previous is None or (current is not None and previous == current):
+        folder = history / "earlier"
+        previous = _snapshot_manifest(folder)
+    if previous is None:
+        return None, None
     import pandas as pd
 
-    folder = history / "previous"
-    if not (folder / "manifest.json").exists():
-        return None, None
-    previous = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     pooled = pd.read_parquet(folder / "pooled.parquet") if (folder / "pooled.parquet").exists() else None
     return previous, pooled
 
 
+def _snapshot_manifest(folder: Path) -> dict | None:
+    path = folder / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
 def save_snapshot(history: Path, files: dict[str, Path], extra: list[Path], run_end: str, keep: int) -> None:
-    """Make this run the previous one: history/previous/ <- files; history/runs/<end>/ keeps the last ``keep`` runs."""
+    """Make this run the previous one: history/previous/ <- files; the run it replaces moves to history/earlier/
+    (see read_snapshot); history/runs/<end>/ keeps the last ``keep`` runs."""
     import os
     import shutil
     import tempfile
@@ -584,9 +598,16 @@ def save_snapshot(history: Path, files: dict[str, Path], extra: list[Path], run_
     previous = history / "previous"
     if previous.exists():
         retired = history / f".retired.{os.getpid()}"
-        os.replace(previous, retired)
+        same_run = _snapshot_manifest(previous) == _snapshot_manifest(staging)
+        if same_run:                    # saved again for the same run: the run before it stays in earlier/
+            os.replace(previous, retired)
+        else:                           # previous becomes earlier, the old earlier is dropped
+            if (history / "earlier").exists():
+                os.replace(history / "earlier", retired)
+            os.replace(previous, history / "earlier")
         os.replace(staging, previous)
-        shutil.rmtree(retired)
+        if retired.exists():
+            shutil.rmtree(retired)
     else:
         os.replace(staging, previous)
 
