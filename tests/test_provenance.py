@@ -369,6 +369,8 @@ def test_ro_crate_describes_the_run_with_every_output_and_its_sha256(built):
     for path in results:
         entity = graph[path]
         assert entity["sha256"] == sha(work / path) == sha(crate_dir / path), path
+        # outputs are hard links, not copies (they are replaced by rename, so a link keeps this run's bytes)
+        assert (crate_dir / path).samefile(work / path), path
     objects = set(ids(action["object"]))
     inputs = set(manifest["inputs"])
     folders = [graph[o] for o in objects if graph[o]["@type"] == "Dataset"]
@@ -376,6 +378,7 @@ def test_ro_crate_describes_the_run_with_every_output_and_its_sha256(built):
     assert inputs <= listed
     for path in inputs:
         assert graph[path]["sha256"] == sha(work / path), path
+        assert not (crate_dir / path).samefile(work / path), path   # inputs may be edited in place: copies
     # every configuration key is a FormalParameter of the workflow, realized by an object of the run
     parameters = {graph[p]["name"]: graph[p] for p in ids(workflow["input"])}
     config = manifest["config"]
