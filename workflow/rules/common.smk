@@ -20,8 +20,16 @@ def study_folders():
     return found
 
 
-SHARD_COUNT = shard_count(config["shards"], len(study_folders()))
+STUDY_COUNT = len(study_folders())
+SHARD_COUNT = shard_count(config["shards"], STUDY_COUNT)
 SHARDS = list(range(SHARD_COUNT))
+
+
+def corpus_mem_mb(base, per_1000_studies):
+    """Memory (MB) for jobs reading the whole corpus, grown with the number of study folders. Peaks measured
+    at 1,000 synthetic studies (docs/cluster.md) were synthesize 1.4 GB, report 1.9 GB and forest plots
+    0.7 GB per process; a cluster kills a job that goes over its request."""
+    return int(base + per_1000_studies * STUDY_COUNT / 1000)
 
 
 def shard_members(shard):

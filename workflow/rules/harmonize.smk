@@ -43,7 +43,7 @@ rule merge_shards:
         "results/logs/merge_shards.log",
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=corpus_mem_mb(1500, 1000),
         runtime=10,
     conda:
         "../../environment.yml"

@@ -22,7 +22,7 @@ rule provenance_lineage:
         "results/logs/provenance_lineage.log",
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=corpus_mem_mb(1000, 1000),
         runtime=5,
     conda:
         "../../environment.yml"

@@ -34,7 +34,7 @@ rule forest_plots:
         "results/logs/forest_plots.log",
     threads: 2  # independent figures, drawn in parallel worker processes
     resources:
-        mem_mb=1500,
+        mem_mb=corpus_mem_mb(1500, 1500),
         runtime=15,
     conda:
         "../../environment.yml"
@@ -70,7 +70,7 @@ rule report:
         "results/logs/report.log",
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=corpus_mem_mb(1000, 2000),
         runtime=20,
     conda:
         "../../environment.yml"

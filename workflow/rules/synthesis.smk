@@ -16,7 +16,7 @@ rule synthesize:
         "results/logs/synthesize.log",
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=corpus_mem_mb(1000, 1500),
         runtime=10,
     conda:
         "../../environment.yml"
