@@ -212,6 +212,9 @@ def test_only_the_configured_measures_get_forest_plots(tmp_path):
     assert {"MD", "SMD", "RR"} <= set(pooled["measure"])
     kinds = {(s.kind, s.measure) for s in forest_specs(pooled, comparisons, SETTINGS, measures=["MD", "RR"])}
     assert kinds == {("main", "MD"), ("main", "RR")}
+    pooled_path, comparisons_path = write_inputs(tmp_path, md_rows(4) + smd + rr_rows())
+    draw_all(pooled_path, comparisons_path, tmp_path / "figures", tmp_path / "index.json", ["svg"], measures=["MD", "RR"])
+    assert json.loads((tmp_path / "index.json").read_text())["measures"] == ["MD", "RR"]   # the report says so
     everything = {s.measure for s in forest_specs(pooled, comparisons, SETTINGS)}
     assert everything == {"MD", "SMD", "RR"}
 

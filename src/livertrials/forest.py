@@ -635,7 +635,7 @@ def draw_all(pooled_path: Path, comparisons_path: Path, out_dir: Path, manifest_
     entries = [manifest_entry(spec, *files, funnel_min_k) for spec, files in zip(specs, drawn)]
     # file names in the manifest are relative to "directory", itself relative to the manifest: the tree can move
     manifest = {"directory": os.path.relpath(out_dir, manifest_path.parent), "funnel_min_k": funnel_min_k,
-                "max_rows": max_rows,
+                "max_rows": max_rows, "measures": None if measures is None else list(measures),
                 "settings": {k: settings.get(k) for k in ("default_method", "default_test")}, "forests": entries}
     write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True, default=_json_default) + "\n")
     print(f"{len(entries)} forest plots drawn ({sum(e['funnel'] is not None for e in entries)} funnel plots)")

@@ -244,6 +244,8 @@ def _key_settings(settings: dict, manifest: dict) -> list[tuple[str, str]]:
                                    f"{', '.join(str(r) for r in settings.get('pre_post_correlation_sensitivity', []))})"),
             ("subgroups", ", ".join(settings.get("subgroups", {}))),
             ("sensitivity analyses", "; ".join(name for name, _ in settings.get("sensitivity_exclusions", []))),
+            ("forest plots drawn for", "every measure" if not manifest.get("measures") else
+             f"{', '.join(manifest['measures'])} (forest.measures; the other measures are in the pooled table)"),
             ("funnel plots", f"only for k >= {manifest.get('funnel_min_k', 10)}")]
 
 
