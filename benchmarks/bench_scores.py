@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from livertrials import scores
+from livertrials.harmonize import scores
 
 TARGET_SECONDS = 2.0
 

@@ -4,7 +4,7 @@ Run:  python benchmarks/generate_corpus.py OUT_DIR --studies 1000 [--seed 202406
 
 Each study is a folder ``SYNTH0001`` ... with ``study.yaml`` and ``measurements.csv`` in
 the project's extraction format (resources/README.md), valid against
-src/livertrials/schemas/study.schema.yaml and resources/registry/outcomes.yaml:
+src/livertrials/validate/schemas/study.schema.yaml and resources/registry/outcomes.yaml:
 
 * two arms, ``cell_therapy`` (intervention) and ``control``, 10-120 patients each;
 * albumin (g/L or g/dL), bilirubin (umol/L or mg/dL), prothrombin time (s), INR,
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from livertrials.extraction import MEASUREMENT_COLUMNS
+from livertrials.io.extraction import MEASUREMENT_COLUMNS
 
 DEFAULT_SEED = 20240601
 TIMEPOINTS = ["baseline", "week 4", "week 12", "week 24"]
@@ -159,9 +159,9 @@ def generate_corpus(out_dir: Path, studies: int, seed: int = DEFAULT_SEED) -> li
 
 def validation_errors(folders: list[Path], registry_path: Path) -> list[str]:
     """Errors the pipeline's own validation reports for the folders (expected: none)."""
-    from livertrials.extraction import load_study
-    from livertrials.registry import load_registry
-    from livertrials.validation import validate_study
+    from livertrials.io.extraction import load_study
+    from livertrials.io.registry import load_registry
+    from livertrials.validate.study import validate_study
 
     registry = load_registry(registry_path)
     return [str(issue) for folder in folders for issue in validate_study(load_study(folder), registry)

@@ -1,8 +1,8 @@
 """Snakemake script: the self-contained HTML report (results/report/index.html)."""
 from pathlib import Path
 
-from livertrials.logs import log_to
-from livertrials.report import build_report
+from livertrials.io.logs import log_to
+from livertrials.report.page import build_report
 
 with log_to(snakemake.log[0]):
     build_report(

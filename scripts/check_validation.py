@@ -1,8 +1,8 @@
 """Snakemake script: end the run with an error if a study was excluded (fail_on_invalid_studies)."""
 import sys
 
-from livertrials.build import check_validation
-from livertrials.logs import log_to
+from livertrials.harmonize.shards import check_validation
+from livertrials.io.logs import log_to
 
 with log_to(snakemake.log[0]):
     ok = check_validation(snakemake.input.summary, snakemake.input.report, snakemake.output[0], snakemake.params.fail)

@@ -1,8 +1,8 @@
 """Snakemake script: draw the harmonized-outcome figures and the evidence map."""
 from pathlib import Path
 
-from livertrials.figures import draw_all
-from livertrials.logs import log_to
+from livertrials.figures.arm_means import draw_all
+from livertrials.io.logs import log_to
 
 with log_to(snakemake.log[0]):
     draw_all(

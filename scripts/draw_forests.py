@@ -1,8 +1,8 @@
 """Snakemake script: forest (and funnel) plots of the pooled analyses, listed in a manifest."""
 from pathlib import Path
 
-from livertrials.forest import draw_all
-from livertrials.logs import log_to
+from livertrials.figures.forest import draw_all
+from livertrials.io.logs import log_to
 
 with log_to(snakemake.log[0]):
     forest = snakemake.params.settings

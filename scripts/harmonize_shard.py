@@ -1,8 +1,8 @@
 """Snakemake script: validate and harmonize one shard of study folders."""
 from pathlib import Path
 
-from livertrials.build import build_shard
-from livertrials.logs import log_to
+from livertrials.harmonize.shards import build_shard
+from livertrials.io.logs import log_to
 
 with log_to(snakemake.log[0]):
     build_shard(

@@ -1,9 +1,9 @@
 """Snakemake script: merge shard tables into the harmonized outputs and the validation report."""
 from pathlib import Path
 
-from livertrials.build import merge_shards
-from livertrials.logs import log_to
-from livertrials.provenance import manifest_metadata, workflow_root
+from livertrials.harmonize.shards import merge_shards
+from livertrials.io.logs import log_to
+from livertrials.provenance.core import manifest_metadata, workflow_root
 
 with log_to(snakemake.log[0]):
     merge_shards(

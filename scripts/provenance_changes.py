@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from livertrials.atomic import write_text
-from livertrials.logs import log_to
-from livertrials.provenance import change_markdown, change_report, read_snapshot, save_snapshot, write_json
-from livertrials.synthesis import Settings
+from livertrials.io.atomic import write_text
+from livertrials.io.logs import log_to
+from livertrials.provenance.core import change_markdown, change_report, read_snapshot, save_snapshot, write_json
+from livertrials.synthesis.core import Settings
 
 with log_to(snakemake.log[0]):
     history = Path(snakemake.params.history)

@@ -2,8 +2,8 @@
 import json
 from pathlib import Path
 
-from livertrials.logs import log_to
-from livertrials.provenance import output_files, workflow_root, write_crate
+from livertrials.io.logs import log_to
+from livertrials.provenance.core import output_files, workflow_root, write_crate
 
 with log_to(snakemake.log[0]):
     run = json.loads(Path(snakemake.input.manifest).read_text(encoding="utf-8"))

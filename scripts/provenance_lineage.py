@@ -1,8 +1,8 @@
 """Snakemake script: results/provenance/lineage.parquet = harmonize edges + synthesis edges."""
 from pathlib import Path
 
-from livertrials.logs import log_to
-from livertrials.provenance import combine_lineage, manifest_metadata, workflow_root
+from livertrials.io.logs import log_to
+from livertrials.provenance.core import combine_lineage, manifest_metadata, workflow_root
 
 with log_to(snakemake.log[0]):
     edges = combine_lineage([Path(snakemake.input.harmonize), Path(snakemake.input.synthesis)], Path(snakemake.output[0]),

@@ -1,8 +1,8 @@
 """Snakemake script: the run manifest (input and output SHA-256, config, versions, git, start and end)."""
 from pathlib import Path
 
-from livertrials.logs import log_to
-from livertrials.provenance import read_snapshot, run_manifest, workflow_root, write_json
+from livertrials.io.logs import log_to
+from livertrials.provenance.core import read_snapshot, run_manifest, workflow_root, write_json
 
 with log_to(snakemake.log[0]):
     previous, _ = read_snapshot(Path(snakemake.params.history))

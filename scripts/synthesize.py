@@ -1,9 +1,9 @@
 """Snakemake script: study-level effects, window assignment, pooled estimates, comparators and their lineage."""
 from pathlib import Path
 
-from livertrials.logs import log_to
-from livertrials.provenance import manifest_metadata, workflow_root
-from livertrials.synthesis import synthesize
+from livertrials.io.logs import log_to
+from livertrials.provenance.core import manifest_metadata, workflow_root
+from livertrials.synthesis.core import synthesize
 
 with log_to(snakemake.log[0]):
     synthesize(

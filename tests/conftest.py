@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from livertrials.extraction import MEASUREMENT_COLUMNS
-from livertrials.registry import load_registry
+from livertrials.io.extraction import MEASUREMENT_COLUMNS
+from livertrials.io.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from livertrials.build import build_shard, merge_shards, process_study
-from livertrials.extraction import FILE_SIZE_LIMIT
-from livertrials.registry import load_registry
-from livertrials.tables import read_table
+from livertrials.harmonize.shards import build_shard, merge_shards, process_study
+from livertrials.io.extraction import FILE_SIZE_LIMIT
+from livertrials.io.registry import load_registry
+from livertrials.io.tables import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"

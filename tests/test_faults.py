@@ -27,7 +27,7 @@ Two modes (LIVERTRIALS_FAULT_MODE):
   compared on its own, at the same moments (about (kills + 1) x T).
 
 LIVERTRIALS_FAULT_KILLS (default 3) and LIVERTRIALS_FAULT_SEED change the campaign.
-Outputs are written to a temporary name and renamed (livertrials.atomic); a kill may
+Outputs are written to a temporary name and renamed (livertrials.io.atomic); a kill may
 leave hidden ``.<name>.*.tmp`` files or staging folders behind, never a truncated file
 under its final name.
 """

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livertrials import meta
-from livertrials.figfiles import is_palette_png, save_figure
-from livertrials.forest import draw_all, draw_forest, favours, forest_specs, funnel_reason, pooled_key
-from livertrials.synthesis import COMPARISONS, POOLED, Settings, pool_comparisons
-from livertrials.tables import to_table, write_table
+from livertrials.synthesis import meta
+from livertrials.figures.files import is_palette_png, save_figure
+from livertrials.figures.forest import draw_all, draw_forest, favours, forest_specs, funnel_reason, pooled_key
+from livertrials.synthesis.core import COMPARISONS, POOLED, Settings, pool_comparisons
+from livertrials.io.tables import to_table, write_table
 
 SETTINGS = {"default_method": "REML", "default_test": "z", "windows": [{"label": "month 6"}]}
 

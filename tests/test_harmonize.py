@@ -3,9 +3,9 @@
 import pytest
 
 from conftest import minimal_meta, row, write_study
-from livertrials.extraction import load_study
-from livertrials.harmonize import harmonize_study
-from livertrials.validation import validate_study
+from livertrials.io.extraction import load_study
+from livertrials.harmonize.records import harmonize_study
+from livertrials.validate.study import validate_study
 
 
 def harmonized(tmp_path, registry, rows, meta=None):
@@ -145,7 +145,7 @@ def test_pt_converts_to_inr_only_with_the_studys_isi_and_mnpt(tmp_path, registry
 
 
 def test_automatic_shard_count_follows_the_corpus_size():
-    from livertrials.build import AUTO_SHARDS, STUDIES_PER_SHARD, shard_count
+    from livertrials.harmonize.shards import AUTO_SHARDS, STUDIES_PER_SHARD, shard_count
 
     assert shard_count(8, 60) == 8                       # a number is taken as it is
     assert shard_count("auto", 1) == AUTO_SHARDS[0] == 2   # two cores: never fewer than 2 batches

@@ -1,4 +1,4 @@
-"""livertrials.meta against published metafor / R meta / statsmodels values.
+"""livertrials.synthesis.meta against published metafor / R meta / statsmodels values.
 
 Expected numbers come from the project note "Meta-analysis engine reference values"
 (metafor-reference.md), copied here or into tests/data/metafor_reference/ (see README there).
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livertrials import meta
-from livertrials.meta import leave_one_out, loghr_from_ci, md, or_, rd, rma, rr, smd
+from livertrials.synthesis import meta
+from livertrials.synthesis.meta import leave_one_out, loghr_from_ci, md, or_, rd, rma, rr, smd
 
 DATA = Path(__file__).parent / "data" / "metafor_reference"
 

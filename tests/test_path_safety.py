@@ -37,7 +37,7 @@ import yaml
 
 import livertrials
 from conftest import ROOT, minimal_meta, row, write_study
-from livertrials.build import build_shard, process_study
+from livertrials.harmonize.shards import build_shard, process_study
 
 REGISTRY_PATH = ROOT / "resources" / "registry" / "outcomes.yaml"
 PACKAGE_DIR = Path(livertrials.__file__).resolve().parent
@@ -203,7 +203,7 @@ def test_the_recorder_sees_reads_and_catches_an_escape(tmp_path, registry, monke
     with recorded_opens() as opened:
         process_study(folder, "studies", registry)
     assert (str(folder / "measurements.csv"), "rb") in opened and (str(folder / "study.yaml"), "rb") in opened
-    import livertrials.extraction as extraction
+    import livertrials.io.extraction as extraction
 
     real = extraction.read_measurements
 
@@ -411,8 +411,8 @@ def test_patients_fifo_does_not_hang(tmp_path):
     os.mkfifo(folder / "patients.csv")
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from livertrials.build import process_study
-        from livertrials.registry import load_registry
+        from livertrials.harmonize.shards import process_study
+        from livertrials.io.registry import load_registry
         records, _, issues = process_study(Path({str(folder)!r}), "studies", load_registry({str(REGISTRY_PATH)!r}))
         print(len(records), [i.rule for i in issues])
     """)
@@ -425,7 +425,7 @@ def test_patients_fifo_does_not_hang(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# the evidence-sheet importer (python -m livertrials.evidence_sheet) turns sheet ids into folder names
+# the evidence-sheet importer (python -m livertrials.io.evidence_sheet) turns sheet ids into folder names
 # ---------------------------------------------------------------------------
 
 SHEET_COLUMNS = ["row_id", "study_id", "citation", "doi_or_pmid", "design", "population", "arm", "arm_n", "timepoint",
@@ -436,7 +436,7 @@ SHEET_COLUMNS = ["row_id", "study_id", "citation", "doi_or_pmid", "design", "pop
 def test_evidence_sheet_ids_cannot_escape_resources(tmp_path, sheet_id):
     import csv
 
-    from livertrials.evidence_sheet import import_sheet
+    from livertrials.io.evidence_sheet import import_sheet
 
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, minimal_meta, write_study
-from livertrials.build import process_study
-from livertrials.synthetic import write_patient_level_example
+from livertrials.harmonize.shards import process_study
+from livertrials.io.synthetic import write_patient_level_example
 
 
 def patient_study(tmp_path, rows):

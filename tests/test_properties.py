@@ -27,13 +27,13 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, minimal_meta, row, write_study
-from livertrials import statconv as sc
-from livertrials.build import process_study
-from livertrials.extraction import MEASUREMENT_COLUMNS
-from livertrials.registry import load_registry
-from livertrials.scores import (ALBI_GRADE1_MAX, ALBI_GRADE2_MAX, albi, albi_grade, child_pugh)
-from livertrials.timepoints import DAYS_PER_UNIT, TimepointError, parse_timepoint
-from livertrials.validation import RowRules
+from livertrials.harmonize import statconv as sc
+from livertrials.harmonize.shards import process_study
+from livertrials.io.extraction import MEASUREMENT_COLUMNS
+from livertrials.io.registry import load_registry
+from livertrials.harmonize.scores import (ALBI_GRADE1_MAX, ALBI_GRADE2_MAX, albi, albi_grade, child_pugh)
+from livertrials.io.timepoints import DAYS_PER_UNIT, TimepointError, parse_timepoint
+from livertrials.validate.study import RowRules
 
 REGISTRY = load_registry(ROOT / "resources" / "registry" / "outcomes.yaml")
 PROPS = settings(deadline=None, max_examples=150)

@@ -23,9 +23,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT
-from livertrials import cli, provenance, synthesis
-from livertrials.synthesis import Settings, pool_comparisons
-from livertrials.tables import CHARACTERISTICS, HARMONIZED, to_table
+from livertrials import cli
+from livertrials.provenance import core as provenance
+from livertrials.synthesis import core as synthesis
+from livertrials.synthesis.core import Settings, pool_comparisons
+from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
 from test_synthesis import TOY, toy, two_arm
 
 PROJECT_FILES = ("Snakefile", "workflow", "scripts", "config", "resources", "environment.yml")

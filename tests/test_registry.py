@@ -61,7 +61,7 @@ def test_every_outcome_has_canonical_unit_with_factor_one(registry):
 
 
 def test_score_constants_agree_with_the_registry(registry):
-    from livertrials import scores
+    from livertrials.harmonize import scores
 
     assert registry.outcome("bilirubin").factor("mg/dL") == scores.BILIRUBIN_UMOL_L_PER_MG_DL
     assert registry.outcome("creatinine").factor("mg/dL") == scores.CREATININE_UMOL_L_PER_MG_DL

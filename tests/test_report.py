@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT
-from livertrials.forest import draw_all
-from livertrials.report import SECTIONS, build_report
-from livertrials.synthesis import COMPARATORS, COMPARISONS, POOLED
-from livertrials.tables import CHARACTERISTICS, ISSUES, read_table, to_table, write_table
+from livertrials.figures.forest import draw_all
+from livertrials.report.page import SECTIONS, build_report
+from livertrials.synthesis.core import COMPARATORS, COMPARISONS, POOLED
+from livertrials.io.tables import CHARACTERISTICS, ISSUES, read_table, to_table, write_table
 
 pytestmark = pytest.mark.slow
 
@@ -128,9 +128,9 @@ def hostile(built, tmp_path_factory):
     pooled = read_table(results / "synthesis/pooled.parquet")
     pooled = pooled[pooled["study_ids"].map(lambda ids: set(ids) <= keep) & (pooled["analysis"] == "main")]
     ids = {c for cs in pooled["comparison_ids"] for c in cs}
-    settings = pq.read_schema(results / "synthesis/pooled.parquet").metadata[b"livertrials.synthesis.settings"]
+    settings = pq.read_schema(results / "synthesis/pooled.parquet").metadata[b"livertrials.synthesis.core.settings"]
     write_table(to_table(pooled, POOLED), results / "synthesis/pooled.parquet",
-                metadata={"livertrials.synthesis.settings": settings.decode()})
+                metadata={"livertrials.synthesis.core.settings": settings.decode()})
     _rewrite(results / "synthesis/comparisons.parquet", COMPARISONS,
              lambda f: f[f["comparison_id"].isin(ids) | ~f["used"]])
     _rewrite(results / "synthesis/comparators.parquet", COMPARATORS, lambda f: f.head(2))
@@ -206,7 +206,7 @@ def test_browser_screenshot_of_the_shipped_report(built, tmp_path):
 
 
 def test_audit_trails_beyond_the_budget_are_named_not_embedded(monkeypatch, tmp_path):
-    import livertrials.report as report
+    import livertrials.report.page as report
     calls = []
     length = {"p-diamond": 1, "c-row": 3, "p-other": 1, "r-pub": 5}   # lines of each trail
     monkeypatch.setattr(report, "_run_trails", lambda results, ids, max_lines=None: [

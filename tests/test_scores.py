@@ -1,4 +1,4 @@
-"""Tests for livertrials.scores.
+"""Tests for livertrials.harmonize.scores.
 
 Expected numbers come from the project reference note
 (``formulas-and-methods.md``; section numbers given per test) and from its
@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livertrials import scores
-from livertrials.scores import (
+from livertrials.harmonize import scores
+from livertrials.harmonize.scores import (
     albi,
     albi_grade,
     albumin_g_dl_to_g_l,

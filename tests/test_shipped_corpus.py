@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from livertrials.build import process_study
-from livertrials.evidence_sheet import import_sheet, study_ref
-from livertrials.extraction import study_folders
+from livertrials.harmonize.shards import process_study
+from livertrials.io.evidence_sheet import import_sheet, study_ref
+from livertrials.io.extraction import study_folders
 
 SHEET = ROOT / "resources" / "evidence" / "extractions.csv"
 COLLECTIONS = ("studies", "comparators")

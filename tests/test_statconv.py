@@ -1,4 +1,4 @@
-"""Tests for livertrials.statconv.
+"""Tests for livertrials.harmonize.statconv.
 
 Every expected number below is a literal copied from a reference document.
 Each one cites its source and reliability tag:
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from livertrials import statconv as sc
-from livertrials.statconv import Conversion
+from livertrials.harmonize import statconv as sc
+from livertrials.harmonize.statconv import Conversion
 
 TOL = 1e-6
 

@@ -1,4 +1,4 @@
-"""Tests for livertrials.synthesis (comparisons, windows, pooling, comparators).
+"""Tests for livertrials.synthesis.core (comparisons, windows, pooling, comparators).
 
 Expected numbers come from three independent places, never from running the code under test:
 
@@ -27,9 +27,9 @@ import pytest
 import yaml
 from scipy import stats
 
-from livertrials import meta, synthesis
-from livertrials.synthesis import Settings, assign_window, build_comparisons, pool_comparisons
-from livertrials.tables import CHARACTERISTICS, HARMONIZED, to_table
+from livertrials.synthesis import core as synthesis, meta
+from livertrials.synthesis.core import Settings, assign_window, build_comparisons, pool_comparisons
+from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
 
 ROOT = Path(__file__).resolve().parents[1]
 R_DIR = Path(__file__).parent / "r"
@@ -492,7 +492,7 @@ def test_synthesize_writes_the_four_tables_with_their_schemas(tmp_path):
     for name, path in outputs.items():
         table = pq.read_table(path)
         assert table.schema.remove_metadata().equals(schemas[name].remove_metadata()), name
-        assert b"livertrials.synthesis.settings" in table.schema.metadata
+        assert b"livertrials.synthesis.core.settings" in table.schema.metadata
     comparisons = pq.read_table(outputs["comparisons"]).to_pandas()
     assert set(comparisons["benefit"]) == {"higher"}          # albumin, from the registry
     assert len(pq.read_table(outputs["pooled"])) > 0
@@ -576,7 +576,7 @@ def test_live_metafor_run_reproduces_the_committed_results(effects_fixture, tmp_
 
 
 def test_meld_at_mean_labs_is_kept_out_of_pools_unless_configured():
-    from livertrials.synthesis import COMPARISONS, Settings, mark_used
+    from livertrials.synthesis.core import COMPARISONS, Settings, mark_used
 
     def comparison(study, outcome):
         row = {name: None for name in COMPARISONS.names}

@@ -1,6 +1,6 @@
 import pytest
 
-from livertrials.timepoints import TimepointError, parse_timepoint
+from livertrials.io.timepoints import TimepointError, parse_timepoint
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from livertrials.registry import DEFAULT_REGISTRY, load_registry
+from livertrials.io.registry import DEFAULT_REGISTRY, load_registry
 
 
 def validate_command(args) -> int:
     """Validate study folders without running the workflow; exit 1 if any has errors."""
-    from livertrials.build import process_study
+    from livertrials.harmonize.shards import process_study
 
     registry = load_registry(args.registry)
     failed = 0

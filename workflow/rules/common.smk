@@ -2,7 +2,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from livertrials.build import shard_count, shard_of
+from livertrials.harmonize.shards import shard_count, shard_of
 
 validate(config, "../schemas/config.schema.yaml")
 

@@ -31,9 +31,9 @@ import pyarrow.parquet as pq  # noqa: E402
 from matplotlib import transforms  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
-from livertrials.atomic import write_text  # noqa: E402
-from livertrials.figfiles import in_processes, save_figure  # noqa: E402
-from livertrials.tables import read_table  # noqa: E402
+from livertrials.io.atomic import write_text  # noqa: E402
+from livertrials.figures.files import in_processes, save_figure  # noqa: E402
+from livertrials.io.tables import read_table  # noqa: E402
 
 RATIO = ("RR", "OR", "HR")
 MEASURE_NAMES = {"MD": "Mean difference", "SMD": "Standardised mean difference (Hedges' g)",
@@ -140,7 +140,7 @@ def _text(x) -> str:
 def synthesis_settings(pooled_path: Path) -> dict:
     """The settings the pooled table was made with (stored in its Parquet metadata)."""
     meta = pq.read_schema(pooled_path).metadata or {}
-    raw = meta.get(b"livertrials.synthesis.settings")
+    raw = meta.get(b"livertrials.synthesis.core.settings")
     return json.loads(raw) if raw else {"default_method": "REML", "default_test": "z", "windows": []}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from livertrials.atomic import atomic_path
+from livertrials.io.atomic import atomic_path
 
 STUDY_FILE = "study.yaml"
 MEASUREMENTS_FILE = "measurements.csv"

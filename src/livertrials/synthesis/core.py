@@ -9,7 +9,7 @@ Reads the harmonized tables (``tables.HARMONIZED`` and ``tables.CHARACTERISTICS`
 * comparators: published meta-analyses' pooled values, never recomputed and never pooled,
   beside our own pooled estimate for the same outcome, window and measure.
 
-All effect sizes and pooling go through ``livertrials.meta`` (the metafor-equivalent engine).
+All effect sizes and pooling go through ``livertrials.synthesis.meta`` (the metafor-equivalent engine).
 Rows of collection "comparators" never reach the pooling step: they are dropped before any
 comparison is built, and ``pool_comparisons`` refuses them.
 """
@@ -29,10 +29,11 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats
 
-from livertrials import meta, statconv
-from livertrials.registry import load_registry
-from livertrials.tables import _field, read_table, to_table, write_table
-from livertrials.timepoints import DAYS_PER_UNIT
+from livertrials.harmonize import statconv
+from livertrials.synthesis import meta
+from livertrials.io.registry import load_registry
+from livertrials.io.tables import _field, read_table, to_table, write_table
+from livertrials.io.timepoints import DAYS_PER_UNIT
 
 MONTH = DAYS_PER_UNIT["month"]
 RATIO_MEASURES = ("RR", "OR", "HR")
@@ -1111,7 +1112,7 @@ def _method_text(row) -> str:
         model += f" (did not converge: {row['method_used']} used)"
     test = "Hartung-Knapp t test" if row["test"] == "knha" else "z test"
     return (f"{model}, inverse-variance weights, {test}, {float(row['level']) * 100:g}% CI, "
-            f"prediction interval {row['prediction_interval']} (livertrials.meta.rma, metafor-equivalent)")
+            f"prediction interval {row['prediction_interval']} (livertrials.synthesis.meta.rma, metafor-equivalent)")
 
 
 def _corr_key(x) -> float | None:
@@ -1234,11 +1235,11 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
         "comparators": comparators_table(harmonized, pooled, settings),
     }
     schemas = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "comparators": COMPARATORS}
-    extra = {"livertrials.synthesis.settings": settings.as_json(), **(metadata or {})}
+    extra = {"livertrials.synthesis.core.settings": settings.as_json(), **(metadata or {})}
     for name, frame in tables.items():
         write_table(to_table(frame, schemas[name]), outputs[name], metadata=extra)
     if "lineage" in outputs:
-        from livertrials.provenance import lineage_table
+        from livertrials.provenance.core import lineage_table
         write_table(lineage_table(synthesis_lineage(harmonized, tables, settings)), outputs["lineage"], metadata=extra)
     _print_summary(tables)
     return tables

@@ -21,9 +21,9 @@ import pandera.pandas as pa
 import yaml
 from pandera.errors import SchemaErrors
 
-from livertrials.extraction import MEASUREMENT_COLUMNS, REQUIRED_COLUMNS, StudyFolder
-from livertrials.registry import Registry
-from livertrials.timepoints import TimepointError, parse_timepoint
+from livertrials.io.extraction import MEASUREMENT_COLUMNS, REQUIRED_COLUMNS, StudyFolder
+from livertrials.io.registry import Registry
+from livertrials.io.timepoints import TimepointError, parse_timepoint
 
 _NON_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "na", "n/a"}
 

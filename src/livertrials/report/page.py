@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from livertrials.atomic import write_text
+from livertrials.io.atomic import write_text
 from livertrials.cli import Auditor
-from livertrials.figfiles import palette_png
-from livertrials.forest import RATIO, pooled_key, synthesis_settings
-from livertrials.tables import read_table
+from livertrials.figures.files import palette_png
+from livertrials.figures.forest import RATIO, pooled_key, synthesis_settings
+from livertrials.io.tables import read_table
 
 PUBLISHED_BADGE = "published, not recomputed"
 NO_LINEAGE = ("no such id", "No lineage")

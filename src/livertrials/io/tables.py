@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from livertrials.atomic import atomic_path
+from livertrials.io.atomic import atomic_path
 
 
 def _field(name: str, type_: pa.DataType, description: str, unit: str = "") -> pa.Field:

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from livertrials import patients
-from livertrials.extraction import (MEASUREMENT_COLUMNS, MEASUREMENTS_FILE, STUDY_FILE, ExtractionReadError, StudyFolder,
+from livertrials.harmonize import patients
+from livertrials.io.extraction import (MEASUREMENT_COLUMNS, MEASUREMENTS_FILE, STUDY_FILE, ExtractionReadError, StudyFolder,
                                     load_study, read_study_yaml)
-from livertrials.harmonize import harmonize_study, record_id
-from livertrials.provenance import LINEAGE, record_lineage
-from livertrials.registry import load_registry
-from livertrials.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
-from livertrials.validation import Issue, validate_study, validate_study_meta
+from livertrials.harmonize.records import harmonize_study, record_id
+from livertrials.provenance.core import LINEAGE, record_lineage
+from livertrials.io.registry import load_registry
+from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
+from livertrials.validate.study import Issue, validate_study, validate_study_meta
 
 
 # shards: auto -> one batch per this many studies, at least 2 (two cores), at most 16. A batch job costs about
@@ -149,7 +149,7 @@ def merge_shards(shard_dirs: list[Path], outputs: dict[str, Path], metadata: dic
             frame = frame.sort_values(sort[name], kind="stable", na_position="last").reset_index(drop=True)
         write_table(to_table(frame, schema), outputs[name], metadata)
     summary = validation_summary(issues)
-    from livertrials.atomic import write_text
+    from livertrials.io.atomic import write_text
     write_text(outputs["summary"], json.dumps(summary, indent=2, sort_keys=True) + "\n")
     write_text(outputs["report"], validation_text(issues))
 
@@ -193,7 +193,7 @@ def validation_text(issues: pd.DataFrame) -> str:
 
 def check_validation(summary_path, report_path, out_path, fail: bool) -> bool:
     """Write the check marker; return False (and print the report) if studies were excluded and fail is set."""
-    from livertrials.atomic import write_text
+    from livertrials.io.atomic import write_text
 
     summary = json.loads(Path(summary_path).read_text(encoding="utf-8"))
     rejected = summary.get("rejected_studies", {})

@@ -12,11 +12,11 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from livertrials import scores, statconv
-from livertrials.extraction import StudyFolder
-from livertrials.registry import Outcome, Registry
-from livertrials.timepoints import parse_timepoint
-from livertrials.validation import P_VALUE, parse_number
+from livertrials.harmonize import scores, statconv
+from livertrials.io.extraction import StudyFolder
+from livertrials.io.registry import Outcome, Registry
+from livertrials.io.timepoints import parse_timepoint
+from livertrials.validate.study import P_VALUE, parse_number
 
 EFFECT_STATISTICS = {"mean_difference": "MD", "weighted_mean_difference": "WMD", "odds_ratio": "OR",
                      "risk_ratio": "RR", "hazard_ratio": "HR"}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from livertrials.tables import _field
+from livertrials.io.tables import _field
 
 PACKAGES = ("livertrials", "snakemake", "pandas", "pyarrow", "pandera", "numpy", "scipy", "statsmodels", "matplotlib", "pyyaml",
             "jsonschema", "rocrate")
@@ -186,7 +186,7 @@ def combine_lineage(paths: list[Path], out: Path, metadata: dict[str, str] | Non
     """Concatenate lineage tables (harmonize edges, then synthesis edges) in order; returns the edge count."""
     import pyarrow.parquet as pq
 
-    from livertrials.tables import write_table
+    from livertrials.io.tables import write_table
 
     tables = [pq.read_table(p).select(LINEAGE.names).cast(LINEAGE) for p in paths]
     table = pa.concat_tables(tables) if tables else LINEAGE.empty_table()
@@ -307,7 +307,7 @@ def run_manifest(config: dict, outputs: list[Path], configfiles: list[Path], wor
 
 
 def write_json(path: Path, data) -> None:
-    from livertrials.atomic import write_text
+    from livertrials.io.atomic import write_text
 
     write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from livertrials.extraction import MEASUREMENT_COLUMNS, write_measurements
+from livertrials.io.extraction import MEASUREMENT_COLUMNS, write_measurements
 
 # Published meta-analyses and trial lists: comparators, never pooled as trials
 # (resources/evidence/README.md, "Published meta-analyses are comparators").
@@ -233,7 +233,7 @@ def import_sheet(sheet: Path, resources: Path, only: set[str] | None = None) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m livertrials.evidence_sheet [STUDY ...]``: (re)transcribe from the sheet."""
+    """``python -m livertrials.io.evidence_sheet [STUDY ...]``: (re)transcribe from the sheet."""
     import sys
 
     only = set(sys.argv[1:] if argv is None else argv) or None

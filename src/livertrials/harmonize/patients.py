@@ -14,14 +14,14 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from livertrials import scores
+from livertrials.harmonize import scores
 from pathlib import Path
 
-from livertrials.extraction import read_measurements
-from livertrials.harmonize import _empty_quantities, arm_index, record_id
-from livertrials.registry import Registry
-from livertrials.timepoints import TimepointError, parse_timepoint
-from livertrials.validation import Issue
+from livertrials.io.extraction import read_measurements
+from livertrials.harmonize.records import _empty_quantities, arm_index, record_id
+from livertrials.io.registry import Registry
+from livertrials.io.timepoints import TimepointError, parse_timepoint
+from livertrials.validate.study import Issue
 
 PATIENTS_FILE = "patients.csv"
 LAB_UNITS = {"bilirubin": "bilirubin_unit", "creatinine": "creatinine_unit", "albumin": "albumin_unit"}

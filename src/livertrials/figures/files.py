@@ -2,7 +2,7 @@
 
 * Deterministic: SVG and PDF carry no date, PNG no software tag, and SVG ids use a fixed hash
   salt (set where matplotlib is configured), so identical inputs give identical bytes.
-* Atomic: each file is written under a temporary name and renamed (livertrials.atomic).
+* Atomic: each file is written under a temporary name and renamed (livertrials.io.atomic).
 * Small PNGs: the figures are flat colours and text, so the PNG is stored with a 64-colour
   palette (PIL fast octree), which looks the same at about a third of the size and can be
   embedded in the HTML report as it is.
@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from livertrials.atomic import atomic_path  # noqa: E402
+from livertrials.io.atomic import atomic_path  # noqa: E402
 
 DPI = 150
 PALETTE_COLOURS = 64

@@ -17,9 +17,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from livertrials.figfiles import in_processes, save_figure  # noqa: E402
-from livertrials.registry import load_registry  # noqa: E402
-from livertrials.tables import read_table  # noqa: E402
+from livertrials.figures.files import in_processes, save_figure  # noqa: E402
+from livertrials.io.registry import load_registry  # noqa: E402
+from livertrials.io.tables import read_table  # noqa: E402
 
 OKABE_ITO = {"intervention": "#0072B2", "control": "#E69F00", "active_comparator": "#009E73", "all": "#555555"}
 MARKERS = {"intervention": "o", "control": "s", "active_comparator": "^", "all": "D"}
