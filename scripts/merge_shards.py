@@ -3,7 +3,7 @@ from pathlib import Path
 
 from livertrials.harmonize.shards import merge_shards
 from livertrials.io.logs import log_to
-from livertrials.provenance.core import manifest_metadata, workflow_root
+from livertrials.lineage.run_info import manifest_metadata, workflow_root
 
 with log_to(snakemake.log[0]):
     merge_shards(

@@ -11,7 +11,8 @@ import pandas as pd
 
 from livertrials.io.atomic import write_text
 from livertrials.io.logs import log_to
-from livertrials.provenance.core import change_markdown, change_report, read_snapshot, save_snapshot, write_json
+from livertrials.provenance.changes import change_markdown, change_report, read_snapshot, save_snapshot
+from livertrials.provenance.manifest import write_json
 from livertrials.synthesis.core import Settings
 
 with log_to(snakemake.log[0]):

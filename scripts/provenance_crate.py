@@ -3,7 +3,9 @@ import json
 from pathlib import Path
 
 from livertrials.io.logs import log_to
-from livertrials.provenance.core import output_files, workflow_root, write_crate
+from livertrials.lineage.run_info import workflow_root
+from livertrials.provenance.crate import write_crate
+from livertrials.provenance.manifest import output_files
 
 with log_to(snakemake.log[0]):
     run = json.loads(Path(snakemake.input.manifest).read_text(encoding="utf-8"))

@@ -2,7 +2,9 @@
 from pathlib import Path
 
 from livertrials.io.logs import log_to
-from livertrials.provenance.core import read_snapshot, run_manifest, workflow_root, write_json
+from livertrials.lineage.run_info import workflow_root
+from livertrials.provenance.changes import read_snapshot
+from livertrials.provenance.manifest import run_manifest, write_json
 
 with log_to(snakemake.log[0]):
     previous, _ = read_snapshot(Path(snakemake.params.history))

@@ -23,8 +23,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT
+import livertrials
 from livertrials import cli
-from livertrials.provenance import core as provenance
+from livertrials.lineage.run_info import MANIFEST_KEY, PACKAGE_ROOT
+from livertrials.provenance import changes, crate
+from livertrials.provenance import manifest as provenance_manifest
 from livertrials.synthesis import core as synthesis
 from livertrials.synthesis.core import Settings, pool_comparisons
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
@@ -146,7 +149,7 @@ def test_change_report_maps_changed_study_files_to_the_pooled_rows_they_moved():
     settings = Settings()
     before = pool_comparisons(toy(studies=TOY[:2])[0], settings)
     now = pool_comparisons(toy()[0], settings)
-    report = provenance.change_report(previous, current, before, now, config)
+    report = changes.change_report(previous, current, before, now, config)
     studies = {s["study_id"]: s["change"] for s in report["inputs"]["studies"]}
     assert studies == {"S2": "changed", "S3": "added"}
     assert report["inputs"]["other_inputs"] == []
@@ -156,13 +159,13 @@ def test_change_report_maps_changed_study_files_to_the_pooled_rows_they_moved():
     assert len(reml) == 1 and reml[0]["before"]["k"] == 2 and reml[0]["now"]["k"] == 3
     assert reml[0]["studies_added"] == ["S3"]
     assert reml[0]["change"]["estimate"] == pytest.approx(reml[0]["now"]["estimate"] - reml[0]["before"]["estimate"])
-    text = provenance.change_markdown(report, settings)
+    text = changes.change_markdown(report, settings)
     assert "study **S3** (studies) added" in text and "study **S2** (studies) changed" in text
     assert "| albumin | month 3 | MD | between_arms |" in text
     # nothing changed: nothing moved
-    same = provenance.change_report(current, current, now, now, config)
+    same = changes.change_report(current, current, now, now, config)
     assert same["pooled"]["moved"] == [] and same["pooled"]["unchanged"] == len(now)
-    assert provenance.change_report(None, current, None, now, config)["baseline"] is True
+    assert changes.change_report(None, current, None, now, config)["baseline"] is True
 
 
 def test_snapshot_history_keeps_the_last_runs(tmp_path):
@@ -172,8 +175,8 @@ def test_snapshot_history_keeps_the_last_runs(tmp_path):
     report.write_text("r")
     for i in range(3):
         manifest.write_text(json.dumps({"run": {"end": f"2026-01-0{i + 1}T00:00:00+00:00"}}))
-        provenance.save_snapshot(history, {"manifest.json": manifest, "pooled.parquet": pooled}, [report],
-                                 f"2026-01-0{i + 1}T00:00:00+00:00", keep=2)
+        changes.save_snapshot(history, {"manifest.json": manifest, "pooled.parquet": pooled}, [report],
+                              f"2026-01-0{i + 1}T00:00:00+00:00", keep=2)
     assert json.loads((history / "previous" / "manifest.json").read_text())["run"]["end"].startswith("2026-01-03")
     assert [p.name for p in sorted((history / "runs").iterdir())] == ["2026-01-02T000000Z", "2026-01-03T000000Z"]
     assert not [p for p in history.iterdir() if p.name.startswith(".")]
@@ -189,19 +192,19 @@ def test_a_change_report_made_again_for_the_same_run_compares_with_the_run_befor
 
     def save(run):
         manifest.write_text(json.dumps(run))
-        provenance.save_snapshot(history, {"manifest.json": manifest, "pooled.parquet": pooled}, [], run["run"]["end"], keep=5)
+        changes.save_snapshot(history, {"manifest.json": manifest, "pooled.parquet": pooled}, [], run["run"]["end"], keep=5)
 
-    assert provenance.read_snapshot(history, runs[0]) == (None, None)       # the first run is the baseline
+    assert changes.read_snapshot(history, runs[0]) == (None, None)          # the first run is the baseline
     save(runs[0])
-    assert provenance.read_snapshot(history, runs[0]) == (None, None)       # ... also when made again
-    assert provenance.read_snapshot(history, runs[1])[0] == runs[0]
+    assert changes.read_snapshot(history, runs[0]) == (None, None)          # ... also when made again
+    assert changes.read_snapshot(history, runs[1])[0] == runs[0]
     save(runs[1])
-    assert provenance.read_snapshot(history, runs[1])[0] == runs[0]         # made again: the run before
+    assert changes.read_snapshot(history, runs[1])[0] == runs[0]            # made again: the run before
     save(runs[1])                                                           # saved again: earlier/ stays
-    assert provenance.read_snapshot(history, runs[1])[0] == runs[0]
-    assert provenance.read_snapshot(history, {"run": {"end": "later"}})[0] == runs[1]
+    assert changes.read_snapshot(history, runs[1])[0] == runs[0]
+    assert changes.read_snapshot(history, {"run": {"end": "later"}})[0] == runs[1]
     shutil.rmtree(history / "previous")                                     # killed between the renames
-    assert provenance.read_snapshot(history, {"run": {"end": "later"}})[0] == runs[0]
+    assert changes.read_snapshot(history, {"run": {"end": "later"}})[0] == runs[0]
 
 
 def test_run_window_counts_only_outputs_rebuilt_since_the_previous_run(tmp_path):
@@ -212,11 +215,15 @@ def test_run_window_counts_only_outputs_rebuilt_since_the_previous_run(tmp_path)
     new.write_text("n")
     os.utime(old, (1_000_000, 1_000_000))
     os.utime(new, (2_000_000, 2_000_000))
-    window = provenance.run_window([old, new], provenance._iso(1_500_000), now=2_000_100)
-    assert window["start"] == provenance._iso(2_000_000) and window["end"] == provenance._iso(2_000_100)
+    window = provenance_manifest.run_window([old, new], provenance_manifest._iso(1_500_000), now=2_000_100)
+    assert window["start"] == provenance_manifest._iso(2_000_000) and window["end"] == provenance_manifest._iso(2_000_100)
     assert window["outputs_rebuilt"] == 1
-    first = provenance.run_window([old, new], None, now=2_000_100)
-    assert first["start"] == provenance._iso(1_000_000) and first["outputs_rebuilt"] == 2
+    first = provenance_manifest.run_window([old, new], None, now=2_000_100)
+    assert first["start"] == provenance_manifest._iso(1_000_000) and first["outputs_rebuilt"] == 2
+
+
+def test_the_source_digest_covers_the_whole_package():
+    assert PACKAGE_ROOT == Path(livertrials.__file__).resolve().parent
 
 
 # ---------------------------------------------------------------- slow: the workflow in temporary copies
@@ -309,7 +316,7 @@ def test_manifest_json_and_the_time_free_manifest_in_every_parquet(built):
                if not p.relative_to(work / "results").as_posix().startswith(("shards/", *TIMED))]
     assert len(parquet) >= 10
     for path in parquet:
-        embedded = pq.read_schema(path).metadata[provenance.MANIFEST_KEY.encode()]
+        embedded = pq.read_schema(path).metadata[MANIFEST_KEY.encode()]
         assert json.loads(embedded) == time_free, path
 
 
@@ -350,12 +357,12 @@ def test_ro_crate_describes_the_run_with_every_output_and_its_sha256(built):
     work, _ = built
     crate_dir = work / "results/provenance/ro-crate"
     metadata, graph = read_crate(work)
-    assert provenance.WFRUN_CONTEXT in metadata["@context"]
+    assert crate.WFRUN_CONTEXT in metadata["@context"]
     descriptor = graph["ro-crate-metadata.json"]
     assert ids(descriptor["about"]) == ["./"]
     root = graph["./"]
     assert root["@type"] == "Dataset"
-    assert set(provenance.PROFILES) <= set(ids(root["conformsTo"]))
+    assert set(crate.PROFILES) <= set(ids(root["conformsTo"]))
     workflow = graph[ids(root["mainEntity"])[0]]
     assert workflow["@id"] == "Snakefile" and "ComputationalWorkflow" in workflow["@type"]
     assert "snakemake" in ids(workflow["programmingLanguage"])[0]

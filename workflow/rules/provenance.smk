@@ -1,6 +1,7 @@
 # Provenance of a run (docs/provenance.md): row-level lineage, the run manifest, the living-review change
 # report and a Workflow Run RO-Crate. The rules run after every data output; none of them changes the data.
-from livertrials.provenance.core import input_files, rule_outputs, workflow_files
+from livertrials.lineage.run_info import input_files
+from livertrials.provenance.lineage import rule_outputs, workflow_files
 
 PROVENANCE = config.get("provenance", {})
 HISTORY = "results/provenance/history"   # managed by provenance_changes, never a declared output (see the script)

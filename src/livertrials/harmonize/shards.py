@@ -24,7 +24,7 @@ from livertrials.harmonize import patients
 from livertrials.io.extraction import (MEASUREMENT_COLUMNS, MEASUREMENTS_FILE, STUDY_FILE, ExtractionReadError, StudyFolder,
                                     load_study, read_study_yaml)
 from livertrials.harmonize.records import harmonize_study, record_id
-from livertrials.provenance.core import LINEAGE, record_lineage
+from livertrials.lineage.records import LINEAGE, record_lineage
 from livertrials.io.registry import load_registry
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
 from livertrials.validate.study import Issue, validate_study, validate_study_meta

@@ -1239,7 +1239,7 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
     for name, frame in tables.items():
         write_table(to_table(frame, schemas[name]), outputs[name], metadata=extra)
     if "lineage" in outputs:
-        from livertrials.provenance.core import lineage_table
+        from livertrials.lineage.records import lineage_table
         write_table(lineage_table(synthesis_lineage(harmonized, tables, settings)), outputs["lineage"], metadata=extra)
     _print_summary(tables)
     return tables
