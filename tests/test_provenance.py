@@ -25,7 +25,9 @@ import pytest
 from conftest import ROOT
 import livertrials
 from livertrials import cli
+from livertrials.lineage.records import lineage_table
 from livertrials.lineage.run_info import MANIFEST_KEY, PACKAGE_ROOT
+from livertrials.lineage.trails import Auditor, NoLineageError
 from livertrials.provenance import changes, crate
 from livertrials.provenance import manifest as provenance_manifest
 from livertrials.synthesis import core as synthesis
@@ -226,6 +228,27 @@ def test_the_source_digest_covers_the_whole_package():
     assert PACKAGE_ROOT == Path(livertrials.__file__).resolve().parent
 
 
+def test_an_id_without_lineage_raises_and_the_audit_command_says_so(tmp_path, capsys):
+    results = tmp_path / "results"
+    with pytest.raises(NoLineageError) as error:
+        Auditor(results).trail("x")
+    assert str(error.value) == f"No lineage found under {results}: run the workflow first."
+    (results / "provenance").mkdir(parents=True)
+    pq.write_table(lineage_table([{"output_id": "r1", "input_id": "S:1", "input_kind": "extraction_row", "step": "harmonize",
+                                   "transformation": "as printed", "file": "m.csv", "line": 2, "statistic": "mean",
+                                   "value": "3", "unit": "g/L", "quote": "q", "source": "s"}]),
+                   results / "provenance" / "lineage.parquet")
+    assert Auditor(results).trail("r1")[1:] == ["  <- [harmonize: as printed]", "     row S:1: mean = 3 g/L (m.csv, line 2)",
+                                                 '       quote: "q"', "       source: s"]
+    assert cli.main(["audit", "r1", "--results", str(results)]) == 0
+    missing = f"nope: no such id in {results}/provenance (ids are listed in the record_id, comparison_id and pooled_id columns)."
+    capsys.readouterr()
+    with pytest.raises(NoLineageError, match="no such id"):
+        Auditor(results).trail("nope", max_lines=1)
+    assert cli.main(["audit", "nope", "--results", str(results)]) == 1
+    assert capsys.readouterr().out == missing + "\n"
+
+
 # ---------------------------------------------------------------- slow: the workflow in temporary copies
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -344,7 +367,7 @@ def test_audit_prints_the_whole_trail_of_pooled_comparison_and_record_ids(built,
     assert trail.startswith(f"harmonized record {record_id}:") and "quote: \"" in trail
     assert cli.main(["audit", "no-such-id", "--results", results]) == 1
     # a length limit abandons a longer trail, and changes nothing in one that fits
-    auditor = cli.Auditor(work / "results")
+    auditor = Auditor(work / "results")
     full = auditor.trail(pooled_id)
     assert auditor.trail(pooled_id, max_lines=len(full)) == full
     assert auditor.trail(pooled_id, max_lines=len(full) // 2) is None

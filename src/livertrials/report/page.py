@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from livertrials.io.atomic import write_text
-from livertrials.cli import Auditor
+from livertrials.lineage.trails import Auditor, NoLineageError
 from livertrials.figures.files import palette_png
 from livertrials.figures.forest import RATIO, pooled_key, synthesis_settings
 from livertrials.io.tables import read_table
@@ -183,7 +183,14 @@ def _run_trails(results: Path, ids: list[str], max_lines: int | None = None) -> 
     auditor = _AUDITORS.get(Path(results))
     if auditor is None:
         auditor = _AUDITORS[Path(results)] = Auditor(results)
-    return [auditor.trail(ident, max_lines) for ident in ids]
+
+    def one(ident):
+        try:
+            return auditor.trail(ident, max_lines)
+        except NoLineageError as error:   # the message as the trail's one line: _missing recognises it
+            return [str(error)]
+
+    return [one(ident) for ident in ids]
 
 
 # --------------------------------------------------------------------------------------
