@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from livertrials.io.tables import _field
+from livertrials.settings import SCHEMA_PATH
 
 PACKAGES = ("livertrials", "snakemake", "pandas", "pyarrow", "pandera", "numpy", "scipy", "statsmodels", "matplotlib", "pyyaml",
             "jsonschema", "rocrate")
@@ -728,7 +729,7 @@ def write_crate(crate_dir: Path, run: dict, config: dict, configfiles: list[Path
         workflow["hasPart"] = parts
 
     # The configuration keys are the workflow's parameters; folders and the registry are realized by data entities.
-    described = _schema_descriptions(code_root / "workflow/schemas/config.schema.yaml")
+    described = _schema_descriptions(SCHEMA_PATH)
     parameters, objects = [], [add_file(p, description="configuration file (keys below as parameters)") for p in configfiles]
     in_folder: dict[str, list] = {}
     for path in inputs:
