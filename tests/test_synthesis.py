@@ -470,7 +470,7 @@ def test_synthesize_writes_the_four_tables_with_their_schemas(tmp_path):
     for name, path in outputs.items():
         table = pq.read_table(path)
         assert table.schema.remove_metadata().equals(schemas[name].remove_metadata()), name
-        assert b"livertrials.synthesis.core.settings" in table.schema.metadata
+        assert b"livertrials.synthesis.settings" in table.schema.metadata
     comparisons = pq.read_table(outputs["comparisons"]).to_pandas()
     assert set(comparisons["benefit"]) == {"higher"}          # albumin, from the registry
     assert len(pq.read_table(outputs["pooled"])) > 0
