@@ -128,9 +128,9 @@ def hostile(built, tmp_path_factory):
     pooled = read_table(results / "synthesis/pooled.parquet")
     pooled = pooled[pooled["study_ids"].map(lambda ids: set(ids) <= keep) & (pooled["analysis"] == "main")]
     ids = {c for cs in pooled["comparison_ids"] for c in cs}
-    settings = pq.read_schema(results / "synthesis/pooled.parquet").metadata[b"livertrials.synthesis.core.settings"]
+    settings = pq.read_schema(results / "synthesis/pooled.parquet").metadata[b"livertrials.synthesis.settings"]
     write_table(to_table(pooled, POOLED), results / "synthesis/pooled.parquet",
-                metadata={"livertrials.synthesis.core.settings": settings.decode()})
+                metadata={"livertrials.synthesis.settings": settings.decode()})
     _rewrite(results / "synthesis/comparisons.parquet", COMPARISONS,
              lambda f: f[f["comparison_id"].isin(ids) | ~f["used"]])
     _rewrite(results / "synthesis/comparators.parquet", COMPARATORS, lambda f: f.head(2))

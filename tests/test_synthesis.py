@@ -449,31 +449,9 @@ def test_comparators_are_never_pooled_and_shown_beside_ours():
 
 # ---------------------------------------------------------------- configuration and outputs
 
-def test_shipped_config_validates_and_equals_the_defaults():
+def test_shipped_config_equals_the_defaults():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    jsonschema.validate(config, schema)
     assert Settings.from_config(config["synthesis"]) == Settings()
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({**config, "synthesis": {**config["synthesis"], "unknown": 1}}, schema)
-
-
-def _keys_described(schema: dict, path="synthesis"):
-    """Every key (property), at any depth, has a description, and objects allow no other keys."""
-    if schema.get("type") == "object" and "properties" in schema:
-        assert schema.get("additionalProperties") is False, path
-    for key, sub in (schema.get("properties") or {}).items():
-        assert "description" in sub, f"{path}.{key}"
-        _keys_described(sub, f"{path}.{key}")
-    if isinstance(schema.get("items"), dict):
-        _keys_described(schema["items"], f"{path}[]")
-
-
-def test_every_synthesis_config_key_is_described():
-    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    synthesis_schema = schema["properties"]["synthesis"]
-    assert "description" in synthesis_schema
-    _keys_described(synthesis_schema)
 
 
 def test_synthesize_writes_the_four_tables_with_their_schemas(tmp_path):
@@ -492,7 +470,7 @@ def test_synthesize_writes_the_four_tables_with_their_schemas(tmp_path):
     for name, path in outputs.items():
         table = pq.read_table(path)
         assert table.schema.remove_metadata().equals(schemas[name].remove_metadata()), name
-        assert b"livertrials.synthesis.core.settings" in table.schema.metadata
+        assert b"livertrials.synthesis.settings" in table.schema.metadata
     comparisons = pq.read_table(outputs["comparisons"]).to_pandas()
     assert set(comparisons["benefit"]) == {"higher"}          # albumin, from the registry
     assert len(pq.read_table(outputs["pooled"])) > 0

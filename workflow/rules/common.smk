@@ -3,8 +3,10 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from livertrials.harmonize.shards import shard_count, shard_of
+from livertrials.settings import SCHEMA_PATH
 
-validate(config, "../schemas/config.schema.yaml")
+# Fills every key left out with its default from the schema (the one place defaults live).
+validate(config, str(SCHEMA_PATH))
 
 STUDY_FILES = ("study.yaml", "measurements.csv", "patients.csv")
 COLLECTIONS = {"studies": config["studies_dir"], "comparators": config["comparators_dir"]}

@@ -3,7 +3,7 @@
 from livertrials.lineage.run_info import input_files
 from livertrials.provenance.lineage import rule_outputs, workflow_files
 
-PROVENANCE = config.get("provenance", {})
+PROVENANCE = config["provenance"]
 HISTORY = "results/provenance/history"   # managed by provenance_changes, never a declared output (see the script)
 CONFIGFILES = [str(p) for p in workflow.configfiles]
 # Rules whose outputs the manifest does not describe: its own, the crate and change report made from it, the
@@ -66,8 +66,8 @@ rule provenance_changes:
         json="results/provenance/changes.json",
     params:
         history=HISTORY,
-        keep=PROVENANCE.get("history_keep", 20),
-        tolerance=PROVENANCE.get("change_tolerance", 0.0),
+        keep=PROVENANCE["history_keep"],
+        tolerance=PROVENANCE["change_tolerance"],
     log:
         "results/logs/provenance_changes.log",
     threads: 1

@@ -1,18 +1,4 @@
-# Forest plots and the self-contained HTML report. Defaults equal the shipped config values.
-FOREST = {
-    "formats": ["png", "svg"],
-    "measures": ["MD", "MC", "RR", "HR"],
-    "funnel_min_k": 10,
-    "across_windows_outcomes": ["death", "survival"],
-    "across_windows_measure": "RR",
-    "max_rows": 80,
-    **config.get("forest", {}),
-}
-REPORT = {
-    "title": "Cell therapy in liver cirrhosis and ACLF: evidence synthesis report",
-    "audit_trail_budget": 20000,
-    **config.get("report", {}),
-}
+# Forest plots and the self-contained HTML report.
 
 
 rule forest_plots:
@@ -29,7 +15,7 @@ rule forest_plots:
         ),
         manifest="results/forest/index.json",
     params:
-        settings=FOREST,
+        settings=config["forest"],
     log:
         "results/logs/forest_plots.log",
     threads: 2  # independent figures, drawn in parallel worker processes
@@ -65,7 +51,7 @@ rule report:
         html=report("results/report/index.html", caption="../report/html_report.rst", category="Report"),
     params:
         results=lambda wildcards, input: str(Path(input.harmonized).parents[1]),
-        settings=REPORT,
+        settings=config["report"],
     log:
         "results/logs/report.log",
     threads: 1

@@ -11,7 +11,7 @@ rule synthesize:
         comparators="results/synthesis/comparators.parquet",
         lineage="results/provenance/lineage_synthesis.parquet",
     params:
-        settings=config.get("synthesis", {}),
+        settings=config["synthesis"],
     log:
         "results/logs/synthesize.log",
     threads: 1

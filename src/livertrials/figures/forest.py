@@ -140,7 +140,7 @@ def _text(x) -> str:
 def synthesis_settings(pooled_path: Path) -> dict:
     """The settings the pooled table was made with (stored in its Parquet metadata)."""
     meta = pq.read_schema(pooled_path).metadata or {}
-    raw = meta.get(b"livertrials.synthesis.core.settings")
+    raw = meta.get(b"livertrials.synthesis.settings")
     return json.loads(raw) if raw else {"default_method": "REML", "default_test": "z", "windows": []}
 
 

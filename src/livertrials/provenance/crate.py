@@ -8,6 +8,7 @@ from pathlib import Path
 from livertrials.lineage.run_info import sha256
 from livertrials.provenance.lineage import study_of
 from livertrials.provenance.manifest import relative_to_root
+from livertrials.settings import SCHEMA_PATH
 
 CRATE_VERSION = "1.1"   # RO-Crate 1.1 with the Workflow Run Crate 0.5 profiles: what rocrate-validator checks today
 PROFILES = {
@@ -121,7 +122,7 @@ def write_crate(crate_dir: Path, run: dict, config: dict, configfiles: list[Path
         workflow["hasPart"] = parts
 
     # The configuration keys are the workflow's parameters; folders and the registry are realized by data entities.
-    described = _schema_descriptions(code_root / "workflow/schemas/config.schema.yaml")
+    described = _schema_descriptions(SCHEMA_PATH)
     parameters, objects = [], [add_file(p, description="configuration file (keys below as parameters)") for p in configfiles]
     in_folder: dict[str, list] = {}
     for path in inputs:

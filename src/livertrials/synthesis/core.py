@@ -1235,7 +1235,7 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
         "comparators": comparators_table(harmonized, pooled, settings),
     }
     schemas = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "comparators": COMPARATORS}
-    extra = {"livertrials.synthesis.core.settings": settings.as_json(), **(metadata or {})}
+    extra = {"livertrials.synthesis.settings": settings.as_json(), **(metadata or {})}
     for name, frame in tables.items():
         write_table(to_table(frame, schemas[name]), outputs[name], metadata=extra)
     if "lineage" in outputs:
