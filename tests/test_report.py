@@ -203,23 +203,3 @@ def test_browser_screenshot_of_the_shipped_report(built, tmp_path):
     shot = ARTIFACTS / "report_shipped.png"
     run = _chromium(built / "results/report/index.html", tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
     assert run.returncode == 0 and shot.stat().st_size > 10_000
-
-
-def test_audit_trails_beyond_the_budget_are_named_not_embedded(monkeypatch, tmp_path):
-    import livertrials.report.page as report
-    calls = []
-    length = {"p-diamond": 1, "c-row": 3, "p-other": 1, "r-pub": 5}   # lines of each trail
-    monkeypatch.setattr(report, "_run_trails", lambda results, ids, max_lines=None: [
-        calls.append(i) or (None if length[i] > max_lines else [f"trail of {i}"] * length[i]) for i in ids])
-    trails = report.Trails(budget=3)
-    trails.add("p-other", "pooled", "other pooled row", priority=2)
-    trails.add("c-row", "comparison", "forest row", ["r-1"], priority=1)
-    trails.add("p-diamond", "pooled", "forest diamond", priority=0)
-    trails.add("r-pub", "record", "published record")
-    html = trails.render(tmp_path, lambda rid: rid)
-    # most important first; c-row (3 lines) would overrun the 2 lines left, p-other (1 line) still fits,
-    # then the record (5 lines) does not
-    assert calls == ["p-diamond", "c-row", "p-other", "r-pub"]
-    assert "trail of p-diamond" in html and "trail of p-other" in html and "trail of c-row" not in html
-    assert html.count("not embedded: this page holds at most 3 lines of audit trails") == 2
-    assert "livertrials audit c-row --results" in html and "livertrials audit r-pub --results" in html

@@ -1,0 +1,207 @@
+"""The report's sections on the results: forest plots with their settings and rows, pooled results,
+published comparators beside our estimates. Each row links to its audit trail (trails.Trails)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+
+from livertrials.figures.forest import RATIO, pooled_key
+from livertrials.report.html import Html, esc, image, num, para, present, section, table
+from livertrials.report.trails import Trails, trail_link
+from livertrials.synthesis.core import PUBLISHED
+
+
+def _figure_file(files: dict, directory: Path) -> Path | None:
+    for fmt in ("png", "svg"):
+        if fmt in files:
+            return directory / files[fmt]
+    return None
+
+
+def _forest_settings(entry: dict) -> list[tuple[str, str]]:
+    measure = entry["measure"] + (" (ratio; drawn on a log axis)" if entry["measure"] in RATIO else "")
+    method = entry["method"] if entry["method"] == entry["method_used"] else \
+        f"{entry['method']} (fell back to {entry['method_used']})"
+    return [("window", entry["window"]), ("design", entry["design"]), ("basis", entry["basis"]),
+            ("measure", f"{measure}; scale: {entry['scale']}" + (f"; unit {entry['unit']}" if entry.get("unit") else "")),
+            ("method", f"{method}, test {entry['test']}, level {entry['level']}, prediction interval "
+                       f"{entry['prediction_interval']}"),
+            ("k", str(entry["k"]) + ("" if entry["pooled"] else " (not pooled)")),
+            ("exclusions", "none: main analysis, every used study effect (exclusion-based sensitivity analyses "
+                           "are in the pooled-results table)"),
+            ("MELD variant", entry.get("meld_variant") or "not applicable"),
+            ("pre-post correlation", num(entry.get("pre_post_correlation"), 2) or "not applicable"),
+            ("funnel plot", "drawn (below)" if entry["funnel"] else _short_reason(entry))]
+
+
+def _short_reason(entry: dict) -> str:
+    if entry["kind"] != "main":
+        return "not for subgroup or across-window plots (see the main analysis)"
+    return f"not drawn: k = {entry['k']}, fewer than the {entry.get('funnel_min_k', 10)} studies needed" \
+        if entry["funnel_reason"] else "not drawn"
+
+
+def _not_used(entry: dict, comparisons: pd.DataFrame) -> list[str]:
+    """Study effects of this outcome, window and measure that are not in the plot, with the reason."""
+    same = comparisons[(comparisons["outcome"] == entry["outcome"]) & (comparisons["measure"] == entry["measure"])
+                       & (comparisons["design"] == entry["design"]) & ~comparisons["used"]]
+    if entry["kind"] != "across_windows":
+        same = same[same["window"] == entry["window"]]
+    return [f"{r['study_id']} ({r['timepoint_text']}, {r['comparison']}): {r['not_used_reason']}"
+            for r in same.to_dict("records")]
+
+
+def forest_figure(entry: dict, forest_dir: Path, comparisons: pd.DataFrame) -> Html:
+    image_file = _figure_file(entry["files"], forest_dir)
+    settings = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in _forest_settings(entry))
+    excluded = _not_used(entry, comparisons)
+    exclusions = ('<ul class="small">' + "".join(f"<li>{esc(x)}</li>" for x in excluded) + "</ul>" if excluded
+                  else '<p class="small">none: every study effect in this outcome, window and measure is shown.</p>')
+    rows = []
+    if entry.get("collapsed"):
+        rows.append(["", Html(f"<i>{esc(entry['k_total'])} study rows not drawn or listed (more than the forest "
+                              "plot's maximum); each is in the pooled row's trail</i>"), "", "", "", ""])
+    for r in entry["rows"]:
+        rows.append([r["block"] or "", Html(f"<b>{esc(r['study_id'])}</b>"), r["timepoint"], r["effect"],
+                     "–" if r["weight"] is None else f"{r['weight']:.1f}%", trail_link(r["comparison_id"])])
+    for s in entry["summaries"]:
+        text = f"{s['label']}: k = {s['k']}" + ("" if s["pooled"] else " (not pooled)")
+        rows.append([Html("<i>pooled</i>"), text, "", "", "", trail_link(s["pooled_key"])])
+    funnel = image(_figure_file(entry["funnel"], forest_dir), f"funnel plot: {entry['title']}") if entry["funnel"] else ""
+    # the figure carries its own title, subtitle and method line: the HTML adds settings, exclusions and links
+    return Html(f'<figure class="forest" id="{esc("forest-" + entry["id"])}">'
+                f'<h4>{esc(entry["title"])} — {esc(entry["measure"])}'
+                f'{" — " + esc(entry["kind"].replace("_", " ")) if entry["kind"] != "main" else ""}</h4>'
+                + image(image_file, f"forest plot: {entry['title']}, {entry['measure']}")
+                + f'<div class="cols"><div><h5>Settings</h5><dl>{settings}</dl>'
+                f'<h5>Not in this plot</h5>{exclusions}</div>'
+                f'<div><h5>Rows and audit trails</h5>'
+                + table(["Block", "Study", "Timepoint", "Effect [95% CI]", "Weight", "Trail"], rows, "small")
+                + f'</div></div>{funnel}</figure>')
+
+
+def forests_section(manifest: dict, forest_dir: Path, comparisons: pd.DataFrame, trails: Trails) -> Html:
+    entries = manifest.get("forests", [])
+    by_id = comparisons.set_index("comparison_id")
+    for e in entries:
+        for r in e["rows"]:
+            c = by_id.loc[r["comparison_id"]]
+            trails.add(r["comparison_id"], "comparison",
+                       f"{c['study_id']} / {c['outcome']} / {c['measure']} / {c['window']} ({c['comparison']})",
+                       list(c["record_ids"]), priority=1)
+    parts = [para(f"{len(entries)} forest plots: {sum(e['kind'] == 'main' for e in entries)} main analyses, "
+                  f"{sum(e['kind'] == 'subgroup' for e in entries)} subgroup forests, "
+                  f"{sum(e['kind'] == 'across_windows' for e in entries)} mortality/survival forests across windows. "
+                  f"k = 1 plots show the study alone (not pooled). "
+                  f"{sum(e['funnel'] is not None for e in entries)} funnel plots drawn.")]
+    without = [e for e in entries if e["funnel_reason"]]
+    if without:
+        parts.append(para(f"Funnel plots: {len(without)} of {sum(e['kind'] == 'main' for e in entries)} main analyses "
+                          f"have fewer than {without[0]['funnel_min_k']} studies (largest k here: "
+                          f"{max(e['k'] for e in entries)}), too few to judge small-study effects or publication bias "
+                          "(Cochrane Handbook, chapter 13: funnel plots and asymmetry tests need at least 10 studies); "
+                          "no funnel plot is drawn for them.", "note"))
+    outcomes: dict[str, list[dict]] = {}
+    for e in entries:
+        outcomes.setdefault(e["outcome_label"], []).append(e)
+    toc = "".join(f'<li><a href="#{esc(quote("forest-" + e["id"], safe=""))}">{esc(label)}: {esc(e["window"])}, '
+                  f'{esc(e["measure"])}{" (" + esc(e["kind"].replace("_", " ")) + ")" if e["kind"] != "main" else ""}'
+                  f"</a></li>" for label, group in outcomes.items() for e in group)
+    parts.append(f'<details class="toc"><summary>List of forest plots</summary><ul class="cols3">{toc}</ul></details>')
+    for label, group in outcomes.items():
+        parts.append(f"<h3>{esc(label)}</h3>")
+        parts += [forest_figure(e, forest_dir, comparisons) for e in group]
+    return section("forests", "Forest plots", *parts)
+
+
+def _on_scale(r: dict, name: str) -> float:
+    """A pooled value on the reader's scale: ratio_* (exp) for RR, OR and HR."""
+    return r[f"ratio_{name}"] if r["measure"] in RATIO else r[name]
+
+
+def _estimate_text(r: dict) -> str:
+    return f"{num(_on_scale(r, 'estimate'))} [{num(_on_scale(r, 'ci_lb'))}, {num(_on_scale(r, 'ci_ub'))}]"
+
+
+def _pi_text(r: dict) -> str:
+    low, high = num(_on_scale(r, "pi_lb")), num(_on_scale(r, "pi_ub"))
+    return f"[{low}, {high}]" if low else ""
+
+
+def _studies_text(ids, most: int = 12) -> Html:
+    shown = "<br>".join(esc(x) for x in list(ids)[:most])
+    return Html(shown + (f"<br>… and {len(ids) - most} more" if len(ids) > most else ""))
+
+
+def _pooled_row(r: dict, key: str, what: str) -> list:
+    het = "" if not r["pooled"] else f"{num(r['Q'])} ({r['Q_df']}), p = {num(r['Q_p'], 3)}"
+    method = r["method"] if r["method_used"] == r["method"] else f"{r['method']}→{r['method_used']}"
+    design = f"{r['design']}; {r['basis']}" + (f"; MELD {r['meld_variant']}" if present(r["meld_variant"]) else "")
+    return [r["outcome_label"], r["window"], Html(f"<b>{esc(r['measure'])}</b><br><span class=\"small\">{esc(design)}</span>"),
+            what, f"{method}, {r['test']}", f"{r['k']}" + ("" if r["pooled"] else " (not pooled)"),
+            _estimate_text(r), _pi_text(r), num(r["tau2"], 3), num(r["I2"], 1), het, _studies_text(r["study_ids"]),
+            "; ".join(w for w in r["warnings"] if not w.startswith("k=1")), trail_link(key)]
+
+
+def pooled_section(pooled: pd.DataFrame, trails: Trails, forest_keys: set[str]) -> Html:
+    has_ids = "pooled_id" in pooled.columns
+    tables = {"main": ([], []), "leave_one_out": ([], [])}
+    for r in pooled.to_dict("records"):
+        key = pooled_key(r)
+        what = r["analysis_name"]
+        if present(r.get("subgroup_level")):
+            what = f"{what} = {r['subgroup_level']}"
+        if present(r.get("omitted_study_id")):
+            what = f"{what}: without {r['omitted_study_id']}"
+        trails.add(key, "pooled", f"{r['outcome']} / {r['window']} / {r['measure']} / {what} / {r['method']}, {r['test']}",
+                   list(r["comparison_ids"]), call=has_ids, priority=0 if key in forest_keys else 2)
+        rows, ids = tables["leave_one_out" if r["analysis"] == "leave_one_out" else "main"]
+        rows.append(_pooled_row(r, key, what))
+        ids.append(f"pooled-row-{key}")
+    note = para("Every pooled row of results/synthesis/pooled.parquet: main analysis with every configured estimator "
+                "and test, subgroups and sensitivity analyses (leave-one-out rows below). RR, OR and HR on the ratio "
+                "scale; other measures on their own scale.")
+    headers = ["Outcome", "Window", "Measure (design; basis)", "Analysis", "Method, test", "k", "Estimate [95% CI]",
+               "95% PI", "τ²", "I² %", "Q (df), p", "Studies", "Warnings", "Trail"]
+    (main_rows, main_ids), (loo_rows, loo_ids) = tables["main"], tables["leave_one_out"]
+    return section("pooled", "Pooled results", note, table(headers, main_rows, "pooled small", main_ids),
+                   f"<details><summary>Leave-one-out: {len(loo_rows)} rows</summary>",
+                   table(headers, loo_rows, "pooled small", loo_ids), "</details>")
+
+
+def comparators_section(comparators: pd.DataFrame, trails: Trails) -> Html:
+    rows = []
+    for r in comparators.to_dict("records"):
+        trails.add(r["record_id"], "record", f"{r['study_id']} / {r['outcome']} / {r['timepoint_text']} (published)")
+        published = (f"{r['published_measure'] or ''} {num(r['published_estimate'])} [{num(r['published_ci_lower'])}, "
+                     f"{num(r['published_ci_upper'])}]" if _finite(r["published_estimate"]) else "no estimate")
+        details = ", ".join(text for text, shown in ((f"unit {r['unit']}", present(r["unit"])),
+                                                     (f"p {r['published_p_value']}", present(r["published_p_value"])),
+                                                     (f"N {num(r['published_n'], 0)}", _finite(r["published_n"])))
+                            if shown)
+        ours = (f"{num(r['our_estimate'])} [{num(r['our_ci_lb'])}, {num(r['our_ci_ub'])}], I² {num(r['our_I2'], 0)}%"
+                if _finite(r["our_estimate"]) else "")
+        rows.append([Html(f'<b>{esc(r["study_id"])}</b><br><span class="badge">{esc(r["source"])}</span>'),
+                     r["outcome_label"], f"{r['timepoint_text']} → {r['window'] if present(r['window']) else r['assignment']}",
+                     Html(f"{esc(published)}<br><span class=\"small\">{esc(details)}</span>"), r["flags"],
+                     f"{r['our_measure'] or '–'}; {r['our_method']}, {r['our_test']}; k = {r['our_k']}", ours,
+                     r["our_note"], trail_link(r["record_id"])])
+    note = Html(f'<p class="published-note">Published meta-analyses: their pooled values are quoted as printed — '
+                f'<b>{esc(PUBLISHED)}</b> — and never enter our pooling. Our estimate for the same outcome, '
+                "window and measure (main analysis, default estimator and test) is shown beside each; k = 1 means "
+                "a single study, not pooled.</p>")
+    headers = ["Published meta-analysis", "Outcome", "Timepoint → window", "Published estimate [95% CI]",
+               "Flags", "Our measure; method; k", "Our estimate [95% CI]", "Our note", "Trail"]
+    return section("comparators", "Published comparators beside our estimates", note,
+                   table(headers, rows, "comparators small"))
+
+
+def _finite(x) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,113 @@
+"""Audit trails in the report: links to them and the <details> blocks that hold them.
+
+Every forest-plot row, pooled estimate and published record links to a block holding the text of
+``Auditor.trail()`` for its id (the same text as ``livertrials audit ID``). Where an id has no
+lineage yet, the block says so and links to the ids it was made from (comparison -> records).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from livertrials.lineage.trails import Auditor, NoLineageError
+from livertrials.report.html import Html, esc, para
+
+
+def trail_anchor(ident: str) -> str:
+    return "trail-" + str(ident)
+
+
+def trail_link(ident: str, text: str = "trail") -> Html:
+    if not ident:
+        return Html("")
+    return Html(f'<a class="trail" href="#{esc(quote(trail_anchor(ident), safe=""))}">{esc(text)}</a>')
+
+
+class Trails:
+    """Ids that need an audit-trail block: what they are, which ids they were made from, how much they matter.
+
+    A pooled estimate over hundreds of studies has a trail of thousands of lines, so the page holds
+    at most ``budget`` lines of trail text: trails are embedded most important first (priority 0:
+    the forest-plot diamonds, 1: forest-plot rows, 2: other pooled rows, 3: published and MELD
+    records, 4: records behind a comparison without lineage) until the budget is spent. The others
+    get a block saying how to print them.
+    """
+
+    def __init__(self, results: Path, budget: int):
+        self.results = Path(results)
+        self.items: dict[str, dict] = {}
+        self.budget = budget
+        self.used = 0
+        self.missing: set[str] = set()          # ids with no lineage: their block says so
+        self._auditor: Auditor | None = None
+
+    @property
+    def auditor(self) -> Auditor:
+        """The lineage tables of the results folder, loaded once, when the first trail is asked for (the cost)."""
+        if self._auditor is None:
+            self._auditor = Auditor(self.results)
+        return self._auditor
+
+    def add(self, ident: str, kind: str, title: str, made_from: list[str] = (), call: bool = True,
+            priority: int = 3) -> None:
+        if not ident:
+            return
+        if ident in self.items:                       # seen again from somewhere more important
+            self.items[ident]["priority"] = min(priority, self.items[ident]["priority"])
+            return
+        self.items[ident] = {"kind": kind, "title": title, "made_from": list(made_from), "call": call,
+                             "priority": priority}
+
+    def _trail(self, ident: str, max_lines: int) -> list[str] | None:
+        """The trail of ``ident`` (None: longer than max_lines); without lineage, the one line saying why."""
+        try:
+            return self.auditor.trail(ident, max_lines)
+        except NoLineageError as error:
+            self.missing.add(ident)
+            return [str(error)]
+
+    def _embed(self, ids: list[str]) -> dict[str, list[str]]:
+        """Trails of ``ids``, most important first, while the budget lasts (a trail that would overrun it is left out)."""
+        texts = {}
+        for ident in sorted(ids, key=lambda i: self.items[i]["priority"]):     # stable: first added first
+            if self.used >= self.budget:
+                break
+            lines = self._trail(ident, max_lines=self.budget - self.used)
+            if lines is not None and self.used + len(lines) <= self.budget:
+                texts[ident] = lines
+                self.used += len(lines)
+        return texts
+
+    def render(self, record_title) -> Html:
+        """Call trail() for the ids within the limit; a comparison without lineage gets its records' trails too."""
+        order = {"pooled": 0, "comparison": 1, "record": 2}
+        texts = self._embed([i for i, item in self.items.items() if item["call"] and item["kind"] != "record"])
+        for ident in list(texts):
+            if self.items[ident]["kind"] == "comparison" and ident in self.missing:
+                for rid in self.items[ident]["made_from"]:
+                    self.add(rid, "record", record_title(rid), priority=4)
+        texts.update(self._embed([i for i, item in self.items.items() if item["kind"] == "record"]))
+        skipped = f"not embedded: this page holds at most {self.budget} lines of audit trails (report.audit_trail_budget), " \
+                  f"more important ones first. Print it with: livertrials audit {{}} --results {self.results}"
+        blocks = []
+        # grouped by kind, then by what the id is (outcome / window / ...), so a reader can also browse them
+        for ident in sorted(self.items, key=lambda i: (order.get(self.items[i]["kind"], 9), self.items[i]["title"], i)):
+            item = self.items[ident]
+            if ident in texts:
+                lines = texts[ident]
+            elif item["call"]:
+                lines = [skipped.format(ident)]
+            else:
+                lines = [f"{ident}: pooled.parquet has no pooled_id column yet, so pooled rows have no lineage of "
+                         "their own; the comparisons pooled are linked below."]
+            made = ""
+            if not item["call"] or (ident in texts and ident in self.missing):    # no lineage yet: point to the inputs
+                links = " ".join(trail_link(m, m) for m in item["made_from"] if m in self.items)
+                made = f'<p class="made">Made from: {links}</p>' if links else ""
+            blocks.append(f'<details id="{esc(trail_anchor(ident))}" class="trail {esc(item["kind"])}">'
+                          f'<summary>{esc(item["kind"])} <code>{esc(ident)}</code>: {esc(item["title"])}</summary>'
+                          f'<pre>{esc(chr(10).join(lines))}</pre>{made}</details>')
+        wanted = sum(item["call"] for item in self.items.values())
+        summary = para(f"{len(texts)} of {wanted} audit trails embedded; the others name the command that prints them.")
+        return Html(summary + "".join(blocks))
