@@ -598,3 +598,26 @@ def test_rma_models_gives_the_numbers_of_one_rma_per_model(bcg_rr):
         for (method, test), got in zip(models, results):
             np.testing.assert_equal(got.as_dict(), rma(*bcg_rr, method, test, level, predtype=predtype).as_dict())
     assert meta.rma_models([0.3], [0.04], [("REML", "knha")])[0] == rma([0.3], [0.04], test="knha")
+
+
+# ---------------------------------------------------------------- edge cases metafor handles (R 3.8-1 output)
+
+def test_sj_with_all_effects_equal_gives_tau2_zero():
+    # rma(c(.1,.1,.1), c(.1,.2,.3), method="SJ"): tau2 0, estimate 0.1000, se 0.2335 (metafor floors
+    # tau2 at 0; 0.1 + 0.1 + 0.1 rounding made the Python RSS slightly negative: math domain error)
+    for y in ([0.1] * 3, [0.2] * 3, [0.3, 0.3]):
+        r = rma(y, [0.1, 0.2, 0.3][:len(y)], method="SJ")
+        assert r.tau2 == 0.0 and r.tau == 0.0 and r.estimate == pytest.approx(y[0], abs=1e-15)
+    close(rma([0.1] * 3, [0.1, 0.2, 0.3], method="SJ").se, 0.2335, 4)
+
+
+def test_smd_undefined_below_two_degrees_of_freedom():
+    # escalc("SMD", m1i=1, sd1i=1, n1i=1, m2i=0, sd2i=1, n2i=2) gives yi = vi = NA (J(1) is not defined);
+    # it used to return g = 0
+    for n1, n2 in ((1, 2), (1, 1)):
+        for vtype in ("LS", "UB"):
+            g, v = smd(1, 1, n1, 0, 1, n2, vtype=vtype)
+            assert math.isnan(g[0]) and math.isnan(v[0])
+    g, _ = smd([1, 1], [1, 1], [1, 2], [0, 0], [1, 1], [2, 2])
+    assert math.isnan(g[0]) and g[1] == pytest.approx(meta.hedges_j(2) * 1.0, abs=1e-15)
+    assert math.isnan(meta.hedges_j(1)) and math.isnan(meta.hedges_j(0)) and meta.hedges_j(2) > 0
