@@ -103,7 +103,7 @@ def _check_groups(sd1, n1, sd2, n2):
         raise ValueError("group sizes must be >= 1")
 
 
-def _cells(a, n1, c, n2, add, to, drop00):
+def corrected_cells(a, n1, c, n2, add, to, drop00):
     """2x2 cells with metafor's continuity correction.
 
     to="only0" (metafor default): add `add` to all four cells of tables with any zero cell.
@@ -133,7 +133,7 @@ def _cells(a, n1, c, n2, add, to, drop00):
 
 def rr(a, n1, c, n2, add=0.5, to="only0", drop00=False):
     """Log risk ratio (a events of n1 vs c events of n2), vi = 1/a − 1/n1 + 1/c − 1/n2."""
-    a, b, c, d = _cells(a, n1, c, n2, add, to, drop00)
+    a, b, c, d = corrected_cells(a, n1, c, n2, add, to, drop00)
     with np.errstate(divide="ignore", invalid="ignore"):
         n1, n2 = a + b, c + d
         return np.log(a / n1) - np.log(c / n2), 1 / a - 1 / n1 + 1 / c - 1 / n2
@@ -141,14 +141,14 @@ def rr(a, n1, c, n2, add=0.5, to="only0", drop00=False):
 
 def or_(a, n1, c, n2, add=0.5, to="only0", drop00=False):
     """Log odds ratio, vi = 1/a + 1/b + 1/c + 1/d."""
-    a, b, c, d = _cells(a, n1, c, n2, add, to, drop00)
+    a, b, c, d = corrected_cells(a, n1, c, n2, add, to, drop00)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(a / b) - np.log(c / d), 1 / a + 1 / b + 1 / c + 1 / d
 
 
 def rd(a, n1, c, n2, add=0.5, to="only0", drop00=False, vtype="LS"):
     """Risk difference p1 − p2. metafor applies the same zero-cell correction to RD."""
-    a, b, c, d = _cells(a, n1, c, n2, add, to, drop00)
+    a, b, c, d = corrected_cells(a, n1, c, n2, add, to, drop00)
     n1, n2 = a + b, c + d
     p1, p2 = a / n1, c / n2
     if vtype == "LS":
