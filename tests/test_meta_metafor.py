@@ -838,3 +838,64 @@ def test_live_metafor_run_reproduces_the_committed_methods_results(tmp_path):
     for case in CASES:
         for quantity, expected, value, diff in differences(case, live[case], tmp_path):
             assert diff <= tolerance(case), (case, quantity, value, expected)
+
+
+# ---------------------------------------------------------------- new methods: edge cases and input checks
+
+def test_rma_mods_without_moderators_is_rma():
+    # the intercept-only model through the design-matrix code gives rma()'s numbers, for every method and test
+    yi, vi = rr(*tables(METHODS_DATA, "bcg"))
+    for method in meta.METHODS:
+        for test in ("z", "knha"):
+            a, b = rma(yi, vi, method, test), rma_mods(yi, vi, np.empty((len(yi), 0)), method, test)
+            assert b.p == 1 and b.coef_names == ("intrcpt",) and b.QM_df1 == 1
+            for x, y in [(a.tau2, b.tau2), (a.estimate, b.beta[0]), (a.se, b.se[0]), (a.ci_lb, b.ci_lb[0]),
+                         (a.pval, b.pval[0]), (a.Q, b.QE), (a.I2, b.I2), (a.H2, b.H2)]:
+                assert x == pytest.approx(y, rel=1e-10, abs=1e-12), (method, test)
+            if method not in ("EE", "FE"):
+                assert a.tau2_se == pytest.approx(b.tau2_se, rel=1e-10)
+            assert b.QM == pytest.approx(b.zval_or_tval[0] ** 2, rel=1e-10)   # chi2(1) = z², F(1, k-1) = t²
+
+
+def test_mh_without_events_in_one_arm_is_not_estimable():
+    # rma.mh(ai=c(0,0), n1i=c(10,12), ci=c(2,3), n2i=c(11,12)): OR and RR NA (QE NA too); RD -0.218220338983051,
+    # se 0.0861043052746279, QE 0.181903324993702 (R 3.8-1)
+    for measure in ("OR", "RR"):
+        r = rma_mh([0, 0], [10, 12], [2, 3], [11, 12], measure)
+        assert math.isnan(r.estimate) and math.isnan(r.ci_lb) and math.isnan(r.Q) and "not estimable" in r.warnings[0]
+    r = rma_mh([0, 0], [10, 12], [2, 3], [11, 12], "RD")
+    assert abs(r.estimate - -0.218220338983051) < 1e-12 and abs(r.se - 0.0861043052746279) < 1e-12
+    assert abs(r.Q - 0.181903324993702) < 1e-12 and r.k_yi == 2 and r.warnings == ()
+    # rma.peto stops: "One of the two outcomes never occurred in any of the tables"
+    with pytest.raises(ValueError, match="never occurred"):
+        rma_peto([0, 0], [10, 12], [0, 0], [11, 12])
+
+
+@pytest.mark.parametrize("call,msg", [
+    (lambda: rma_mh([1], [10], [2], [10], "HR"), "measure must be"),
+    (lambda: rma_mh([11], [10], [2], [10]), "larger than"),
+    (lambda: rma_mh([1, np.nan], [10, 10], [2, 2], [10, 10]), "finite"),
+    (lambda: rma_peto([1], [10], [2], [10], level=95), "level must be"),
+    (lambda: rma_mods([0.1, 0.2, 0.3], [0.1] * 3, [1, 2]), "one row per study"),
+    (lambda: rma_mods([0.1, 0.2, 0.3], [0.1] * 3, [[1, 2], [2, 4], [3, 6]]), "full rank"),
+    (lambda: rma_mods([0.1, 0.2], [0.1] * 2, [1, 2]), "too few studies"),
+    (lambda: subgroup_test([0.1, 0.2], [0.1] * 2, ["a", "a"]), "two subgroups"),
+    (lambda: subgroup_test([0.1, 0.2], [0.1] * 2, ["a"]), "labels for"),
+    (lambda: regtest([0.1, 0.2], [0.1] * 2), "at least 3"),
+    (lambda: regtest([0.1, 0.2, 0.3], [0.1] * 3, predictor="ni"), "needs the sample sizes"),
+    (lambda: regtest([0.1, 0.2, 0.3], [0.1] * 3, model="glm"), "model must be"),
+    (lambda: trimfill([0.1, 0.2, 0.3], [0.1] * 3, side="up"), "side must be"),
+    (lambda: trimfill([0.1, 0.2, 0.3], [0.1] * 3, estimator="L1"), "estimator must be"),
+])
+def test_new_methods_input_validation(call, msg):
+    with pytest.raises(ValueError, match=msg):
+        call()
+
+
+def test_subgroup_test_does_not_depend_on_the_reference_level():
+    e = effects(METHODS_DATA, "bcg_rr")
+    a = subgroup_test(e["yi"], e["vi"], e["group"], "REML")
+    b = subgroup_test(e["yi"], e["vi"], ["z" + g if g == "alternate" else g for g in e["group"]], "REML")
+    assert a.groups[0] == "alternate" and b.groups[-1] == "zalternate"
+    assert a.QM == pytest.approx(b.QM, rel=1e-9) and a.tau2 == pytest.approx(b.tau2, rel=1e-9)
+    assert a.Qb == pytest.approx(b.Qb, rel=1e-12) and a.QM_df1 == 2 and a.Qb_df == 2

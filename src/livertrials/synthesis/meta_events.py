@@ -147,8 +147,11 @@ def rma_mh(a, n1, c, n2, measure="OR", level=0.95, *, add=0.5, to="only0", drop0
     ok = np.isfinite(yi) & np.isfinite(vi)
     y, w = yi[ok], 1 / vi[ok]
     k_yi = int(ok.sum())
-    Q = max(0.0, float(w @ (y - est) ** 2)) if k_yi > 1 else 0.0
-    Q_p, I2, H2 = _q_based(Q, k_yi)
+    if math.isnan(est):   # metafor: QE and the rest are NA too
+        Q = Q_p = I2 = H2 = nan
+    else:
+        Q = max(0.0, float(w @ (y - est) ** 2)) if k_yi > 1 else 0.0
+        Q_p, I2, H2 = _q_based(Q, k_yi)
     return EventsResult(
         method="MH", measure=measure, k=len(ai), k_yi=k_yi, level=level, estimate=float(est), se=float(se),
         zval=float(z), pval=float(p), ci_lb=float(lb), ci_ub=float(ub), Q=Q, Q_df=max(0, k_yi - 1), Q_p=Q_p,

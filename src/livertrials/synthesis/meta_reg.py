@@ -290,8 +290,8 @@ class SubgroupTest:
 
     Moderator test (metafor ``rma(yi, vi, mods = ~ factor(group))``): QM of the meta-regression on the
     subgroup dummies, one τ² shared by all subgroups (QM_df1 = groups - 1; F-test with QM_df2 under knha).
-    Separate fits (RevMan, Cochrane Handbook §10.11.3.1; R meta's Q.b.random): each subgroup pooled on
-    its own (own τ²), then Qb = Σ (estimate_g - pooled)² / se_g², the pooled value being their
+    Separate fits (RevMan's "test for subgroup differences", Cochrane Handbook chapter 10): each subgroup
+    pooled on its own (own τ²), then Qb = Σ (estimate_g - pooled)² / se_g², the pooled value being their
     inverse-variance mean (metafor: rma(estimate, sei=se, method="EE")$QE), chi² with groups - 1 df.
     """
 
