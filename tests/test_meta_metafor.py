@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,9 @@ import pytest
 
 from livertrials.synthesis import meta
 from livertrials.synthesis.meta import leave_one_out, loghr_from_ci, md, or_, rd, rma, rr, smd
+from livertrials.synthesis.meta_bias import regtest, trimfill
+from livertrials.synthesis.meta_events import rma_mh, rma_peto
+from livertrials.synthesis.meta_reg import rma_mods, subgroup_test
 
 DATA = Path(__file__).parent / "data" / "metafor_reference"
 
@@ -624,30 +629,8 @@ def test_smd_undefined_below_two_degrees_of_freedom():
 
 
 # ================================================================ R metafor 3.8-1, run on metadat data sets
-# MH, Peto, meta-regression, subgroup differences, regression tests and trim-and-fill against values that
-# tests/r/metafor_methods.R wrote into tests/data/metafor_methods/results.csv (metafor's own output, never
-# this code's). The data sets come from R package metadat (Viechtbauer; copied into that folder by the
-# same script):
-#   dat.bcg            Colditz et al. (1994), JAMA 271:698-702: 13 BCG vaccine trials (MH, Peto, every
-#                      rma-based method; alloc is the subgroup moderator, ablat and year the regressors)
-#   dat.nielweise2007  Niel-Weise et al. (2007), Intensive Care Med 33:2058-2068: catheter infections,
-#                      zero cells and one double-zero trial (Yucel 2004)
-#   dat.yusuf1985      Yusuf et al. (1985), Prog Cardiovasc Dis 27:335-371: beta blockers, six tables (Peto)
-#   dat.egger2001      Egger et al. (2001), Systematic Reviews in Health Care, ch. 11: magnesium in MI,
-#                      ISIS-4 left out (as in metafor's regtest help), one zero cell
-#   dat.bangertdrowns2004  Bangert-Drowns et al. (2004), Rev Educ Res 74:29-58: writing-to-learn SMDs;
-#                      subgroups by metacognitive prompts (meta) and by grade
-#   zeros              constructed: a zero cell, a double-zero and an all-events table, a one-study subgroup
-# Agreement: 1e-6 for closed-form results (MH, Peto, EE, DL, HE, HS, HSk, SJ and the lm regression test),
-# 1e-4 when an iterative tau2 estimator (ML, REML, EB, PM, PMM) is involved; absolute for |value| <= 1,
-# relative beyond. Counts and the trim-and-fill side must be equal.
-
-from livertrials.synthesis.meta_bias import regtest, trimfill  # noqa: E402
-from livertrials.synthesis.meta_events import rma_mh, rma_peto  # noqa: E402
-from livertrials.synthesis.meta_reg import rma_mods, subgroup_test  # noqa: E402
-
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
+# MH, Peto, meta-regression, subgroup differences, regression tests and trim-and-fill: see the docstring of
+# test_methods_agree_with_committed_metafor_results for the data sets and tolerances.
 
 R_DIR = Path(__file__).parent / "r"
 METHODS_DATA = Path(__file__).parent / "data" / "metafor_methods"
@@ -795,6 +778,29 @@ def test_committed_methods_results_cover_every_method():
 
 @pytest.mark.parametrize("case", CASES)
 def test_methods_agree_with_committed_metafor_results(case):
+    """MH, Peto, meta-regression, subgroup differences, regression tests and trim-and-fill against values that
+    tests/r/metafor_methods.R wrote into tests/data/metafor_methods/results.csv (metafor's own output, never
+    this code's). The data sets come from R package metadat 1.2-0 (Viechtbauer; copied into that folder by
+    the same script); the original papers, as metadat cites them:
+      dat.bcg            Colditz GA et al. (1994), Efficacy of BCG vaccine in the prevention of tuberculosis,
+                         JAMA 271(9):698-702: 13 trials (MH, Peto and every rma-based method; alloc is the
+                         subgroup moderator, ablat and year the regressors)
+      dat.nielweise2007  Niel-Weise BS, Stijnen T, van den Broek PJ (2007), Anti-infective-treated central
+                         venous catheters, Intensive Care Med 33(12):2058-2068: zero cells and one double-zero
+                         trial (Yucel 2004)
+      dat.yusuf1985      Yusuf S, Peto R, Lewis J, Collins R, Sleight P (1985), Beta blockade during and after
+                         myocardial infarction, Prog Cardiovasc Dis 27(5):335-371: six tables (Peto, MH)
+      dat.egger2001      Egger M, Davey Smith G, Altman DG (eds.) (2001), Systematic reviews in health care:
+                         meta-analysis in context, 2nd ed., BMJ Books: magnesium in myocardial infarction,
+                         ISIS-4 left out as in metafor's regtest help; one zero cell
+      dat.bangertdrowns2004  Bangert-Drowns RL, Hurley MM, Wilkinson B (2004), The effects of school-based
+                         writing-to-learn interventions on academic achievement, Rev Educ Res 74(1):29-58:
+                         SMDs; subgroups by metacognitive prompts (meta) and by grade
+      zeros              constructed: a zero cell, a double-zero and an all-events table, a one-study subgroup
+    Agreement: 1e-6 for closed-form results (MH, Peto, EE, DL, HE, HS, HSk, SJ and the lm regression test),
+    1e-4 when an iterative tau2 estimator (ML, REML, EB, PM, PMM) is involved; absolute for |value| <= 1,
+    relative beyond. Counts and the trim-and-fill side must be equal.
+    """
     tol = tolerance(case)
     for quantity, expected, value, diff in differences(case, COMMITTED[case], METHODS_DATA):
         assert diff <= tol, (case, quantity, value, expected)

@@ -96,7 +96,7 @@ def rma_mh(a, n1, c, n2, measure="OR", level=0.95, *, add=0.5, to="only0", drop0
            correct=True) -> EventsResult:
     """Mantel-Haenszel pooled OR, RR or RD (metafor ``rma.mh``), a events of n1 vs c events of n2.
 
-    SE: Robins-Breslow-Greenland (OR), Greenland-Robins (RR), Greenland-Robins / Sato (RD). add, to
+    SE: Robins-Breslow-Greenland (OR), Greenland-Robins (RR), Sato-Greenland-Robins (RD). add, to
     and drop00 only shape the study-level estimates behind Q (metafor's first ``add``/``to``/``drop00``);
     the pooled estimate always uses the raw counts (metafor's default second values 0, "none", FALSE).
     A pooled OR or RR is NaN (with a warning) when no table has the events it needs, as in metafor.
