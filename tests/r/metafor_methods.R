@@ -29,7 +29,7 @@ suppressPackageStartupMessages(library(metafor))
 args <- commandArgs(trailingOnly = TRUE)
 file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
 here <- if (length(file_arg)) dirname(normalizePath(sub("^--file=", "", file_arg[1]))) else "tests/r"
-out_dir <- if (length(args) >= 1) args[1] else file.path(here, "..", "data", "metafor_methods")
+out_dir <- normalizePath(if (length(args) >= 1) args[1] else file.path(here, "..", "data", "metafor_methods"), mustWork = FALSE)
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
 
 full <- function(x) ifelse(is.na(x), NA, sprintf("%.17g", x))
