@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,9 @@ import pytest
 
 from livertrials.synthesis import meta
 from livertrials.synthesis.meta import leave_one_out, loghr_from_ci, md, or_, rd, rma, rr, smd
+from livertrials.synthesis.meta_bias import regtest, trimfill
+from livertrials.synthesis.meta_events import rma_mh, rma_peto
+from livertrials.synthesis.meta_reg import rma_mods, subgroup_test
 
 DATA = Path(__file__).parent / "data" / "metafor_reference"
 
@@ -598,3 +603,305 @@ def test_rma_models_gives_the_numbers_of_one_rma_per_model(bcg_rr):
         for (method, test), got in zip(models, results):
             np.testing.assert_equal(got.as_dict(), rma(*bcg_rr, method, test, level, predtype=predtype).as_dict())
     assert meta.rma_models([0.3], [0.04], [("REML", "knha")])[0] == rma([0.3], [0.04], test="knha")
+
+
+# ---------------------------------------------------------------- edge cases metafor handles (R 3.8-1 output)
+
+def test_sj_with_all_effects_equal_gives_tau2_zero():
+    # rma(c(.1,.1,.1), c(.1,.2,.3), method="SJ"): tau2 0, estimate 0.1000, se 0.2335 (metafor floors
+    # tau2 at 0; 0.1 + 0.1 + 0.1 rounding made the Python RSS slightly negative: math domain error)
+    for y in ([0.1] * 3, [0.2] * 3, [0.3, 0.3]):
+        r = rma(y, [0.1, 0.2, 0.3][:len(y)], method="SJ")
+        assert r.tau2 == 0.0 and r.tau == 0.0 and r.estimate == pytest.approx(y[0], abs=1e-15)
+    close(rma([0.1] * 3, [0.1, 0.2, 0.3], method="SJ").se, 0.2335, 4)
+
+
+def test_smd_undefined_below_two_degrees_of_freedom():
+    # escalc("SMD", m1i=1, sd1i=1, n1i=1, m2i=0, sd2i=1, n2i=2) gives yi = vi = NA (J(1) is not defined);
+    # it used to return g = 0
+    for n1, n2 in ((1, 2), (1, 1)):
+        for vtype in ("LS", "UB"):
+            g, v = smd(1, 1, n1, 0, 1, n2, vtype=vtype)
+            assert math.isnan(g[0]) and math.isnan(v[0])
+    g, _ = smd([1, 1], [1, 1], [1, 2], [0, 0], [1, 1], [2, 2])
+    assert math.isnan(g[0]) and g[1] == pytest.approx(meta.hedges_j(2) * 1.0, abs=1e-15)
+    assert math.isnan(meta.hedges_j(1)) and math.isnan(meta.hedges_j(0)) and meta.hedges_j(2) > 0
+
+
+# ================================================================ R metafor 3.8-1, run on metadat data sets
+# MH, Peto, meta-regression, subgroup differences, regression tests and trim-and-fill: see the docstring of
+# test_methods_agree_with_committed_metafor_results for the data sets and tolerances.
+
+R_DIR = Path(__file__).parent / "r"
+METHODS_DATA = Path(__file__).parent / "data" / "metafor_methods"
+ITERATIVE = {"ML", "REML", "EB", "PM", "PMM"}
+EXACT = {"k", "k_yi", "k0", "QM_df1", "Qb_df", "side", "df"}
+
+
+def read_results(directory):
+    """{case: {quantity: value}} of a results.csv; NA -> nan, the trim-and-fill side stays text."""
+    out: dict[str, dict] = {}
+    with open(directory / "results.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            value = row["value"]
+            out.setdefault(row["case"], {})[row["quantity"]] = (
+                value if row["quantity"] in ("side", "metafor_version") else float("nan") if value in ("", "NA") else float(value))
+    return out
+
+
+def _rows(directory, name):
+    with open(directory / f"{name}.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _num(rows, key):
+    return np.array([float(r[key]) for r in rows])
+
+
+def tables(directory, name):
+    """a, n1, c, n2 of a 2x2 data set (name as in the R script)."""
+    if name == "bcg":
+        rows = _rows(directory, "bcg")
+        a, c = _num(rows, "tpos"), _num(rows, "cpos")
+        return a, a + _num(rows, "tneg"), c, c + _num(rows, "cneg")
+    if name.startswith("yusuf1985_t"):   # trials without this outcome have NA counts: metafor omits them
+        rows = [r for r in _rows(directory, "yusuf1985")
+                if r["table"] == name.removeprefix("yusuf1985_t") and r["ai"] not in ("", "NA")]
+    else:
+        rows = _rows(directory, name)
+        if name == "egger2001":
+            rows = rows[:15]   # egger[-16, ]: ISIS-4 left out
+    return tuple(_num(rows, key) for key in ("ai", "n1i", "ci", "n2i"))
+
+
+def effects(directory, name):
+    """yi, vi (this package's escalc for 2x2 data) and the study attributes of an effect-size data set."""
+    if name.startswith("bangertdrowns2004"):
+        rows = _rows(directory, "bangertdrowns2004")
+        by = name.removeprefix("bangertdrowns2004_")
+        rows = [r for r in rows if r[by] not in ("", "NA")]
+        return dict(yi=_num(rows, "yi"), vi=_num(rows, "vi"), ni=_num(rows, "ni"), group=[int(r[by]) for r in rows])
+    data, measure = name.rsplit("_", 1)
+    a, n1, c, n2 = tables(directory, data)
+    yi, vi = {"rr": rr, "or": or_}[measure](a, n1, c, n2)
+    out = dict(yi=yi, vi=vi, ni=n1 + n2)
+    if data == "bcg":
+        rows = _rows(directory, "bcg")
+        out.update(group=[r["alloc"] for r in rows], ablat=_num(rows, "ablat"), year=_num(rows, "year"))
+    if data == "zeros":
+        out["group"] = [r["group"] for r in _rows(directory, "zeros")]
+    return out
+
+
+def _flat(**values):
+    """Quantities named as the R script names them: tuples of length > 1 get .1, .2, ... suffixes."""
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, (tuple, list, np.ndarray)):
+            if len(value) == 1:
+                out[name] = float(value[0])
+            else:
+                out.update({f"{name}.{i}": float(x) for i, x in enumerate(value, 1)})
+        else:
+            out[name] = value
+    return out
+
+
+def ours(case, directory):
+    """This package's values for one case of results.csv."""
+    kind, *parts = case.split("/")
+    if kind in ("mh", "peto"):
+        r = rma_mh(*tables(directory, parts[0]), measure=parts[1]) if kind == "mh" else rma_peto(*tables(directory, parts[0]))
+        return _flat(estimate=r.estimate, se=r.se, zval=r.zval, pval=r.pval, ci_lb=r.ci_lb, ci_ub=r.ci_ub, Q=r.Q,
+                     Q_p=r.Q_p, I2=r.I2, H2=r.H2, k=r.k, k_yi=r.k_yi, cmh=r.cmh, cmh_p=r.cmh_p, weights=r.weights)
+    if kind == "edge":
+        if parts[0] == "sj_equal":
+            r = rma([0.1, 0.1, 0.1], [0.1, 0.2, 0.3], method="SJ")
+            return dict(tau2=r.tau2, estimate=r.estimate, se=r.se)
+        yi, vi = smd([1, 1, 1], [1, 1, 1], [1, 1, 2], [0, 0, 0], [1, 1, 1], [2, 1, 2])
+        return _flat(yi=yi, vi=vi)
+    e = effects(directory, parts[0])
+    if kind == "mods":
+        r = rma_mods(e["yi"], e["vi"], np.column_stack([e["ablat"], e["year"]]), parts[1], parts[2])
+        return _flat(beta=r.beta, se=r.se, zval=r.zval_or_tval, pval=r.pval, ci_lb=r.ci_lb, ci_ub=r.ci_ub, tau2=r.tau2,
+                     tau2_se=r.tau2_se, QE=r.QE, QE_p=r.QE_p, QM=r.QM, QM_p=r.QM_p, I2=r.I2, H2=r.H2)
+    if kind == "subgroup":
+        s = subgroup_test(e["yi"], e["vi"], e["group"], parts[1], parts[2])
+        return _flat(QM=s.QM, QM_df1=s.QM_df1, QM_df2=s.QM_df2, QM_p=s.QM_p, tau2=s.tau2, QE=s.model.QE,
+                     QE_p=s.model.QE_p, beta=s.model.beta, se=s.model.se, Qb=s.Qb, Qb_df=s.Qb_df, Qb_p=s.Qb_p,
+                     group_estimate=s.estimates, group_se=s.se, group_tau2=s.tau2_groups)
+    if kind == "regtest":
+        model, predictor, method, test = parts[1:]
+        r = regtest(e["yi"], e["vi"], model, predictor, method, test, ni=e["ni"])
+        return dict(statistic=r.statistic, pval=r.pval, df=r.df, limit_estimate=r.limit_estimate,
+                    limit_ci_lb=r.limit_ci_lb, limit_ci_ub=r.limit_ci_ub)
+    if kind == "trimfill":
+        method, estimator, side = parts[1:]
+        t = trimfill(e["yi"], e["vi"], method, side=None if side == "auto" else side, estimator=estimator)
+        f = t.fit
+        return _flat(k0=t.k0, k0_se=t.k0_se, k0_p=t.k0_p, side=t.side, estimate=f.estimate, se=f.se, ci_lb=f.ci_lb,
+                     ci_ub=f.ci_ub, tau2=f.tau2, Q=f.Q, k=f.k, yi_filled=t.yi_filled, vi_filled=t.vi_filled)
+    raise AssertionError(f"unknown case {case}")
+
+
+def tolerance(case):
+    return 1e-4 if ITERATIVE & set(case.split("/")) else 1e-6
+
+
+def differences(case, reference, directory):
+    """[(quantity, reference, ours, scaled difference)] of one case; asserts exact quantities on the way."""
+    got = ours(case, directory)
+    assert set(got) >= set(reference), (case, sorted(set(reference) - set(got)))
+    out = []
+    for quantity, expected in reference.items():
+        value = got[quantity]
+        if quantity in EXACT:
+            assert value == expected or (math.isnan(value) and math.isnan(expected)), (case, quantity, value, expected)
+            continue
+        if math.isnan(expected):
+            assert value is None or math.isnan(value), (case, quantity, value)
+            continue
+        out.append((quantity, expected, value, abs(value - expected) / max(1.0, abs(expected))))
+    return out
+
+
+COMMITTED = read_results(METHODS_DATA)
+CASES = sorted(case for case in COMMITTED if case != "meta")
+
+
+def test_committed_methods_results_cover_every_method():
+    kinds = {case.split("/")[0] for case in CASES}
+    assert kinds == {"mh", "peto", "mods", "subgroup", "regtest", "trimfill", "edge"}
+    assert COMMITTED["meta"]["metafor_version"] == "3.8.1"
+    assert len(CASES) >= 130
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_methods_agree_with_committed_metafor_results(case):
+    """MH, Peto, meta-regression, subgroup differences, regression tests and trim-and-fill against values that
+    tests/r/metafor_methods.R wrote into tests/data/metafor_methods/results.csv (metafor's own output, never
+    this code's). The data sets come from R package metadat 1.2-0 (Viechtbauer; copied into that folder by
+    the same script); the original papers, as metadat cites them:
+      dat.bcg            Colditz GA et al. (1994), Efficacy of BCG vaccine in the prevention of tuberculosis,
+                         JAMA 271(9):698-702: 13 trials (MH, Peto and every rma-based method; alloc is the
+                         subgroup moderator, ablat and year the regressors)
+      dat.nielweise2007  Niel-Weise BS, Stijnen T, van den Broek PJ (2007), Anti-infective-treated central
+                         venous catheters, Intensive Care Med 33(12):2058-2068: zero cells and one double-zero
+                         trial (Yucel 2004)
+      dat.yusuf1985      Yusuf S, Peto R, Lewis J, Collins R, Sleight P (1985), Beta blockade during and after
+                         myocardial infarction, Prog Cardiovasc Dis 27(5):335-371: six tables (Peto, MH)
+      dat.egger2001      Egger M, Davey Smith G, Altman DG (eds.) (2001), Systematic reviews in health care:
+                         meta-analysis in context, 2nd ed., BMJ Books: magnesium in myocardial infarction,
+                         ISIS-4 left out as in metafor's regtest help; one zero cell
+      dat.bangertdrowns2004  Bangert-Drowns RL, Hurley MM, Wilkinson B (2004), The effects of school-based
+                         writing-to-learn interventions on academic achievement, Rev Educ Res 74(1):29-58:
+                         SMDs; subgroups by metacognitive prompts (meta) and by grade
+      zeros              constructed: a zero cell, a double-zero and an all-events table, a one-study subgroup
+    Agreement: 1e-6 for closed-form results (MH, Peto, EE, DL, HE, HS, HSk, SJ and the lm regression test),
+    1e-4 when an iterative tau2 estimator (ML, REML, EB, PM, PMM) is involved; absolute for |value| <= 1,
+    relative beyond. Counts and the trim-and-fill side must be equal.
+    """
+    tol = tolerance(case)
+    for quantity, expected, value, diff in differences(case, COMMITTED[case], METHODS_DATA):
+        assert diff <= tol, (case, quantity, value, expected)
+
+
+def test_published_mh_peto_regtest_trimfill_values():
+    # metafor-reference.md §1.3 [PUB-test], §1.6 [PUB] and §10 [PUB]: the committed file agrees with print
+    c = COMMITTED
+    close(c["mh/bcg/RR"]["estimate"], -0.4537, 4)
+    close(c["mh/bcg/RR"]["Q"], 152.5676, 4)
+    close(c["mh/bcg/OR"]["ci_lb"], -0.5538, 4)
+    close(c["peto/bcg"]["Q"], 167.7302, 4)
+    close(c["regtest/bcg_rr/rma/sei/REML/knha"]["statistic"], -0.7812, 4)
+    close(c["regtest/bcg_rr/rma/sei/REML/knha"]["limit_estimate"], -0.5104, 4)
+    close(c["regtest/egger2001_or/lm/sei/REML/z"]["statistic"], -3.1783, 4)
+    close(c["regtest/egger2001_or/rma/sei/REML/z"]["pval"], 0.0050, 4)
+    assert c["trimfill/bcg_rr/EE/L0/auto"]["k0"] == 4 and c["trimfill/bcg_rr/EE/L0/auto"]["side"] == "right"
+    close(c["trimfill/bcg_rr/EE/L0/auto"]["estimate"], -0.2910, 4)
+    close(c["trimfill/bcg_rr/REML/L0/auto"]["tau2"], 0.3313, 4)
+    close(c["trimfill/bcg_rr/EE/R0/auto"]["k0_p"], 0.0312, 4)
+    assert c["edge/sj_equal"]["tau2"] == 0 and math.isnan(c["edge/smd_small"]["yi.1"])
+
+
+def _metafor_available() -> str | None:
+    if shutil.which("Rscript") is None:
+        return "Rscript is not installed (apt-get install r-cran-metafor); the committed metafor results were still checked"
+    if subprocess.run(["Rscript", "-e", "library(metafor)"], capture_output=True, text=True).returncode != 0:
+        return "R package metafor is not installed; the committed metafor results were still checked"
+    return None
+
+
+def test_live_metafor_run_reproduces_the_committed_methods_results(tmp_path):
+    reason = _metafor_available()
+    if reason:
+        pytest.skip(reason)
+    subprocess.run(["Rscript", str(R_DIR / "metafor_methods.R"), str(tmp_path)], check=True, capture_output=True, text=True)
+    for name in ("bcg", "nielweise2007", "yusuf1985", "egger2001", "bangertdrowns2004", "zeros"):
+        assert (tmp_path / f"{name}.csv").read_text() == (METHODS_DATA / f"{name}.csv").read_text(), name
+    live = read_results(tmp_path)
+    assert set(live) == set(COMMITTED)
+    for case in CASES:
+        for quantity, expected, value, diff in differences(case, live[case], tmp_path):
+            assert diff <= tolerance(case), (case, quantity, value, expected)
+
+
+# ---------------------------------------------------------------- new methods: edge cases and input checks
+
+def test_rma_mods_without_moderators_is_rma():
+    # the intercept-only model through the design-matrix code gives rma()'s numbers, for every method and test
+    yi, vi = rr(*tables(METHODS_DATA, "bcg"))
+    for method in meta.METHODS:
+        for test in ("z", "knha"):
+            a, b = rma(yi, vi, method, test), rma_mods(yi, vi, np.empty((len(yi), 0)), method, test)
+            assert b.p == 1 and b.coef_names == ("intrcpt",) and b.QM_df1 == 1
+            for x, y in [(a.tau2, b.tau2), (a.estimate, b.beta[0]), (a.se, b.se[0]), (a.ci_lb, b.ci_lb[0]),
+                         (a.pval, b.pval[0]), (a.Q, b.QE), (a.I2, b.I2), (a.H2, b.H2)]:
+                assert x == pytest.approx(y, rel=1e-10, abs=1e-12), (method, test)
+            if method not in ("EE", "FE"):
+                assert a.tau2_se == pytest.approx(b.tau2_se, rel=1e-10)
+            assert b.QM == pytest.approx(b.zval_or_tval[0] ** 2, rel=1e-10)   # chi2(1) = z², F(1, k-1) = t²
+
+
+def test_mh_without_events_in_one_arm_is_not_estimable():
+    # rma.mh(ai=c(0,0), n1i=c(10,12), ci=c(2,3), n2i=c(11,12)): OR and RR NA (QE NA too); RD -0.218220338983051,
+    # se 0.0861043052746279, QE 0.181903324993702 (R 3.8-1)
+    for measure in ("OR", "RR"):
+        r = rma_mh([0, 0], [10, 12], [2, 3], [11, 12], measure)
+        assert math.isnan(r.estimate) and math.isnan(r.ci_lb) and math.isnan(r.Q) and "not estimable" in r.warnings[0]
+    r = rma_mh([0, 0], [10, 12], [2, 3], [11, 12], "RD")
+    assert abs(r.estimate - -0.218220338983051) < 1e-12 and abs(r.se - 0.0861043052746279) < 1e-12
+    assert abs(r.Q - 0.181903324993702) < 1e-12 and r.k_yi == 2 and r.warnings == ()
+    # rma.peto stops: "One of the two outcomes never occurred in any of the tables"
+    with pytest.raises(ValueError, match="never occurred"):
+        rma_peto([0, 0], [10, 12], [0, 0], [11, 12])
+
+
+@pytest.mark.parametrize("call,msg", [
+    (lambda: rma_mh([1], [10], [2], [10], "HR"), "measure must be"),
+    (lambda: rma_mh([11], [10], [2], [10]), "larger than"),
+    (lambda: rma_mh([1, np.nan], [10, 10], [2, 2], [10, 10]), "finite"),
+    (lambda: rma_peto([1], [10], [2], [10], level=95), "level must be"),
+    (lambda: rma_mods([0.1, 0.2, 0.3], [0.1] * 3, [1, 2]), "one row per study"),
+    (lambda: rma_mods([0.1, 0.2, 0.3], [0.1] * 3, [[1, 2], [2, 4], [3, 6]]), "full rank"),
+    (lambda: rma_mods([0.1, 0.2], [0.1] * 2, [1, 2]), "too few studies"),
+    (lambda: subgroup_test([0.1, 0.2], [0.1] * 2, ["a", "a"]), "two subgroups"),
+    (lambda: subgroup_test([0.1, 0.2], [0.1] * 2, ["a"]), "labels for"),
+    (lambda: regtest([0.1, 0.2], [0.1] * 2), "at least 3"),
+    (lambda: regtest([0.1, 0.2, 0.3], [0.1] * 3, predictor="ni"), "needs the sample sizes"),
+    (lambda: regtest([0.1, 0.2, 0.3], [0.1] * 3, model="glm"), "model must be"),
+    (lambda: trimfill([0.1, 0.2, 0.3], [0.1] * 3, side="up"), "side must be"),
+    (lambda: trimfill([0.1, 0.2, 0.3], [0.1] * 3, estimator="L1"), "estimator must be"),
+])
+def test_new_methods_input_validation(call, msg):
+    with pytest.raises(ValueError, match=msg):
+        call()
+
+
+def test_subgroup_test_does_not_depend_on_the_reference_level():
+    e = effects(METHODS_DATA, "bcg_rr")
+    a = subgroup_test(e["yi"], e["vi"], e["group"], "REML")
+    b = subgroup_test(e["yi"], e["vi"], ["z" + g if g == "alternate" else g for g in e["group"]], "REML")
+    assert a.groups[0] == "alternate" and b.groups[-1] == "zalternate"
+    assert a.QM == pytest.approx(b.QM, rel=1e-9) and a.tau2 == pytest.approx(b.tau2, rel=1e-9)
+    assert a.Qb == pytest.approx(b.Qb, rel=1e-12) and a.QM_df1 == 2 and a.Qb_df == 2

@@ -28,8 +28,8 @@ __all__ = [
 ]
 
 METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM")
-_SCORING = ("ML", "REML", "EB")          # Fisher scoring estimators
-_LL0_TOL = np.finfo(float).eps ** 0.25   # metafor's con$tol, used by the ll0check
+SCORING = ("ML", "REML", "EB")          # Fisher scoring estimators
+LL0_TOL = np.finfo(float).eps ** 0.25   # metafor's con$tol, used by the ll0check
 
 
 # --------------------------------------------------------------------------------------
@@ -62,18 +62,27 @@ def md(m1, sd1, n1, m2, sd2, n2, vtype="LS"):
 
 
 def hedges_j(m):
-    """Exact small-sample correction J(m) = Γ(m/2) / (√(m/2)·Γ((m−1)/2)), via lgamma."""
+    """Exact small-sample correction J(m) = Γ(m/2) / (√(m/2)·Γ((m−1)/2)), via lgamma.
+
+    NaN for m <= 1 (n1 + n2 <= 3), as metafor's ``.cmicalc``: J is not defined there (J(1) would be 0).
+    """
     m = np.asarray(m, dtype=float)
-    return np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        j = np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
+    return np.where(m > 1, j, np.nan)
 
 
 def smd(m1, sd1, n1, m2, sd2, n2, vtype="LS"):
-    """Hedges' g with the exact J (metafor measure "SMD"). vtype "LS" (default) or "UB"."""
+    """Hedges' g with the exact J (metafor measure "SMD"). vtype "LS" (default) or "UB".
+
+    yi and vi are NaN when n1 + n2 - 2 <= 1 (metafor returns NA there).
+    """
     m1, sd1, n1, m2, sd2, n2 = _arrays(m1, sd1, n1, m2, sd2, n2)
     _check_groups(sd1, n1, sd2, n2)
     m = n1 + n2 - 2
     j = hedges_j(m)
-    g = j * (m1 - m2) / np.sqrt(_pooled_var(sd1, n1, sd2, n2))
+    with np.errstate(divide="ignore", invalid="ignore"):   # m = 0: 0/0 pooled variance, NaN like J
+        g = j * (m1 - m2) / np.sqrt(_pooled_var(sd1, n1, sd2, n2))
     if vtype == "LS":
         vi = 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
     elif vtype == "UB":
@@ -94,7 +103,7 @@ def _check_groups(sd1, n1, sd2, n2):
         raise ValueError("group sizes must be >= 1")
 
 
-def _cells(a, n1, c, n2, add, to, drop00):
+def corrected_cells(a, n1, c, n2, add, to, drop00):
     """2x2 cells with metafor's continuity correction.
 
     to="only0" (metafor default): add `add` to all four cells of tables with any zero cell.
@@ -124,7 +133,7 @@ def _cells(a, n1, c, n2, add, to, drop00):
 
 def rr(a, n1, c, n2, add=0.5, to="only0", drop00=False):
     """Log risk ratio (a events of n1 vs c events of n2), vi = 1/a − 1/n1 + 1/c − 1/n2."""
-    a, b, c, d = _cells(a, n1, c, n2, add, to, drop00)
+    a, b, c, d = corrected_cells(a, n1, c, n2, add, to, drop00)
     with np.errstate(divide="ignore", invalid="ignore"):
         n1, n2 = a + b, c + d
         return np.log(a / n1) - np.log(c / n2), 1 / a - 1 / n1 + 1 / c - 1 / n2
@@ -132,14 +141,14 @@ def rr(a, n1, c, n2, add=0.5, to="only0", drop00=False):
 
 def or_(a, n1, c, n2, add=0.5, to="only0", drop00=False):
     """Log odds ratio, vi = 1/a + 1/b + 1/c + 1/d."""
-    a, b, c, d = _cells(a, n1, c, n2, add, to, drop00)
+    a, b, c, d = corrected_cells(a, n1, c, n2, add, to, drop00)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(a / b) - np.log(c / d), 1 / a + 1 / b + 1 / c + 1 / d
 
 
 def rd(a, n1, c, n2, add=0.5, to="only0", drop00=False, vtype="LS"):
     """Risk difference p1 − p2. metafor applies the same zero-cell correction to RD."""
-    a, b, c, d = _cells(a, n1, c, n2, add, to, drop00)
+    a, b, c, d = corrected_cells(a, n1, c, n2, add, to, drop00)
     n1, n2 = a + b, c + d
     p1, p2 = a / n1, c / n2
     if vtype == "LS":
@@ -267,8 +276,8 @@ class _Studies:
             crit_u, crit_l = _quantile("chi2", "isf", alpha / 2, Q_df), _quantile("chi2", "ppf", alpha / 2, Q_df)
             f = lambda t: _qgen(self.y, self.v, t)  # noqa: E731
             q0 = f(0.0)
-            t_lb = 0.0 if q0 < crit_u else _solve_decreasing(f, crit_u)
-            t_ub = 0.0 if q0 < crit_l else _solve_decreasing(f, crit_l)
+            t_lb = 0.0 if q0 < crit_u else solve_decreasing(f, crit_u)
+            t_ub = 0.0 if q0 < crit_l else solve_decreasing(f, crit_l)
             self._qprofile[level] = (t_lb, t_ub)
         return self._qprofile[level]
 
@@ -286,7 +295,7 @@ def _qgen(y, v, tau2):
     return float(w @ (y - mu) ** 2)
 
 
-def _solve_decreasing(f, target, lo=0.0, hi=100.0):
+def solve_decreasing(f, target, lo=0.0, hi=100.0):
     """Root of f(t) = target for decreasing f with f(lo) >= target; widens hi as needed."""
     while f(hi) > target:
         hi *= 10
@@ -340,7 +349,7 @@ def _tau2(studies: _Studies, method, maxiter, threshold):
     if method == "SJ":
         t0 = yc @ yc / k
         P = _P(1 / (v + t0))
-        t = t0 * (yc @ P @ yc) / (k - 1)
+        t = max(0.0, t0 * (yc @ P @ yc) / (k - 1))   # metafor floors at tau2.min = 0: rounding can make RSS < 0
         PV = P * v[None, :]
         se = t0 / (k - 1) * math.sqrt(2 * np.sum(PV * PV.T) + 4 * t * np.sum(PV * P)
                                       + 2 * t**2 * np.sum(P * P))
@@ -349,7 +358,7 @@ def _tau2(studies: _Studies, method, maxiter, threshold):
     if method in ("PM", "PMM"):
         target = (k - 1) if method == "PM" else stats.chi2.ppf(0.5, k - 1)
         f = lambda t: _qgen(y, v, t)  # noqa: E731
-        t = 0.0 if f(0.0) < target else _solve_decreasing(f, target)
+        t = 0.0 if f(0.0) < target else solve_decreasing(f, target)
         se = math.sqrt(2 * k**2 / (k - 1)) / np.sum(1 / (v + t))
         return t, se, True, 0, notes
 
@@ -377,7 +386,7 @@ def _tau2(studies: _Studies, method, maxiter, threshold):
             return t, math.nan, False, it, notes
     if method in ("ML", "REML"):   # metafor's ll0check
         reml = method == "REML"
-        if _loglik(yc, v, 0.0, reml) - _loglik(yc, v, t, reml) > _LL0_TOL and t > threshold:
+        if _loglik(yc, v, 0.0, reml) - _loglik(yc, v, t, reml) > LL0_TOL and t > threshold:
             notes.append(f"{method}: Fisher scoring may have gotten stuck at a local maximum; "
                          "tau^2 set to 0 (log-likelihood is higher at tau^2 = 0)")
             t = 0.0
@@ -392,7 +401,8 @@ def _tau2(studies: _Studies, method, maxiter, threshold):
     return t, se, True, it, notes
 
 
-def _validate(yi, vi, method, test, level, predtype, fallback):
+def validate_inputs(yi, vi, method, test, level, predtype="default", fallback="DL"):
+    """yi and vi as float arrays after checking them and the model settings (ValueError otherwise)."""
     y = np.atleast_1d(np.asarray(yi, dtype=float))
     v = np.atleast_1d(np.asarray(vi, dtype=float))
     if y.ndim != 1 or v.ndim != 1:
@@ -409,7 +419,7 @@ def _validate(yi, vi, method, test, level, predtype, fallback):
                          f"{np.flatnonzero(bad).tolist()}: {v[bad].tolist()}")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    if fallback is not None and (fallback not in METHODS or fallback in _SCORING):
+    if fallback is not None and (fallback not in METHODS or fallback in SCORING):
         raise ValueError(f"fallback must be a non-iterative method (e.g. 'DL'), got {fallback!r}")
     if test not in ("z", "knha", "hksj"):
         raise ValueError(f"test must be 'z' or 'knha', got {test!r}")
@@ -445,7 +455,7 @@ def rma_models(yi, vi, models, level=0.95, *, fallback="DL", predtype="default",
     predtype = predtype.lower()
     models = [("EE" if method == "FE" else method, "knha" if test == "hksj" else test) for method, test in models]
     for method, test in models:
-        y, v = _validate(yi, vi, method, test, level, predtype, fallback)
+        y, v = validate_inputs(yi, vi, method, test, level, predtype, fallback)
     if not models:
         return []
     if len(y) == 1:
