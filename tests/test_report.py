@@ -22,6 +22,7 @@ from livertrials.figures.forest import draw_all
 from livertrials.report.page import SECTIONS, build_report
 from livertrials.synthesis.core import COMPARATORS, COMPARISONS, POOLED
 from livertrials.io.tables import CHARACTERISTICS, ISSUES, read_table, to_table, write_table
+from livertrials.settings import defaults
 
 pytestmark = pytest.mark.slow
 
@@ -151,7 +152,8 @@ def hostile(built, tmp_path_factory):
              manifest, ["png"])
     out = work / "report" / "index.html"
     figures = sorted((results / "figures").glob("*.png"))
-    build_report(results, manifest, figures, {"report": {"title": f"Report {SCRIPT}"}}, out)
+    build_report(results, manifest, figures, {"report": {"title": f"Report {SCRIPT}"}}, out, title=f"Report {SCRIPT}",
+                 audit_trail_budget=defaults()["report"]["audit_trail_budget"])
     return out
 
 

@@ -23,6 +23,7 @@ from livertrials.report.html import Html, esc, num, table
 from livertrials.report.page import SECTIONS, build_report
 from livertrials.report.sections import characteristics_section, flags_section, validation_section
 from livertrials.report.trails import Trails
+from livertrials.settings import defaults
 from livertrials.synthesis.core import COMPARATORS, COMPARISONS, POOLED, WINDOWS
 
 SCRIPT = "<script>alert(1)</script>"
@@ -261,7 +262,8 @@ def tiny_results(tmp_path) -> tuple[Path, Path]:
 def test_build_report_on_a_tiny_results_folder(tiny_results, tmp_path):
     results, manifest = tiny_results
     out = tmp_path / "report" / "index.html"
-    page = build_report(results, manifest, [], {"report": {"title": f"T {SCRIPT}"}}, out, title=f"Report {SCRIPT}")
+    page = build_report(results, manifest, [], {"report": {"title": f"T {SCRIPT}"}}, out, title=f"Report {SCRIPT}",
+                        audit_trail_budget=defaults()["report"]["audit_trail_budget"])
     assert out.read_text(encoding="utf-8") == page
     assert "<script" not in page.lower()
     assert f"<title>Report {SCRIPT_ESCAPED}</title>" in page

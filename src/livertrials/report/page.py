@@ -31,11 +31,11 @@ SECTIONS = [("settings", "Run settings"), ("studies", "Study characteristics"), 
 
 
 def build_report(results: Path, manifest_path: Path, figure_files: list[Path], config: dict, out: Path,
-                 title: str = "Cell therapy in liver cirrhosis and ACLF: evidence synthesis",
-                 audit_trail_budget: int = 20_000) -> str:
+                 title: str, audit_trail_budget: int) -> str:
     """Write the HTML report; returns the page.
 
-    audit_trail_budget: lines of audit-trail text the page may hold (see Trails).
+    title, audit_trail_budget: config["report"] (defaults in config.schema.yaml); the budget is the lines of
+    audit-trail text the page may hold (see Trails).
     """
     results = Path(results)
     manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
