@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib import transforms  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
+from livertrials.figures.files import FOREST_STYLE  # noqa: E402
 from livertrials.figures.forest_specs import (MEASURE_NAMES, ForestSpec, StudyLine, count_text,  # noqa: E402
                                               effect_text, favours, heterogeneity_text, method_text,
                                               model_label, number_text, overall_test_text, plot_scale)
@@ -27,7 +28,7 @@ LINE_IN = 0.24          # height of one text line, inches
 CHAR_IN = 0.062         # width of one character at 8 pt (DejaVu Sans, a little generous)
 PLOT_IN = 3.2           # width of the plot column, inches
 
-plt.rcParams.update({"svg.hashsalt": "livertrials", "font.size": 8})
+plt.rcParams.update(FOREST_STYLE)
 
 
 def _side_names(design: str) -> tuple[str, str]:
