@@ -21,7 +21,7 @@ from matplotlib.patches import Polygon  # noqa: E402
 from livertrials.figures.files import FOREST_STYLE  # noqa: E402
 from livertrials.figures.forest_specs import (MEASURE_NAMES, ForestSpec, StudyLine, count_text,  # noqa: E402
                                               effect_text, favours, heterogeneity_text, method_text,
-                                              model_label, number_text, overall_test_text, plot_scale)
+                                              measure_text, model_label, number_text, overall_test_text, plot_scale)
 
 STUDY_BLUE, SUMMARY_DARK, SUBGROUP_GREY = "#0072B2", "#333333", "#999999"   # Okabe-Ito blue; greys
 LINE_IN = 0.24          # height of one text line, inches
@@ -245,8 +245,7 @@ def _axis_labels(fig, ax, spec: ForestSpec, width: float, height: float, foot_in
     ax.text(ref, drop, f"← {left}  ", transform=below, ha="right", va="top", fontsize=7.5)
     ax.text(ref, drop, f"  {right} →", transform=below, ha="left", va="top", fontsize=7.5)
     scale_note = " (log scale)" if spec.ratio else ""
-    unit = f" ({spec.unit})" if spec.unit and spec.measure in ("MD", "MC") else ""
-    ax.set_xlabel(f"{MEASURE_NAMES.get(spec.measure, spec.measure)}{unit}{scale_note}", labelpad=20)
+    ax.set_xlabel(f"{measure_text(spec.measure, spec.unit)}{scale_note}", labelpad=20)
     fig.text(0.1 / width, 1 - 0.22 / height, spec.title, fontsize=11, fontweight="bold", va="top")
     fig.text(0.1 / width, 1 - 0.48 / height, spec.subtitle, fontsize=8, color="#444444", va="top")
     fig.text(0.1 / width, 0.12 / height, method_text(spec), fontsize=7.5, color="#444444", va="bottom")

@@ -179,7 +179,7 @@ def _stem(readable: list, identity: list) -> str:
 
 
 def _window_rank(settings: dict) -> dict:
-    return {w["label"]: i for i, w in enumerate(settings.get("windows", []))}
+    return {w["label"]: i for i, w in enumerate(settings["windows"])}
 
 
 def forest_specs(pooled: pd.DataFrame, comparisons: pd.DataFrame, settings: dict, *, measures,
@@ -226,7 +226,7 @@ def _spec(kind: str, stem: str, row: dict, blocks: list[Block], overall: dict | 
           max_rows: int) -> ForestSpec:
     unit = _text(row.get("unit")) or None
     measure = row["measure"]
-    what = MEASURE_NAMES.get(measure, measure) + (f" ({unit})" if unit and measure in ("MD", "MC") else "")
+    what = measure_text(measure, unit)
     window = "all windows" if kind == "across_windows" else row["window"]
     if row["design"] == "within_arm":
         design = f"cell arms, follow-up vs baseline (pre-post correlation {row['pre_post_correlation']:g})"
@@ -258,6 +258,11 @@ def number_text(x, digits: int = 2) -> str:
 
 def count_text(x) -> str:
     return "–" if x is None or not np.isfinite(x) else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
+
+
+def measure_text(measure: str, unit: str | None) -> str:
+    """The measure's name, with the unit for the measures on the outcome's own scale."""
+    return MEASURE_NAMES.get(measure, measure) + (f" ({unit})" if unit and measure in ("MD", "MC") else "")
 
 
 def plot_scale(spec: ForestSpec):
