@@ -7,7 +7,6 @@ from livertrials.io.logs import log_to
 with log_to(snakemake.log[0]):
     draw_all(
         Path(snakemake.input.harmonized),
-        Path(snakemake.input.characteristics),
         Path(snakemake.params.registry),
         list(snakemake.params.outcomes),
         list(snakemake.params.formats),

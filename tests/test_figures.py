@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from livertrials.figures.arm_means import arm_level_points, draw_arm_means, draw_evidence_map, mean_ci
+from livertrials.figures.arm_means import arm_level_points, draw_arm_means, mean_ci
+from livertrials.figures.evidence_map import draw_evidence_map
 
 
 def harmonized_frame():
@@ -56,8 +57,8 @@ def test_two_worker_processes_write_the_same_figures(tmp_path, registry):
     harmonized_frame().to_parquet(tmp_path / "outcomes.parquet")
     registry_path = ROOT / "resources" / "registry" / "outcomes.yaml"
     for processes in (1, 2):
-        draw_all(tmp_path / "outcomes.parquet", tmp_path / "unused.parquet", registry_path, ["albumin", "bilirubin"],
-                 ["png", "svg"], tmp_path / str(processes), processes=processes)
+        draw_all(tmp_path / "outcomes.parquet", registry_path, ["albumin", "bilirubin"], ["png", "svg"],
+                 tmp_path / str(processes), processes=processes)
     names = sorted(p.name for p in (tmp_path / "1").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "2").iterdir()) and len(names) == 6
     assert all((tmp_path / "1" / n).read_bytes() == (tmp_path / "2" / n).read_bytes() for n in names)

@@ -7,13 +7,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from livertrials.settings import defaults
 from livertrials.synthesis import meta
 from livertrials.figures.files import is_palette_png, save_figure
-from livertrials.figures.forest import draw_all, draw_forest, favours, forest_specs, funnel_reason, pooled_key
+from livertrials.figures.forest import draw_all
+from livertrials.figures.forest_draw import draw_forest
+from livertrials.figures.forest_specs import (SETTINGS_KEY, favours, forest_specs, funnel_reason, pooled_key,
+                                              synthesis_settings)
 from livertrials.synthesis.core import COMPARISONS, POOLED, Settings, pool_comparisons
 from livertrials.io.tables import to_table, write_table
 
 SETTINGS = {"default_method": "REML", "default_test": "z", "windows": [{"label": "month 6"}]}
+FOREST = defaults()["forest"]
+
+
+def specs(pooled, comparisons, **change):
+    """forest_specs with the forest config defaults, some of them changed."""
+    forest = {**FOREST, **change}
+    return forest_specs(pooled, comparisons, SETTINGS, measures=forest["measures"], max_rows=forest["max_rows"],
+                        across_windows_outcomes=forest["across_windows_outcomes"],
+                        across_windows_measure=forest["across_windows_measure"])
 
 
 def comparison(study, yi, vi, *, measure="MD", outcome="albumin", benefit="higher", cell_source="bone_marrow",
@@ -60,7 +73,7 @@ def rr_rows():
 
 def main_spec(rows):
     comparisons, pooled = frames(rows)
-    return next(s for s in forest_specs(pooled, comparisons, SETTINGS) if s.kind == "main")
+    return next(s for s in specs(pooled, comparisons) if s.kind == "main")
 
 
 def test_svg_shows_every_study_the_diamond_and_the_prediction_interval(tmp_path):
@@ -112,7 +125,7 @@ def test_k1_is_drawn_alone_with_a_note(tmp_path):
 
 def test_subgroup_rows_become_blocks_with_the_overall_diamond(tmp_path):
     comparisons, pooled = frames(md_rows(4, cell_sources=["bone_marrow", "umbilical_cord"]))
-    subgroup = [s for s in forest_specs(pooled, comparisons, SETTINGS) if s.kind == "subgroup"]
+    subgroup = [s for s in specs(pooled, comparisons) if s.kind == "subgroup"]
     assert [s.id.split("_by_")[1].split("_")[0] for s in subgroup] == ["cell-source"]
     spec = subgroup[0]
     assert [b.title for b in spec.blocks] == ["cell_source: bone_marrow", "cell_source: umbilical_cord"]
@@ -143,14 +156,16 @@ def test_svg_is_deterministic(tmp_path):
 def write_inputs(tmp_path, rows):
     comparisons, pooled = frames(rows)
     write_table(to_table(comparisons, COMPARISONS), tmp_path / "comparisons.parquet")
-    write_table(to_table(pooled, POOLED), tmp_path / "pooled.parquet")
+    # with the settings in its metadata, as synthesis writes it
+    write_table(to_table(pooled, POOLED), tmp_path / "pooled.parquet",
+                metadata={SETTINGS_KEY.decode(): Settings().as_json()})
     return tmp_path / "pooled.parquet", tmp_path / "comparisons.parquet"
 
 
 def test_funnel_plot_where_k_is_at_least_10_and_a_reason_elsewhere(tmp_path):
     rows = md_rows(12) + [dict(r, outcome="bilirubin", comparison_id=r["comparison_id"] + "-b") for r in md_rows(3)]
     pooled_path, comparisons_path = write_inputs(tmp_path, rows)
-    entries = draw_all(pooled_path, comparisons_path, tmp_path / "figures", tmp_path / "index.json", ["png", "svg"])
+    entries = draw_all(pooled_path, comparisons_path, tmp_path / "figures", tmp_path / "index.json", FOREST)
     main = {e["outcome"]: e for e in entries if e["kind"] == "main"}
     assert main["albumin"]["k"] == 12 and main["albumin"]["funnel"] and main["albumin"]["funnel_reason"] is None
     funnel_svg = (tmp_path / "figures" / main["albumin"]["funnel"]["svg"]).read_text()
@@ -179,14 +194,15 @@ def test_pooled_key_prefers_pooled_id():
 
 def test_a_forest_with_too_many_studies_draws_only_the_pooled_rows(tmp_path):
     comparisons, pooled = frames(md_rows(12))
-    spec = next(s for s in forest_specs(pooled, comparisons, SETTINGS, max_rows=5) if s.kind == "main")
+    spec = next(s for s in specs(pooled, comparisons, max_rows=5) if s.kind == "main")
     assert spec.collapsed and spec.k_total == 12
     save_figure(draw_forest(spec), tmp_path, "big", ["svg"])
     svg = (tmp_path / "big.svg").read_text()
     assert "12 studies: rows not drawn (more than 5)" in svg
     assert 'id="square-' not in svg and 'id="pooled-diamond-' in svg
     pooled_path, comparisons_path = write_inputs(tmp_path, md_rows(12))
-    entries = draw_all(pooled_path, comparisons_path, tmp_path / "figures", tmp_path / "index.json", ["png"], max_rows=5)
+    entries = draw_all(pooled_path, comparisons_path, tmp_path / "figures", tmp_path / "index.json",
+                       dict(FOREST, formats=["png"], max_rows=5))
     assert entries[0]["collapsed"] and entries[0]["rows"] == [] and entries[0]["funnel"]   # the funnel keeps them all
 
 
@@ -194,9 +210,9 @@ def test_drawing_in_two_processes_gives_the_same_files_and_manifest(tmp_path):
     rows = md_rows(12, cell_sources=["bone_marrow", "umbilical_cord"]) + rr_rows()
     pooled_path, comparisons_path = write_inputs(tmp_path, rows)
     serial = draw_all(pooled_path, comparisons_path, tmp_path / "one" / "figures", tmp_path / "one" / "index.json",
-                      ["png", "svg"], processes=1)
+                      FOREST, processes=1)
     parallel = draw_all(pooled_path, comparisons_path, tmp_path / "two" / "figures", tmp_path / "two" / "index.json",
-                        ["png", "svg"], processes=2)
+                        FOREST, processes=2)
     assert len(serial) >= 3   # main albumin, albumin by cell source, main death
     assert (tmp_path / "one" / "index.json").read_text() == (tmp_path / "two" / "index.json").read_text()
     names = sorted(p.name for p in (tmp_path / "one" / "figures").iterdir())
@@ -210,20 +226,31 @@ def test_only_the_configured_measures_get_forest_plots(tmp_path):
     smd = [dict(r, measure="SMD", comparison_id=r["comparison_id"] + "-smd") for r in md_rows(4)]
     comparisons, pooled = frames(md_rows(4) + smd + rr_rows())
     assert {"MD", "SMD", "RR"} <= set(pooled["measure"])
-    kinds = {(s.kind, s.measure) for s in forest_specs(pooled, comparisons, SETTINGS, measures=["MD", "RR"])}
+    kinds = {(s.kind, s.measure) for s in specs(pooled, comparisons, measures=["MD", "RR"])}
     assert kinds == {("main", "MD"), ("main", "RR")}
     pooled_path, comparisons_path = write_inputs(tmp_path, md_rows(4) + smd + rr_rows())
-    draw_all(pooled_path, comparisons_path, tmp_path / "figures", tmp_path / "index.json", ["svg"], measures=["MD", "RR"])
+    draw_all(pooled_path, comparisons_path, tmp_path / "figures", tmp_path / "index.json",
+             dict(FOREST, formats=["svg"], measures=["MD", "RR"]))
     assert json.loads((tmp_path / "index.json").read_text())["measures"] == ["MD", "RR"]   # the report says so
-    everything = {s.measure for s in forest_specs(pooled, comparisons, SETTINGS)}
+    everything = {s.measure for s in specs(pooled, comparisons, measures=["MD", "SMD", "RR"])}
     assert everything == {"MD", "SMD", "RR"}
 
 
 def test_png_figures_are_written_with_a_palette(tmp_path):
     comparisons, pooled = frames(md_rows(4))
-    spec = next(s for s in forest_specs(pooled, comparisons, SETTINGS) if s.kind == "main")
+    spec = next(s for s in specs(pooled, comparisons) if s.kind == "main")
     save_figure(draw_forest(spec), tmp_path, "f", ["png"])
     raw = (tmp_path / "f.png").read_bytes()
     assert is_palette_png(raw)
     from PIL import Image
     assert Image.open(tmp_path / "f.png").mode == "P" and len(Image.open(tmp_path / "f.png").getcolors()) <= 64
+
+
+def test_a_pooled_table_without_its_synthesis_settings_is_refused(tmp_path):
+    pooled_path, comparisons_path = write_inputs(tmp_path, md_rows(3))
+    assert synthesis_settings(pooled_path)["default_method"] == "REML"
+    _, pooled = frames(md_rows(3))
+    write_table(to_table(pooled, POOLED), pooled_path)     # no settings in the metadata
+    assert synthesis_settings(pooled_path) == {}
+    with pytest.raises(ValueError, match="stores no synthesis settings"):
+        draw_all(pooled_path, comparisons_path, tmp_path / "figures", tmp_path / "index.json", FOREST)

@@ -149,7 +149,7 @@ def hostile(built, tmp_path_factory):
     _rewrite(results / "validation/issues.parquet", ISSUES, lambda f: pd.concat([f, pd.DataFrame([bad])]))
     manifest = work / "forest" / "index.json"
     draw_all(results / "synthesis/pooled.parquet", results / "synthesis/comparisons.parquet", work / "forest" / "figures",
-             manifest, ["png"])
+             manifest, dict(defaults()["forest"], formats=["png"]))
     out = work / "report" / "index.html"
     figures = sorted((results / "figures").glob("*.png"))
     build_report(results, manifest, figures, {"report": {"title": f"Report {SCRIPT}"}}, out, title=f"Report {SCRIPT}",

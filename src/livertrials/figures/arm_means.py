@@ -1,8 +1,9 @@
-"""Report figures drawn from the harmonized tables.
+"""Arm means with 95% CI over time, per outcome, from the harmonized table; ``draw_all`` is the entry of
+rule figures (these and the evidence map).
 
 Colours are the Okabe-Ito palette (safe for the common colour-vision deficiencies);
 intervention and control also differ by marker and line style, so the figures read in
-grey scale too. SVGs carry no date and a fixed hash salt so rebuilds are identical.
+grey scale too.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from livertrials.figures.files import in_processes, save_figure  # noqa: E402
+from livertrials.figures.evidence_map import draw_evidence_map  # noqa: E402
+from livertrials.figures.files import HARMONIZED_STYLE, in_processes, save_figure  # noqa: E402
 from livertrials.io.registry import load_registry  # noqa: E402
 from livertrials.io.tables import read_table  # noqa: E402
 
@@ -27,7 +30,9 @@ LINESTYLES = {"intervention": "-", "control": "--", "active_comparator": "-.", "
 ROLE_NAMES = {"intervention": "cell therapy arm", "control": "control arm", "active_comparator": "active comparator",
               "all": "whole study"}
 
-plt.rcParams.update({"svg.hashsalt": "livertrials", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
+SMALL_MULTIPLES_MAX = 12  # above this many studies one panel per study is unreadable and slow
+
+plt.rcParams.update(HARMONIZED_STYLE)
 
 
 def mean_ci(frame: pd.DataFrame) -> pd.DataFrame:
@@ -51,11 +56,6 @@ def arm_level_points(harmonized: pd.DataFrame, outcome: str) -> pd.DataFrame:
     return mean_ci(rows).sort_values(["study_id", "arm_id", "timepoint_days"])
 
 
-
-SMALL_MULTIPLES_MAX = 12  # above this many studies one panel per study is unreadable and slow
-EVIDENCE_TEXT_MAX = 80  # above this many studies the evidence map drops the per-cell week lists
-
-
 def draw_arm_means(harmonized: pd.DataFrame, outcome_id: str, registry, out_dir: Path, formats: list[str]) -> None:
     """Arm means with 95% CI over time, cells vs control: one panel per study, or one for all if many."""
     points = arm_level_points(harmonized, outcome_id)
@@ -66,8 +66,6 @@ def draw_arm_means(harmonized: pd.DataFrame, outcome_id: str, registry, out_dir:
 
 def _draw_arm_means_overview(points: pd.DataFrame, outcome, out_dir: Path, formats: list[str]) -> None:
     """Every arm in one panel, drawn as collections (fast for thousands of arms)."""
-    from matplotlib.collections import LineCollection
-
     fig, ax = plt.subplots(figsize=(8, 4.8))
     handles = []
     for role, rows in points.groupby("arm_role", sort=True):
@@ -140,65 +138,8 @@ def _draw_arm_means_panels(points: pd.DataFrame, outcome, out_dir: Path, formats
     save_figure(fig, out_dir, f"arm_means_{outcome_id}", formats, tight=True)
 
 
-def _weeks_text(rows: pd.DataFrame) -> str:
-    weeks = sorted({round(d / 7) for d in rows["timepoint_days"].dropna()})
-    text = " ".join(str(w) for w in weeks[:6]) + (" ..." if len(weeks) > 6 else "")
-    if rows["timepoint_days"].isna().any():
-        text = (text + " ns").strip()
-    return text
-
-
-def draw_evidence_map(harmonized: pd.DataFrame, registry, out_dir: Path, formats: list[str]) -> None:
-    """One matrix: studies x outcomes; a cell lists the weeks at which the study reports the outcome."""
-    data = harmonized[(harmonized["collection"] == "studies") & (harmonized["kind"] != "descriptive")]
-    outcomes = [o for o in registry.outcomes if o in set(data["outcome"])]
-    studies = sorted(data["study_id"].unique(), reverse=True)
-    many = len(studies) > EVIDENCE_TEXT_MAX
-    if many:
-        return _draw_evidence_counts(data, outcomes, studies, registry, out_dir, formats)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.72 * max(len(outcomes), 4), 1.2 + 0.24 * max(len(studies), 6)))
-    col = {o: i for i, o in enumerate(outcomes)}
-    row = {s: i for i, s in enumerate(studies)}
-    for (study, outcome_id), cell in data.groupby(["study_id", "outcome"]):
-        arm_level = not cell["is_contrast"].all()
-        colour = "#CFE3F3" if arm_level else "#F3D6E7"  # light Okabe-Ito blue / reddish purple
-        ax.add_patch(plt.Rectangle((col[outcome_id] - 0.48, row[study] - 0.45), 0.96, 0.9, color=colour, lw=0))
-        if many is False:
-            ax.text(col[outcome_id], row[study], _weeks_text(cell), ha="center", va="center", fontsize=5.5)
-    ax.set_xlim(-0.5, len(outcomes) - 0.5)
-    ax.set_ylim(-0.5, len(studies) - 0.5)
-    ax.set_xticks(range(len(outcomes)), [registry.outcomes[o].label.split(" (")[0] for o in outcomes], rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(len(studies)), studies, fontsize=7)
-    ax.tick_params(length=0)
-    ax.xaxis.set_ticks_position("top")
-    ax.xaxis.set_label_position("top")
-    for side in ("left", "bottom"):
-        ax.spines[side].set_visible(False)
-    handles = [plt.Rectangle((0, 0), 1, 1, color="#CFE3F3", label="arm-level values"),
-               plt.Rectangle((0, 0), 1, 1, color="#F3D6E7", label="between-group effect only")]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.01), ncol=2, frameon=False, fontsize=7)
-    ax.set_xlabel(f"Evidence map: {len(studies)} studies x {len(outcomes)} outcomes; "
-                  "cells list weeks since first treatment (ns = timepoint not stated)", fontsize=8, labelpad=8)
-    save_figure(fig, out_dir, "evidence_map", formats, tight=True)
-
-
-def _draw_evidence_counts(data: pd.DataFrame, outcomes: list[str], studies: list[str], registry, out_dir: Path,
-                          formats: list[str]) -> None:
-    """Evidence map for large corpora: an image of timepoints per study x outcome (no per-cell text)."""
-    counts = (data.groupby(["study_id", "outcome"])["timepoint_text"].nunique()
-              .unstack(fill_value=0).reindex(index=studies, columns=outcomes, fill_value=0))
-    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * len(outcomes), 8))
-    image = ax.imshow(counts.to_numpy(), aspect="auto", cmap="Blues", interpolation="nearest", origin="lower")
-    ax.set_xticks(range(len(outcomes)), [registry.outcomes[o].label.split(" (")[0] for o in outcomes], rotation=60, ha="right", fontsize=7)
-    step = max(1, len(studies) // 40)
-    ax.set_yticks(range(0, len(studies), step), studies[::step], fontsize=5)
-    fig.colorbar(image, ax=ax, label="timepoints reported")
-    ax.set_title(f"Evidence map: {len(studies)} studies x {len(outcomes)} outcomes (timepoints per cell)", loc="left", fontsize=9)
-    save_figure(fig, out_dir, "evidence_map", formats, tight=True)
-
-
-def draw_all(harmonized_path: Path, characteristics_path: Path, registry_path: Path, outcomes: list[str],
-             formats: list[str], out_dir: Path, processes: int = 1) -> None:
+def draw_all(harmonized_path: Path, registry_path: Path, outcomes: list[str], formats: list[str], out_dir: Path,
+             processes: int = 1) -> None:
     """Arm means of every outcome and the evidence map (in ``processes`` worker processes)."""
     registry = load_registry(registry_path)
     unknown = [o for o in outcomes if o not in registry.outcomes]

@@ -1,7 +1,7 @@
 """Figure files: one way to write a matplotlib figure, used by every figure the pipeline draws.
 
 * Deterministic: SVG and PDF carry no date, PNG no software tag, and SVG ids use a fixed hash
-  salt (set where matplotlib is configured), so identical inputs give identical bytes.
+  salt (in the styles below, which each drawing module applies), so identical inputs give identical bytes.
 * Atomic: each file is written under a temporary name and renamed (livertrials.io.atomic).
 * Small PNGs: the figures are flat colours and text, so the PNG is stored with a 64-colour
   palette (PIL fast octree), which looks the same at about a third of the size and can be
@@ -31,6 +31,9 @@ PALETTE_COLOURS = 64
 # byte 25 of a PNG file is the colour type of its IHDR chunk; 3 = palette (PNG specification, section 11.2.2)
 PNG_COLOUR_TYPE_OFFSET = 25
 PNG_PALETTE = 3
+# matplotlib settings of the figures (applied by the module that draws them); the fixed salt keeps SVG ids stable
+HARMONIZED_STYLE = {"svg.hashsalt": "livertrials", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+FOREST_STYLE = {"svg.hashsalt": "livertrials", "font.size": 8}
 
 
 def save_figure(fig, out_dir: Path, stem: str, formats: list[str], tight: bool = False) -> dict[str, str]:

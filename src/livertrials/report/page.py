@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from livertrials.figures.forest import synthesis_settings
+from livertrials.figures.forest_specs import synthesis_settings
 from livertrials.io.atomic import write_text
 from livertrials.io.tables import read_table
 from livertrials.report.html import CSS, Html, esc, section

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from livertrials.figures.forest import RATIO, pooled_key
+from livertrials.figures.forest_specs import RATIO, pooled_key
 from livertrials.report.html import Html, esc, image, num, para, present, section, table
 from livertrials.report.trails import Trails, trail_link
 from livertrials.synthesis.core import PUBLISHED

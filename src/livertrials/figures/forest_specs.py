@@ -1,0 +1,348 @@
+"""What each forest plot shows, in data and in words, read from the pooled tables (no drawing here).
+
+Drawn from ``results/synthesis/pooled.parquet`` and ``comparisons.parquet``; nothing is
+recomputed. One forest per outcome x window x measure (x design, basis, MELD variant) of the
+main analysis, one per subgroup variable where subgroup rows exist, and one per
+mortality/survival outcome across windows. ``manifest_entry`` describes a drawn forest for the
+report (``index.json``), with the same texts as the figure. Annotations have 2 decimals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+RATIO = ("RR", "OR", "HR")  # TODO(measures): livertrials.synthesis.measures.RATIO_MEASURES
+MEASURE_NAMES = {"MD": "Mean difference", "SMD": "Standardised mean difference (Hedges' g)",
+                 "MC": "Mean change from baseline", "RR": "Risk ratio", "OR": "Odds ratio",
+                 "RD": "Risk difference", "HR": "Hazard ratio"}
+METHOD_NAMES = {"EE": "common effect", "DL": "DerSimonian-Laird", "HE": "Hedges", "HS": "Hunter-Schmidt",
+                "HSk": "Hunter-Schmidt (k-corrected)", "SJ": "Sidik-Jonkman", "ML": "ML", "REML": "REML",
+                "EB": "empirical Bayes", "PM": "Paule-Mandel", "PMM": "median-unbiased Paule-Mandel"}
+TEST_NAMES = {"z": "z", "knha": "Hartung-Knapp"}
+IDENTITY = ["design", "basis", "outcome", "window", "measure", "meld_variant", "pre_post_correlation"]
+KEY_FIELDS = ["analysis", "analysis_name", *IDENTITY, "subgroup_variable", "subgroup_level", "omitted_study_id",
+              "method", "test"]
+SETTINGS_KEY = b"livertrials.synthesis.settings"   # the pooled table's metadata key (written by synthesis)
+
+
+@dataclass
+class StudyLine:
+    """One study row: its effect as stored (log scale for ratios) and the columns on its left."""
+
+    study_id: str
+    comparison_id: str
+    timepoint: str
+    side_1: tuple[str, str]      # ("mean (SD)" or "events", "N")
+    side_2: tuple[str, str]
+    yi: float
+    ci_lb: float
+    ci_ub: float
+    weight: float | None         # percent; None when nothing was pooled (k = 1)
+    se: float = math.nan
+
+
+@dataclass
+class Block:
+    """Studies with their pooled row (a subgroup level, a window, or the whole analysis)."""
+
+    title: str | None
+    studies: list[StudyLine]
+    pooled: dict                 # the pooled.parquet row (k = 1: not pooled, drawn as a note)
+
+
+@dataclass
+class ForestSpec:
+    """One figure: its blocks of studies, each with its pooled row, and an optional overall row."""
+
+    id: str
+    kind: str                    # main, subgroup or across_windows
+    title: str
+    subtitle: str
+    measure: str
+    benefit: str
+    design: str
+    unit: str | None
+    blocks: list[Block]
+    overall: dict | None         # drawn under the blocks (subgroup forests: the main analysis)
+    max_rows: int                # more studies than this: the study rows are not drawn (unreadable anyway)
+
+    @property
+    def k_total(self) -> int:
+        return sum(len(b.studies) for b in self.blocks)
+
+    @property
+    def collapsed(self) -> bool:
+        return self.k_total > self.max_rows
+
+    @property
+    def ratio(self) -> bool:
+        return self.measure in RATIO
+
+    @property
+    def events(self) -> bool:
+        """Event measures show events / N columns; the others mean (SD) / N."""
+        return self.measure in ("RR", "OR", "RD")
+
+    @property
+    def main_row(self) -> dict:
+        return self.overall if self.overall is not None else self.blocks[0].pooled
+
+
+# --------------------------------------------------------------------------------------
+# Reading the pooled tables
+# --------------------------------------------------------------------------------------
+
+def pooled_key(row: dict) -> str:
+    """The pooled row's id: pooled_id when synthesis writes one, else a stable hash of what the row is."""
+    if _text(row.get("pooled_id")):
+        return str(row["pooled_id"])
+    ident = {k: _plain(row.get(k)) for k in KEY_FIELDS}
+    return "pooled-" + hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _plain(x):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def _text(x) -> str:
+    return "" if _plain(x) is None else str(x)
+
+
+def synthesis_settings(pooled_path: Path) -> dict:
+    """The settings the pooled table was made with, as synthesis stores them in its Parquet metadata ({} if none)."""
+    raw = (pq.read_schema(pooled_path).metadata or {}).get(SETTINGS_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def default_rows(pooled: pd.DataFrame, analysis: str, settings: dict) -> pd.DataFrame:
+    """Rows fitted with the default estimator and test (k = 1 rows carry test z whatever the default)."""
+    rows = pooled[(pooled["analysis"] == analysis) & (pooled["method"] == settings["default_method"])]
+    return rows[(rows["test"] == settings["default_test"]) | (rows["k"] == 1)]
+
+
+def comparison_rows(comparisons: pd.DataFrame) -> dict[str, dict]:
+    """comparisons.parquet as one dict per comparison_id: a pool at 1,000 studies looks up thousands of them."""
+    return dict(zip(comparisons["comparison_id"], comparisons.to_dict("records")))
+
+
+def _sides(c: dict) -> tuple[tuple[str, str], tuple[str, str]]:
+    out = []
+    for s in (1, 2):
+        if np.isfinite(c.get(f"events_{s}", np.nan)):
+            out.append((count_text(c[f"events_{s}"]), count_text(c[f"total_{s}"])))
+        elif np.isfinite(c.get(f"mean_{s}", np.nan)):
+            out.append((f"{number_text(c[f'mean_{s}'])} ({number_text(c[f'sd_{s}'])})", count_text(c[f"n_{s}"])))
+        else:
+            out.append(("–", count_text(c.get(f"n_{s}", np.nan))))
+    return out[0], out[1]
+
+
+def _weights(row: dict) -> dict[str, float | None]:
+    """Weight (percent) of each comparison in a pooled row; None when nothing was pooled (k = 1)."""
+    ids = list(row["comparison_ids"])
+    return dict(zip(ids, row["weights"])) if row["k"] > 1 else dict.fromkeys(ids)
+
+
+def study_lines(pooled_row: dict, by_id: dict[str, dict], weights_from: dict | None = None) -> list[StudyLine]:
+    """The studies of one pooled row, in its order, with their weights in ``weights_from`` (default: that row).
+
+    by_id: comparisons.parquet rows by comparison_id (see comparison_rows).
+    """
+    weights = _weights(weights_from if weights_from is not None else pooled_row)
+    lines = []
+    for cid in pooled_row["comparison_ids"]:
+        weight = weights.get(cid)
+        c = by_id[cid]
+        s1, s2 = _sides(c)
+        lines.append(StudyLine(c["study_id"], cid, _text(c["timepoint_text"]), s1, s2, c["yi"], c["ci_lb"], c["ci_ub"],
+                               weight, c["se"]))
+    return lines
+
+
+# --------------------------------------------------------------------------------------
+# What to draw
+# --------------------------------------------------------------------------------------
+
+def _stem(readable: list, identity: list) -> str:
+    """File stem: readable parts, plus a short hash of the full identity so two pools never share a name."""
+    slug = "_".join("".join(ch if ch.isalnum() else "-" for ch in _text(p)).strip("-") for p in readable if _text(p))
+    digest = hashlib.sha1(json.dumps([_plain(p) for p in identity], default=str).encode()).hexdigest()[:6]
+    return f"forest_{slug}_{digest}"
+
+
+def _window_rank(settings: dict) -> dict:
+    return {w["label"]: i for i, w in enumerate(settings["windows"])}
+
+
+def forest_specs(pooled: pd.DataFrame, comparisons: pd.DataFrame, settings: dict, *, measures,
+                 across_windows_outcomes, across_windows_measure: str, max_rows: int) -> list[ForestSpec]:
+    """Every forest to draw: main analyses, their subgroup variables, and mortality/survival across windows.
+
+    settings: the synthesis settings (synthesis_settings); the other arguments are the forest config keys
+    of the same names. measures: effect measures that get main and subgroup forests; the others stay in the
+    tables."""
+    main = default_rows(pooled, "main", settings)
+    subgroups = default_rows(pooled, "subgroup", settings)
+    by_id = comparison_rows(comparisons)
+    specs = []
+    for row in main[main["measure"].isin(list(measures))].to_dict("records"):
+        ident = [row[k] for k in IDENTITY]
+        block = Block(None, study_lines(row, by_id), row)
+        specs.append(_spec("main", _stem([row["outcome"], row["window"], row["measure"]], ident),
+                           row, [block], None, "", max_rows))
+        same = subgroups[np.logical_and.reduce([_same(subgroups[k], row[k]) for k in IDENTITY])]
+        for variable, levels in same.groupby("subgroup_variable", sort=True):
+            # weights from the overall model, as RevMan does, so that the column adds up to the overall 100%
+            blocks = [Block(f"{variable}: {lvl['subgroup_level']}", study_lines(lvl, by_id, row), lvl)
+                      for lvl in levels.sort_values("subgroup_level").to_dict("records")]
+            stem = _stem([row["outcome"], row["window"], row["measure"], "by", variable], [*ident, variable])
+            specs.append(_spec("subgroup", stem, row, blocks, row, f"subgroups by {variable}", max_rows))
+    rank = _window_rank(settings)
+    for outcome in across_windows_outcomes:
+        rows = main[(main["outcome"] == outcome) & (main["measure"] == across_windows_measure)
+                    & (main["design"] == "between_arms")]
+        if rows["window"].nunique() < 2:    # one window: the main forest already shows it
+            continue
+        rows = sorted(rows.to_dict("records"), key=lambda r: rank.get(r["window"], 99))
+        blocks = [Block(f"{r['window']}", study_lines(r, by_id), r) for r in rows]
+        stem = _stem([outcome, "all-windows", across_windows_measure], [outcome, across_windows_measure])
+        specs.append(_spec("across_windows", stem, rows[0], blocks, None, "every analysis window", max_rows))
+    return specs
+
+
+def _same(column: pd.Series, value) -> pd.Series:
+    return column.isna() if _plain(value) is None else column == value
+
+
+def _spec(kind: str, stem: str, row: dict, blocks: list[Block], overall: dict | None, extra: str,
+          max_rows: int) -> ForestSpec:
+    unit = _text(row.get("unit")) or None
+    measure = row["measure"]
+    what = measure_text(measure, unit)
+    window = "all windows" if kind == "across_windows" else row["window"]
+    if row["design"] == "within_arm":
+        design = f"cell arms, follow-up vs baseline (pre-post correlation {row['pre_post_correlation']:g})"
+    else:
+        design = "cell therapy vs control"
+    meld = f"; MELD variant {row['meld_variant']}" if _text(row.get("meld_variant")) else ""
+    subtitle = f"{what}; {design}; basis: {row['basis']}{meld.replace('_', ' ')}" + (f"; {extra}" if extra else "")
+    return ForestSpec(stem, kind, f"{row['outcome_label']}, {window}", subtitle, measure, _text(row["benefit"]),
+                      row["design"], unit, blocks, overall, max_rows)
+
+
+def funnel_reason(k: int, min_k: int) -> str | None:
+    """Why no funnel plot is drawn, or None if one is."""
+    if k >= min_k:
+        return None
+    return (f"No funnel plot: k = {k} < {min_k} studies, too few to judge small-study effects or publication "
+            "bias (Cochrane Handbook, chapter 13: funnel plots and asymmetry tests need at least 10 studies).")
+
+
+# --------------------------------------------------------------------------------------
+# The words of a forest: the figure and the manifest say the same
+# --------------------------------------------------------------------------------------
+
+def number_text(x, digits: int = 2) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"{x:.{digits}f}".replace("-", "−")   # a real minus sign reads better in print
+
+
+def count_text(x) -> str:
+    return "–" if x is None or not np.isfinite(x) else (f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}")
+
+
+def measure_text(measure: str, unit: str | None) -> str:
+    """The measure's name, with the unit for the measures on the outcome's own scale."""
+    return MEASURE_NAMES.get(measure, measure) + (f" ({unit})" if unit and measure in ("MD", "MC") else "")
+
+
+def plot_scale(spec: ForestSpec):
+    """Function from the stored (log for ratios) scale to the plotted scale."""
+    return np.exp if spec.ratio else (lambda x: x)
+
+
+def effect_text(scale, est, lo, hi) -> str:
+    return f"{number_text(scale(est))} [{number_text(scale(lo))}, {number_text(scale(hi))}]"
+
+
+def favours(design: str, benefit: str) -> tuple[str, str]:
+    """(left, right) labels under the axis: effects are side 1 minus (or over) side 2."""
+    if design == "within_arm":
+        better, worse = "Improved after cells", "Worsened after cells"
+    else:
+        better, worse = "Favours cells", "Favours control"
+    if benefit == "higher":
+        return worse, better
+    if benefit == "lower":
+        return better, worse
+    low, high = (("Lower after cells", "Higher after cells") if design == "within_arm"
+                 else ("Lower with cells", "Higher with cells"))
+    return low, high
+
+
+def model_label(row: dict) -> str:
+    if row["method"] == "EE":
+        return f"Common-effect model ({TEST_NAMES.get(row['test'], row['test'])})"
+    used = row["method_used"] if row["method_used"] == row["method"] else f"{row['method']} → {row['method_used']}"
+    return f"Random-effects model ({used}, {TEST_NAMES.get(row['test'], row['test'])})"
+
+
+def _p(p) -> str:
+    if p is None or not np.isfinite(p):
+        return "–"
+    return "p < 0.001" if p < 0.001 else (f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}")
+
+
+def heterogeneity_text(row: dict) -> str:
+    return (f"Heterogeneity: τ² = {number_text(row['tau2'])}; I² = {number_text(row['I2'], 0)}%; "
+            f"Q = {number_text(row['Q'])} (df = {int(row['Q_df'])}), {_p(row['Q_p'])}")
+
+
+def overall_test_text(row: dict) -> str:
+    stat = f"t({row['df']:.0f})" if row["test"] == "knha" and np.isfinite(row["df"]) else "z"
+    return f"Test for overall effect: {stat} = {number_text(row['statistic'])}, {_p(row['pval'])}"
+
+
+def method_text(spec: ForestSpec) -> str:
+    row = spec.main_row
+    if not any(b.pooled["pooled"] for b in spec.blocks) and spec.overall is None:
+        return (f"k = 1 in every block: nothing pooled; each study's own estimate with its {100 * row['level']:g}% "
+                f"Wald CI. Pooling settings: {model_label(row)}" + ("; ratios on a log axis." if spec.ratio else "."))
+    level = f"{100 * row['level']:g}%"
+    model = model_label(row)
+    pi = {"default": "metafor predict()", "riley": "Riley, t with k−2 df"}.get(row["prediction_interval"],
+                                                                             row["prediction_interval"])
+    ratio = "; ratios on a log axis" if spec.ratio else ""
+    return (f"{model}, τ² by {METHOD_NAMES.get(row['method_used'], row['method_used'])}; {level} CIs; prediction "
+            f"interval: {pi}. Squares: area ∝ weight{ratio}.")
+
+
+def manifest_entry(spec: ForestSpec, files: dict, funnel: dict | None, reason: str | None, funnel_min_k: int) -> dict:
+    """What the report needs about one forest: its settings, rows and ids (for provenance links)."""
+    row = spec.main_row
+    summaries = [{"label": b.title or "pooled", "pooled_key": pooled_key(b.pooled), "k": int(b.pooled["k"]),
+                  "pooled": bool(b.pooled["pooled"]), "analysis_name": b.pooled["analysis_name"]} for b in spec.blocks]
+    if spec.overall is not None:
+        summaries.append({"label": "overall", "pooled_key": pooled_key(spec.overall), "k": int(spec.overall["k"]),
+                          "pooled": bool(spec.overall["pooled"]), "analysis_name": "main"})
+    rows = [{"block": b.title, "study_id": s.study_id, "comparison_id": s.comparison_id, "timepoint": s.timepoint,
+             "effect": effect_text(plot_scale(spec), s.yi, s.ci_lb, s.ci_ub),
+             "weight": None if s.weight is None else round(s.weight, 4)} for b in spec.blocks for s in b.studies
+            if not spec.collapsed]       # a collapsed forest lists no rows: the report shows none either
+    return {"id": spec.id, "kind": spec.kind, "title": spec.title, "subtitle": spec.subtitle,
+            **{k: _plain(row.get(k)) for k in (*IDENTITY, "outcome_label", "benefit", "scale", "unit", "method",
+                                               "method_used", "test", "level", "prediction_interval")},
+            "window": "all windows" if spec.kind == "across_windows" else row["window"],
+            "k": int(row["k"]), "pooled": bool(row["pooled"]), "method_text": method_text(spec),
+            "favours": list(favours(spec.design, spec.benefit)), "rows": rows, "summaries": summaries,
+            "files": files, "funnel": funnel, "funnel_reason": reason, "funnel_min_k": funnel_min_k,
+            "collapsed": spec.collapsed, "k_total": spec.k_total}
