@@ -8,8 +8,8 @@ rule harmonize_shard:
         issues="results/shards/{shard}/issues.parquet",
         lineage="results/shards/{shard}/lineage.parquet",
     params:
-        folders=lambda wc: [str(f) for f, _ in shard_members(wc.shard)],
-        collections=lambda wc: [c for _, c in shard_members(wc.shard)],
+        folders=shard_folders,
+        collections=shard_collections,
     log:
         "results/logs/harmonize_shard/{shard}.log",
     threads: 1

@@ -38,19 +38,11 @@ rule report:
         characteristics=rules.merge_shards.output.characteristics,
         issues=rules.merge_shards.output.issues,
         summary=rules.merge_shards.output.summary,
-        # every lineage table a rule writes under results/provenance/: the audit trails read them
-        lineage=lambda wildcards: sorted(
-            {
-                str(path)
-                for rule in workflow.rules
-                for path in rule.output
-                if str(path).startswith("results/provenance/lineage")
-            }
-        ),
+        lineage=lineage_tables,
     output:
         html=report("results/report/index.html", caption="../report/html_report.rst", category="Report"),
     params:
-        results=lambda wildcards, input: str(Path(input.harmonized).parents[1]),
+        results=results_dir,
         settings=config["report"],
     log:
         "results/logs/report.log",
