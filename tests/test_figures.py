@@ -56,7 +56,7 @@ def test_two_worker_processes_write_the_same_figures(tmp_path, registry):
     harmonized_frame().to_parquet(tmp_path / "outcomes.parquet")
     registry_path = ROOT / "resources" / "registry" / "outcomes.yaml"
     for processes in (1, 2):
-        draw_all(tmp_path / "outcomes.parquet", tmp_path / "unused.parquet", registry_path, ["albumin", "bilirubin"],
+        draw_all(tmp_path / "outcomes.parquet", registry_path, ["albumin", "bilirubin"],
                  ["png", "svg"], tmp_path / str(processes), processes=processes)
     names = sorted(p.name for p in (tmp_path / "1").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "2").iterdir()) and len(names) == 6

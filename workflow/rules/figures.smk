@@ -2,7 +2,7 @@ rule figures:
     """Arm means with 95% CI over time per outcome, and the evidence map (drawn by two worker processes)."""
     input:
         harmonized=rules.merge_shards.output.harmonized,
-        characteristics=rules.merge_shards.output.characteristics,
+        registry=config["registry"],
     output:
         arm_means=report(
             expand("results/figures/arm_means_{outcome}.{fmt}", outcome=config["figures"]["outcomes"], fmt=config["figures"]["formats"]),
@@ -17,7 +17,6 @@ rule figures:
     params:
         outcomes=config["figures"]["outcomes"],
         formats=config["figures"]["formats"],
-        registry=config["registry"],
     log:
         "results/logs/figures.log",
     threads: 2  # independent figures, drawn in parallel worker processes

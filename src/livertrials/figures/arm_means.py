@@ -197,8 +197,8 @@ def _draw_evidence_counts(data: pd.DataFrame, outcomes: list[str], studies: list
     save_figure(fig, out_dir, "evidence_map", formats, tight=True)
 
 
-def draw_all(harmonized_path: Path, characteristics_path: Path, registry_path: Path, outcomes: list[str],
-             formats: list[str], out_dir: Path, processes: int = 1) -> None:
+def draw_all(harmonized_path: Path, registry_path: Path, outcomes: list[str], formats: list[str], out_dir: Path,
+             processes: int = 1) -> None:
     """Arm means of every outcome and the evidence map (in ``processes`` worker processes)."""
     registry = load_registry(registry_path)
     unknown = [o for o in outcomes if o not in registry.outcomes]
