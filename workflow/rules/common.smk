@@ -51,7 +51,10 @@ def literal_paths(paths):
 
 def shard_inputs(wildcards):
     files = literal_paths(
-        folder / name for folder, _ in shard_members(wildcards.shard) for name in STUDY_FILES if (folder / name).exists()
+        folder / name
+        for folder, _ in shard_members(wildcards.shard)
+        for name in STUDY_FILES
+        if (folder / name).exists()
     )
     return {"registry": config["registry"], "studies": files}
 

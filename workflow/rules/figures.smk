@@ -5,7 +5,11 @@ rule figures:
         registry=config["registry"],
     output:
         arm_means=report(
-            expand("results/figures/arm_means_{outcome}.{fmt}", outcome=config["figures"]["outcomes"], fmt=config["figures"]["formats"]),
+            expand(
+                "results/figures/arm_means_{outcome}.{fmt}",
+                outcome=config["figures"]["outcomes"],
+                fmt=config["figures"]["formats"],
+            ),
             caption="../report/arm_means.rst",
             category="Harmonized outcomes",
         ),
@@ -14,16 +18,16 @@ rule figures:
             caption="../report/evidence_map.rst",
             category="Evidence map",
         ),
-    params:
-        outcomes=config["figures"]["outcomes"],
-        formats=config["figures"]["formats"],
     log:
         "results/logs/figures.log",
+    conda:
+        "../../environment.yml"
     threads: 2  # independent figures, drawn in parallel worker processes
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../environment.yml"
+    params:
+        outcomes=config["figures"]["outcomes"],
+        formats=config["figures"]["formats"],
     script:
         "../../scripts/draw_figures.py"

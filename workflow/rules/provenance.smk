@@ -3,7 +3,7 @@
 from livertrials.provenance.core import workflow_files
 
 PROVENANCE = config["provenance"]
-HISTORY = "results/provenance/history"   # managed by provenance_changes, never a declared output (see the script)
+HISTORY = "results/provenance/history"  # managed by provenance_changes, never a declared output (see the script)
 CONFIGFILES = [str(p) for p in workflow.configfiles]
 
 
@@ -16,12 +16,12 @@ rule provenance_lineage:
         "results/provenance/lineage.parquet",
     log:
         "results/logs/provenance_lineage.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=corpus_mem_mb(1000, 1000),
         runtime=5,
-    conda:
-        "../../environment.yml"
     script:
         "../../scripts/provenance_lineage.py"
 
@@ -36,17 +36,17 @@ rule provenance_manifest:
         workflow=workflow_files(Path(workflow.basedir)),
     output:
         "results/provenance/manifest.json",
-    params:
-        history=HISTORY,
-        configfiles=CONFIGFILES,
     log:
         "results/logs/provenance_manifest.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../environment.yml"
+    params:
+        history=HISTORY,
+        configfiles=CONFIGFILES,
     script:
         "../../scripts/provenance_manifest.py"
 
@@ -59,18 +59,18 @@ rule provenance_changes:
     output:
         md="results/provenance/changes.md",
         json="results/provenance/changes.json",
-    params:
-        history=HISTORY,
-        keep=PROVENANCE["history_keep"],
-        tolerance=PROVENANCE["change_tolerance"],
     log:
         "results/logs/provenance_changes.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../environment.yml"
+    params:
+        history=HISTORY,
+        keep=PROVENANCE["history_keep"],
+        tolerance=PROVENANCE["change_tolerance"],
     script:
         "../../scripts/provenance_changes.py"
 
@@ -87,15 +87,15 @@ rule provenance_crate:
         workflow=workflow_files(Path(workflow.basedir)),
     output:
         directory("results/provenance/ro-crate"),
-    params:
-        configfiles=CONFIGFILES,
     log:
         "results/logs/provenance_crate.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../environment.yml"
+    params:
+        configfiles=CONFIGFILES,
     script:
         "../../scripts/provenance_crate.py"

@@ -14,16 +14,16 @@ rule forest_plots:
             category="Forest plots",
         ),
         manifest="results/forest/index.json",
-    params:
-        settings=config["forest"],
     log:
         "results/logs/forest_plots.log",
+    conda:
+        "../../environment.yml"
     threads: 2  # independent figures, drawn in parallel worker processes
     resources:
         mem_mb=corpus_mem_mb(1500, 1500),
         runtime=15,
-    conda:
-        "../../environment.yml"
+    params:
+        settings=config["forest"],
     script:
         "../../scripts/draw_forests.py"
 
@@ -41,16 +41,16 @@ rule report:
         lineage=lineage_tables,
     output:
         html=report("results/report/index.html", caption="../report/html_report.rst", category="Report"),
-    params:
-        results=results_dir,
-        settings=config["report"],
     log:
         "results/logs/report.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=corpus_mem_mb(1000, 2000),
         runtime=20,
-    conda:
-        "../../environment.yml"
+    params:
+        results=results_dir,
+        settings=config["report"],
     script:
         "../../scripts/build_report.py"
