@@ -18,6 +18,7 @@ include: "workflow/rules/checks.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.merge_shards.output,
         rules.figures.output,
@@ -29,4 +30,3 @@ rule all:
         rules.provenance_crate.output,
         rules.forest_plots.output,
         rules.report.output,
-    default_target: True

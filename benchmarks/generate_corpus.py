@@ -104,16 +104,16 @@ def make_rows(sizes: dict[str, int], rng: random.Random) -> list[dict]:
         factor = factors[unit]
         digits = decimals + (1 if factor >= 10 else 0)  # g/dL and mg/dL carry one more decimal
         start = mean0 * rng.uniform(0.8, 1.2)  # both arms start alike
+
+        def fmt(canonical: float, factor: float = factor, digits: int = digits) -> str:
+            return f"{canonical / factor:.{digits}f}"
+
         for arm, _, role in ARMS:
-            for step, timepoint in enumerate(timepoints):
+            for timepoint in timepoints:
                 true_step = TIMEPOINTS.index(timepoint)
                 drift = change * true_step * (1.0 if role == "intervention" else 0.3)
                 mean = min(max(start + drift + rng.gauss(0, sd0 * 0.1), low), high)
                 sd = sd0 * rng.uniform(0.7, 1.3)
-
-                def fmt(canonical: float) -> str:
-                    return f"{canonical / factor:.{digits}f}"
-
                 if rng.random() < 0.15:  # median and IQR instead of mean and SD
                     q1, q3 = max(mean - 0.67 * sd, low), min(mean + 0.67 * sd, high)
                     for statistic, value in (("median", mean), ("q1", q1), ("q3", q3)):

@@ -7,7 +7,7 @@ from livertrials.io.logs import log_to
 with log_to(snakemake.log[0]):
     draw_all(
         Path(snakemake.input.harmonized),
-        Path(snakemake.params.registry),
+        Path(snakemake.input.registry),
         list(snakemake.params.outcomes),
         list(snakemake.params.formats),
         Path(snakemake.output.evidence_map[0]).parent,

@@ -22,7 +22,7 @@ with log_to(snakemake.log[0]):
     now = pd.read_parquet(snakemake.input.pooled)
     report = change_report(previous, current, before, now, snakemake.config, float(snakemake.params.tolerance))
     write_json(Path(snakemake.output.json), report)
-    write_text(Path(snakemake.output.md), change_markdown(report, Settings.from_config(snakemake.config.get("synthesis", {}))))
+    write_text(Path(snakemake.output.md), change_markdown(report, Settings.from_config(snakemake.config["synthesis"])))
     save_snapshot(history, {"manifest.json": Path(snakemake.input.manifest), "pooled.parquet": Path(snakemake.input.pooled)},
                   [Path(snakemake.output.md), Path(snakemake.output.json)], current["run"]["end"], int(snakemake.params.keep))
     pooled = report["pooled"]

@@ -14,7 +14,9 @@ def names(requirements):
 
 def test_environment_yml_lists_every_package_dependency():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = names(project["dependencies"]) | names(project["optional-dependencies"]["test"])
+    wanted = names(project["dependencies"])
+    for group in ("test", "lint"):   # the conda environment is for development too: tests and style checks
+        wanted |= names(project["optional-dependencies"][group])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     listed = names(d for d in env["dependencies"] if isinstance(d, str))
     assert wanted <= listed, f"missing from environment.yml: {sorted(wanted - listed)}"

@@ -7,15 +7,15 @@ rule check_validation:
         html_report=rules.report.output.html,
     output:
         "results/validation/checked.txt",
-    params:
-        fail=config["fail_on_invalid_studies"],
     log:
         "results/logs/check_validation.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=200,
         runtime=5,
-    conda:
-        "../../environment.yml"
+    params:
+        fail=config["fail_on_invalid_studies"],
     script:
         "../../scripts/check_validation.py"

@@ -3,6 +3,9 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from livertrials.harmonize.shards import shard_count, shard_of
+from livertrials.io.extraction import study_folders as folders_under
+from livertrials.lineage.run_info import input_files
+from livertrials.provenance.lineage import rule_outputs
 from livertrials.settings import SCHEMA_PATH
 
 # Fills every key left out with its default from the schema (the one place defaults live).
@@ -10,16 +13,15 @@ validate(config, str(SCHEMA_PATH))
 
 STUDY_FILES = ("study.yaml", "measurements.csv", "patients.csv")
 COLLECTIONS = {"studies": config["studies_dir"], "comparators": config["comparators_dir"]}
+# Rules whose outputs the run manifest does not describe: its own, the crate and change report made from it, the
+# target rule, and the validation check (it fails the run on purpose when a study is excluded, and the manifest
+# should still be written then). A rule that reads manifest.json or changes.* must be listed here too.
+NOT_DESCRIBED = {"provenance_manifest", "provenance_changes", "provenance_crate", "check_validation", "all"}
 
 
 def study_folders():
     """(folder, collection) of every study folder, found anew at each run: a new folder is a new study."""
-    found = []
-    for collection, root in COLLECTIONS.items():
-        root = Path(root)
-        if root.is_dir():
-            found += [(p, collection) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith((".", "_"))]
-    return found
+    return [(folder, collection) for collection, root in COLLECTIONS.items() for folder in folders_under(Path(root))]
 
 
 STUDY_COUNT = len(study_folders())
@@ -35,7 +37,11 @@ def corpus_mem_mb(base, per_1000_studies):
 
 
 def shard_members(shard):
-    return [(folder, collection) for folder, collection in study_folders() if shard_of(folder.name, SHARD_COUNT) == int(shard)]
+    return [
+        (folder, collection)
+        for folder, collection in study_folders()
+        if shard_of(folder.name, SHARD_COUNT) == int(shard)
+    ]
 
 
 def literal_paths(paths):
@@ -45,6 +51,47 @@ def literal_paths(paths):
 
 
 def shard_inputs(wildcards):
-    files = literal_paths(folder / name for folder, _ in shard_members(wildcards.shard) for name in STUDY_FILES
-                          if (folder / name).exists())
+    files = literal_paths(
+        folder / name
+        for folder, _ in shard_members(wildcards.shard)
+        for name in STUDY_FILES
+        if (folder / name).exists()
+    )
     return {"registry": config["registry"], "studies": files}
+
+
+def shard_folders(wildcards):
+    """The study folders of one shard (every folder, also one whose name Snakemake could not take as an input)."""
+    return [str(folder) for folder, _ in shard_members(wildcards.shard)]
+
+
+def shard_collections(wildcards):
+    """The collection (studies or comparators) of each folder of shard_folders, in the same order."""
+    return [collection for _, collection in shard_members(wildcards.shard)]
+
+
+def described_outputs(wildcards):
+    """Every output the run manifest describes (all rules but NOT_DESCRIBED), one path per shard."""
+    return rule_outputs(workflow.rules, NOT_DESCRIBED, shard=SHARDS)
+
+
+def run_inputs(wildcards):
+    """The run's input files (the registry, every file of the study and comparator folders) as input paths."""
+    return literal_paths(input_files(config))
+
+
+def lineage_tables(wildcards):
+    """Every lineage table under results/provenance/ that some rule writes; the report's audit trails read them."""
+    return sorted(
+        {
+            str(path)
+            for rule in workflow.rules
+            for path in rule.output
+            if str(path).startswith("results/provenance/lineage")
+        }
+    )
+
+
+def results_dir(wildcards, input):
+    """The results/ folder the report reads, found from its harmonized input (results/harmonized/...)."""
+    return str(Path(input.harmonized).parents[1])

@@ -2,10 +2,14 @@ rule figures:
     """Arm means with 95% CI over time per outcome, and the evidence map (drawn by two worker processes)."""
     input:
         harmonized=rules.merge_shards.output.harmonized,
-        characteristics=rules.merge_shards.output.characteristics,
+        registry=config["registry"],
     output:
         arm_means=report(
-            expand("results/figures/arm_means_{outcome}.{fmt}", outcome=config["figures"]["outcomes"], fmt=config["figures"]["formats"]),
+            expand(
+                "results/figures/arm_means_{outcome}.{fmt}",
+                outcome=config["figures"]["outcomes"],
+                fmt=config["figures"]["formats"],
+            ),
             caption="../report/arm_means.rst",
             category="Harmonized outcomes",
         ),
@@ -14,17 +18,16 @@ rule figures:
             caption="../report/evidence_map.rst",
             category="Evidence map",
         ),
-    params:
-        outcomes=config["figures"]["outcomes"],
-        formats=config["figures"]["formats"],
-        registry=config["registry"],
     log:
         "results/logs/figures.log",
+    conda:
+        "../../environment.yml"
     threads: 2  # independent figures, drawn in parallel worker processes
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../environment.yml"
+    params:
+        outcomes=config["figures"]["outcomes"],
+        formats=config["figures"]["formats"],
     script:
         "../../scripts/draw_figures.py"

@@ -7,17 +7,17 @@ rule harmonize_shard:
         characteristics="results/shards/{shard}/characteristics.parquet",
         issues="results/shards/{shard}/issues.parquet",
         lineage="results/shards/{shard}/lineage.parquet",
-    params:
-        folders=lambda wc: [str(f) for f, _ in shard_members(wc.shard)],
-        collections=lambda wc: [c for _, c in shard_members(wc.shard)],
     log:
         "results/logs/harmonize_shard/{shard}.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../environment.yml"
+    params:
+        folders=shard_folders,
+        collections=shard_collections,
     script:
         "../../scripts/harmonize_shard.py"
 
@@ -37,15 +37,15 @@ rule merge_shards:
         summary="results/validation/summary.json",
         report="results/validation/report.txt",
         lineage="results/provenance/lineage_harmonize.parquet",
-    params:
-        shard_dirs=expand("results/shards/{shard}", shard=SHARDS),
     log:
         "results/logs/merge_shards.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=corpus_mem_mb(1500, 1000),
         runtime=10,
-    conda:
-        "../../environment.yml"
+    params:
+        shard_dirs=expand("results/shards/{shard}", shard=SHARDS),
     script:
         "../../scripts/merge_shards.py"

@@ -1,15 +1,10 @@
 # Provenance of a run (docs/provenance.md): row-level lineage, the run manifest, the living-review change
 # report and a Workflow Run RO-Crate. The rules run after every data output; none of them changes the data.
-from livertrials.lineage.run_info import input_files
-from livertrials.provenance.lineage import rule_outputs, workflow_files
+from livertrials.provenance.lineage import workflow_files
 
 PROVENANCE = config["provenance"]
-HISTORY = "results/provenance/history"   # managed by provenance_changes, never a declared output (see the script)
+HISTORY = "results/provenance/history"  # managed by provenance_changes, never a declared output (see the script)
 CONFIGFILES = [str(p) for p in workflow.configfiles]
-# Rules whose outputs the manifest does not describe: its own, the crate and change report made from it, the
-# target rule, and the validation check (it fails the run on purpose when a study is excluded, and the manifest
-# should still be written then). A rule that reads manifest.json or changes.* must be listed here too.
-NOT_DESCRIBED = {"provenance_manifest", "provenance_changes", "provenance_crate", "check_validation", "all"}
 
 
 rule provenance_lineage:
@@ -21,12 +16,12 @@ rule provenance_lineage:
         "results/provenance/lineage.parquet",
     log:
         "results/logs/provenance_lineage.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=corpus_mem_mb(1000, 1000),
         runtime=5,
-    conda:
-        "../../environment.yml"
     script:
         "../../scripts/provenance_lineage.py"
 
@@ -34,24 +29,24 @@ rule provenance_lineage:
 rule provenance_manifest:
     """Run manifest: SHA-256 of every input and output, resolved config, versions, git state, start and end."""
     input:
-        outputs=lambda wildcards: rule_outputs(workflow.rules, NOT_DESCRIBED, shard=SHARDS),
+        outputs=described_outputs,
         summary=rules.merge_shards.output.summary,
-        inputs=lambda wildcards: literal_paths(input_files(config)),
+        inputs=run_inputs,
         configfiles=CONFIGFILES,
         workflow=workflow_files(Path(workflow.basedir)),
     output:
         "results/provenance/manifest.json",
-    params:
-        history=HISTORY,
-        configfiles=CONFIGFILES,
     log:
         "results/logs/provenance_manifest.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../environment.yml"
+    params:
+        history=HISTORY,
+        configfiles=CONFIGFILES,
     script:
         "../../scripts/provenance_manifest.py"
 
@@ -64,18 +59,18 @@ rule provenance_changes:
     output:
         md="results/provenance/changes.md",
         json="results/provenance/changes.json",
-    params:
-        history=HISTORY,
-        keep=PROVENANCE["history_keep"],
-        tolerance=PROVENANCE["change_tolerance"],
     log:
         "results/logs/provenance_changes.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../environment.yml"
+    params:
+        history=HISTORY,
+        keep=PROVENANCE["history_keep"],
+        tolerance=PROVENANCE["change_tolerance"],
     script:
         "../../scripts/provenance_changes.py"
 
@@ -86,21 +81,21 @@ rule provenance_crate:
         manifest=rules.provenance_manifest.output[0],
         changes_md=rules.provenance_changes.output.md,
         changes_json=rules.provenance_changes.output.json,
-        outputs=lambda wildcards: rule_outputs(workflow.rules, NOT_DESCRIBED, shard=SHARDS),
-        inputs=lambda wildcards: literal_paths(input_files(config)),
+        outputs=described_outputs,
+        inputs=run_inputs,
         configfiles=CONFIGFILES,
         workflow=workflow_files(Path(workflow.basedir)),
     output:
         directory("results/provenance/ro-crate"),
-    params:
-        configfiles=CONFIGFILES,
     log:
         "results/logs/provenance_crate.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../environment.yml"
+    params:
+        configfiles=CONFIGFILES,
     script:
         "../../scripts/provenance_crate.py"

@@ -14,16 +14,16 @@ rule forest_plots:
             category="Forest plots",
         ),
         manifest="results/forest/index.json",
-    params:
-        settings=config["forest"],
     log:
         "results/logs/forest_plots.log",
+    conda:
+        "../../environment.yml"
     threads: 2  # independent figures, drawn in parallel worker processes
     resources:
         mem_mb=corpus_mem_mb(1500, 1500),
         runtime=15,
-    conda:
-        "../../environment.yml"
+    params:
+        settings=config["forest"],
     script:
         "../../scripts/draw_forests.py"
 
@@ -38,27 +38,19 @@ rule report:
         characteristics=rules.merge_shards.output.characteristics,
         issues=rules.merge_shards.output.issues,
         summary=rules.merge_shards.output.summary,
-        # every lineage table a rule writes under results/provenance/: the audit trails read them
-        lineage=lambda wildcards: sorted(
-            {
-                str(path)
-                for rule in workflow.rules
-                for path in rule.output
-                if str(path).startswith("results/provenance/lineage")
-            }
-        ),
+        lineage=lineage_tables,
     output:
         html=report("results/report/index.html", caption="../report/html_report.rst", category="Report"),
-    params:
-        results=lambda wildcards, input: str(Path(input.harmonized).parents[1]),
-        settings=config["report"],
     log:
         "results/logs/report.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=corpus_mem_mb(1000, 2000),
         runtime=20,
-    conda:
-        "../../environment.yml"
+    params:
+        results=results_dir,
+        settings=config["report"],
     script:
         "../../scripts/build_report.py"

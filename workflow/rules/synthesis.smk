@@ -10,15 +10,15 @@ rule synthesize:
         pooled="results/synthesis/pooled.parquet",
         comparators="results/synthesis/comparators.parquet",
         lineage="results/provenance/lineage_synthesis.parquet",
-    params:
-        settings=config["synthesis"],
     log:
         "results/logs/synthesize.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=corpus_mem_mb(1000, 1500),
         runtime=10,
-    conda:
-        "../../environment.yml"
+    params:
+        settings=config["synthesis"],
     script:
         "../../scripts/synthesize.py"

@@ -9,7 +9,7 @@ Conventions shared by all functions
   albumin in g/dL and sodium in mmol/L (= mEq/L). ALBI takes bilirubin in
   umol/L and albumin in g/L, as published. Convert SI values with the helper
   functions below *before* calling a score, so that the MELD bounds are applied
-  in mg/dL (reference ``formulas-and-methods.md`` section 3.1, "Convert first,
+  in mg/dL (reference ``docs/formulas-and-methods.md`` section 3.1, "Convert first,
   then apply the MELD bounds in mg/dL").
 * **Missing values.** A NaN in any required input gives NaN in the output at
   that position (never an exception). Integer-valued scores are therefore
@@ -25,7 +25,7 @@ Conventions shared by all functions
   even) only at exact .5 ties, which the reference asks tests to avoid
   (section 1.2, edge rule 7).
 
-Reference: ``formulas-and-methods.md`` (project reference note), sections 1
+Reference: ``docs/formulas-and-methods.md`` (project reference note), sections 1
 (MELD variants), 2 (Child-Pugh, ALBI) and 3.1 (unit conversions).
 """
 
@@ -69,8 +69,10 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # Unit factors (reference section 3.1, "Chemistry conversions").
 # Sources quoted there: transplantr R/unit_conversion.R and ameld R/si.R.
-# These are kept as plainly named module constants so that a future
-# ``livertrials.units`` module can own them and this module can import them.
+# The scores take fixed units (the published formulas' own), so these factors
+# belong to the formulas and are constants here, not registry look-ups. They
+# equal the registry's factors (resources/registry/outcomes.yaml), which
+# harmonization uses; tests/test_registry.py checks that the two agree.
 # ---------------------------------------------------------------------------
 #: umol/L of bilirubin per mg/dL (molar mass 584.66 g/mol -> 17.104; the
 #: packages and the reference use 17.1).

@@ -10,8 +10,8 @@ Pure scalar functions with no I/O. They cover:
   a mean difference, the SD of change from baseline, and combining groups.
 
 Sources are cited per function as "F&M 4.1" / "F&M 4.2". These are sections
-of the project reference note *formulas-and-methods.md*, which the tests do
-not read.
+of the project reference note ``docs/formulas-and-methods.md``, which the tests
+do not read.
 
 Conventions
 -----------

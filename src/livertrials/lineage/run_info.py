@@ -15,7 +15,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("livertrials", "snakemake", "pandas", "pyarrow", "pandera", "numpy", "scipy", "statsmodels", "matplotlib", "pyyaml",
+PACKAGES = ("livertrials", "snakemake", "pandas", "pyarrow", "pandera", "numpy", "scipy", "matplotlib", "pyyaml",
             "jsonschema", "rocrate")
 MANIFEST_KEY = "livertrials.manifest"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]   # src/livertrials: the code whose digest the manifest holds
