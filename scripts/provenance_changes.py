@@ -13,7 +13,7 @@ from livertrials.io.atomic import write_text
 from livertrials.io.logs import log_to
 from livertrials.provenance.changes import change_markdown, change_report, read_snapshot, save_snapshot
 from livertrials.provenance.manifest import write_json
-from livertrials.synthesis.core import Settings
+from livertrials.synthesis.settings import Settings
 
 with log_to(snakemake.log[0]):
     history = Path(snakemake.params.history)

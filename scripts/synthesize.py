@@ -3,7 +3,7 @@ from pathlib import Path
 
 from livertrials.io.logs import log_to
 from livertrials.lineage.run_info import manifest_metadata, workflow_root
-from livertrials.synthesis.core import synthesize
+from livertrials.synthesis.run import synthesize
 
 with log_to(snakemake.log[0]):
     synthesize(

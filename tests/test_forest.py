@@ -14,7 +14,9 @@ from livertrials.figures.forest import draw_all
 from livertrials.figures.forest_draw import draw_forest
 from livertrials.figures.forest_specs import (SETTINGS_KEY, favours, forest_specs, funnel_reason, pooled_key,
                                               synthesis_settings)
-from livertrials.synthesis.core import COMPARISONS, POOLED, Settings, pool_comparisons
+from livertrials.synthesis.pooling import pool_comparisons
+from livertrials.synthesis.schemas import COMPARISONS, POOLED
+from livertrials.synthesis.settings import Settings
 from livertrials.io.tables import to_table, write_table
 
 SETTINGS = {"default_method": "REML", "default_test": "z", "windows": [{"label": "month 6"}]}
@@ -52,7 +54,7 @@ def comparison(study, yi, vi, *, measure="MD", outcome="albumin", benefit="highe
 
 def frames(rows):
     comparisons = pd.DataFrame(rows).reindex(columns=COMPARISONS.names)
-    return comparisons, pool_comparisons(comparisons, Settings())
+    return comparisons, pool_comparisons(comparisons, Settings.default())
 
 
 def md_rows(k, cell_sources=None):
@@ -158,7 +160,7 @@ def write_inputs(tmp_path, rows):
     write_table(to_table(comparisons, COMPARISONS), tmp_path / "comparisons.parquet")
     # with the settings in its metadata, as synthesis writes it
     write_table(to_table(pooled, POOLED), tmp_path / "pooled.parquet",
-                metadata={SETTINGS_KEY.decode(): Settings().as_json()})
+                metadata={SETTINGS_KEY.decode(): Settings.default().as_json()})
     return tmp_path / "pooled.parquet", tmp_path / "comparisons.parquet"
 
 

@@ -30,8 +30,13 @@ from livertrials.lineage.run_info import MANIFEST_KEY, PACKAGE_ROOT
 from livertrials.lineage.trails import Auditor, NoLineageError
 from livertrials.provenance import changes, crate
 from livertrials.provenance import manifest as provenance_manifest
-from livertrials.synthesis import core as synthesis
-from livertrials.synthesis.core import Settings, pool_comparisons
+from livertrials.synthesis.comparators import comparators_table
+from livertrials.synthesis.comparisons import build_comparisons
+from livertrials.synthesis.lineage import synthesis_lineage
+from livertrials.synthesis.pooling import pool_comparisons
+from livertrials.synthesis.run import synthesize
+from livertrials.synthesis.settings import Settings
+from livertrials.synthesis.windows import window_report
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
 from test_synthesis import TOY, toy, two_arm
 
@@ -59,7 +64,7 @@ def synthesize_toy(tmp_path, studies=TOY, **kw) -> dict[str, pd.DataFrame]:
     pq.write_table(to_table(records, HARMONIZED), harmonized)
     pq.write_table(to_table(chars, CHARACTERISTICS), characteristics)
     outputs = {n: tmp_path / f"{n}.parquet" for n in ("comparisons", "windows", "pooled", "comparators", "lineage")}
-    synthesis.synthesize(harmonized, characteristics, ROOT / "resources" / "registry" / "outcomes.yaml", {}, outputs,
+    synthesize(harmonized, characteristics, ROOT / "resources" / "registry" / "outcomes.yaml", {}, outputs,
                          {"livertrials.manifest": "{}"})
     return {name: pd.read_parquet(path) for name, path in outputs.items()}
 
@@ -113,12 +118,12 @@ def test_a_timepoint_further_from_the_window_is_an_exclusion(tmp_path):
                (("week 10", 70.0, 33.0), ("week 13", 91.0, 34.0))]
     records += [rec("T", "control", "control", tp=tp, days=d, mean=30.0, sd=4.0) for tp, d in (("week 10", 70.0), ("week 13", 91.0))]
     h, c = frames(records, [char("T", "cells", "intervention"), char("T", "control", "control")])
-    comparisons, reasons = synthesis.build_comparisons(h, c, Settings())
-    settings = Settings()
+    comparisons, reasons = build_comparisons(h, c, Settings.default())
+    settings = Settings.default()
     tables = {"comparisons": comparisons, "pooled": pool_comparisons(comparisons, settings)}
-    tables["windows"] = synthesis.window_report(h, comparisons, reasons, settings)
-    tables["comparators"] = synthesis.comparators_table(h, tables["pooled"], settings)
-    edges = pd.DataFrame(synthesis.synthesis_lineage(h, tables, settings))
+    tables["windows"] = window_report(h, comparisons, reasons, settings)
+    tables["comparators"] = comparators_table(h, tables["pooled"], settings)
+    edges = pd.DataFrame(synthesis_lineage(h, tables, settings))
     excluded = edges[edges["step"] == "exclude"]
     assert len(excluded) and excluded["transformation"].str.contains("'week 13' is closer to the window's nominal day").all()
     week10 = set(comparisons.loc[comparisons["timepoint_text"] == "week 10", "comparison_id"])
@@ -126,7 +131,7 @@ def test_a_timepoint_further_from_the_window_is_an_exclusion(tmp_path):
 
 
 def test_pooled_ids_are_stable_when_a_study_is_added():
-    settings = Settings()
+    settings = Settings.default()
     before = pool_comparisons(toy(studies=TOY[:2])[0], settings)
     after = pool_comparisons(toy()[0], settings)
     assert before["pooled_id"].is_unique and after["pooled_id"].is_unique
@@ -148,7 +153,7 @@ def test_change_report_maps_changed_study_files_to_the_pooled_rows_they_moved():
                             "resources/registry/outcomes.yaml": "r"})
     current = manifest_of({"resources/studies/S1/study.yaml": "a", "resources/studies/S2/measurements.csv": "B",
                            "resources/studies/S3/study.yaml": "c", "resources/registry/outcomes.yaml": "r"})
-    settings = Settings()
+    settings = Settings.default()
     before = pool_comparisons(toy(studies=TOY[:2])[0], settings)
     now = pool_comparisons(toy()[0], settings)
     report = changes.change_report(previous, current, before, now, config)

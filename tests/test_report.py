@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT
 from livertrials.figures.forest import draw_all
 from livertrials.report.page import SECTIONS, build_report
-from livertrials.synthesis.core import COMPARATORS, COMPARISONS, POOLED
+from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED
 from livertrials.io.tables import CHARACTERISTICS, ISSUES, read_table, to_table, write_table
 from livertrials.settings import defaults
 

@@ -24,7 +24,7 @@ from livertrials.report.page import SECTIONS, build_report
 from livertrials.report.sections import characteristics_section, flags_section, validation_section
 from livertrials.report.trails import Trails
 from livertrials.settings import defaults
-from livertrials.synthesis.core import COMPARATORS, COMPARISONS, POOLED, WINDOWS
+from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, WINDOWS
 
 SCRIPT = "<script>alert(1)</script>"
 SCRIPT_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"   # what html.escape makes of it, written out by hand

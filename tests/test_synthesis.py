@@ -1,4 +1,4 @@
-"""Tests for livertrials.synthesis.core (comparisons, windows, pooling, comparators).
+"""Tests for livertrials.synthesis (settings, comparisons, windows, pooling, comparators, the synthesize entry).
 
 Expected numbers come from three independent places, never from running the code under test:
 
@@ -27,8 +27,14 @@ import pytest
 import yaml
 from scipy import stats
 
-from livertrials.synthesis import core as synthesis, meta
-from livertrials.synthesis.core import Settings, assign_window, build_comparisons, pool_comparisons
+from livertrials.synthesis import effects, meta
+from livertrials.synthesis.comparators import comparators_table
+from livertrials.synthesis.comparisons import build_comparisons
+from livertrials.synthesis.pooling import pool_comparisons, pool_effects
+from livertrials.synthesis.run import SCHEMAS, synthesize
+from livertrials.synthesis.schemas import COMPARISONS
+from livertrials.synthesis.settings import Settings
+from livertrials.synthesis.windows import assign_window, mark_used, window_report
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +93,7 @@ def toy(settings=None, studies=TOY, **kw):
         records += r
         chars += c
     h, c = frames(records, chars)
-    comparisons, reasons = build_comparisons(h, c, settings or Settings())
+    comparisons, reasons = build_comparisons(h, c, settings or Settings.default())
     return comparisons, reasons, h, c
 
 
@@ -128,7 +134,7 @@ def test_event_measures_with_metafor_zero_cell_correction():
     records = [rec("E", "cells", "intervention", kind="events", n=12, events=12, total=12, unit="patients"),
                rec("E", "control", "control", kind="events", n=13, events=1, total=13, unit="patients")]
     h, c = frames(records, [char("E", "cells", "intervention"), char("E", "control", "control")])
-    rows = build_comparisons(h, c, Settings())[0].set_index("measure")
+    rows = build_comparisons(h, c, Settings.default())[0].set_index("measure")
     a, b, cc, d = 12.5, 0.5, 1.5, 12.5
     assert rows.at["RR", "yi"] == pytest.approx(math.log((a / (a + b)) / (cc / (cc + d))), abs=1e-12)
     assert rows.at["RR", "vi"] == pytest.approx(1 / a - 1 / (a + b) + 1 / cc - 1 / (cc + d), abs=1e-12)
@@ -146,7 +152,7 @@ def test_reported_effects_enter_with_yi_vi_from_their_ci():
                rec("M", "c", "contrast", tp="month 6", days=6 * MONTH, quantity="difference",
                    effect_measure="WMD", estimate=2.0, lo=0.5, hi=3.5)]
     h, c = frames(records, [char("H", "c", "intervention"), char("M", "c", "intervention")])
-    rows = build_comparisons(h, c, Settings())[0].set_index("study_id")
+    rows = build_comparisons(h, c, Settings.default())[0].set_index("study_id")
     assert rows.at["H", "measure"] == "HR" and rows.at["H", "source"] == "reported_effect"
     assert rows.at["H", "yi"] == pytest.approx(math.log(0.47), abs=1e-12)
     assert rows.at["H", "vi"] == pytest.approx(((math.log(0.76) - math.log(0.29)) / (2 * Z)) ** 2, abs=1e-12)
@@ -158,14 +164,14 @@ def test_reported_effects_enter_with_yi_vi_from_their_ci():
 def test_arm_data_supersede_a_reported_effect_at_the_same_timepoint():
     records, chars = two_arm("R", 32.0, 5.0, 20, 29.0, 6.0, 22)
     records.append(rec("R", "c", "contrast", quantity="difference", effect_measure="MD", estimate=2.5, lo=0.5, hi=4.5))
-    comparisons = build_comparisons(*frames(records, chars), Settings())[0]
+    comparisons = build_comparisons(*frames(records, chars), Settings.default())[0]
     md = comparisons[comparisons["measure"] == "MD"].set_index("source")
     assert md.at["arm_data", "used"] and not md.at["reported_effect", "used"]
     assert md.at["reported_effect", "not_used_reason"] == "arm-level data used instead of the reported effect"
     # the reported MD alone (no arm data) is pooled with other studies' MDs
     other, other_chars = two_arm("O", 30.0, 5.0, 20, 29.0, 6.0, 22)
     alone = [r for r in records if r["arm_role"] == "contrast"] + other
-    pooled = pool_comparisons(build_comparisons(*frames(alone, chars + other_chars), Settings())[0], Settings())
+    pooled = pool_comparisons(build_comparisons(*frames(alone, chars + other_chars), Settings.default())[0], Settings.default())
     row = pick(main_rows(pooled), "REML")
     assert row["k"] == 2 and row["basis"] == "final values + reported mean difference"
 
@@ -175,7 +181,7 @@ def test_multi_arm_cell_arms_combined_by_cochrane_formula():
     records = [rec("M3", "a", "intervention", n=10, mean=11.8, sd=2.4), rec("M3", "b", "intervention", n=20, mean=15.3, sd=3.2),
                rec("M3", "c", "intervention", n=15, mean=8.4, sd=4.1), rec("M3", "ctl", "control", n=20, mean=10.0, sd=3.0)]
     chars = [char("M3", a, "intervention") for a in "abc"] + [char("M3", "ctl", "control")]
-    comparisons = build_comparisons(*frames(records, chars), Settings())[0]
+    comparisons = build_comparisons(*frames(records, chars), Settings.default())[0]
     main = comparisons[(comparisons["comparison_type"] == "main") & (comparisons["measure"] == "MD")].iloc[0]
     assert list(main["arms_1"]) == ["a", "b", "c"] and list(main["arms_2"]) == ["ctl"]
     assert main["n_1"] == 45
@@ -193,7 +199,7 @@ def test_multi_arm_events_add_events_and_totals():
                rec("EV", "b", "intervention", kind="events", n=12, events=5, total=12, unit="patients"),
                rec("EV", "ctl", "control", kind="events", n=20, events=4, total=20, unit="patients")]
     chars = [char("EV", "a", "intervention"), char("EV", "b", "intervention"), char("EV", "ctl", "control")]
-    comparisons = build_comparisons(*frames(records, chars), Settings())[0]
+    comparisons = build_comparisons(*frames(records, chars), Settings.default())[0]
     rr = comparisons[(comparisons["comparison_type"] == "main") & (comparisons["measure"] == "RR")].iloc[0]
     assert (rr["events_1"], rr["total_1"]) == (8, 22)
     assert rr["yi"] == pytest.approx(math.log((8 / 22) / (4 / 20)), abs=1e-12)
@@ -203,17 +209,17 @@ def test_within_arm_change_with_configurable_correlation():
     base = rec("CS", "cells", "intervention", tp="baseline", days=0.0, n=12, mean=28.2, sd=5.8)
     after = rec("CS", "cells", "intervention", tp="week 24", days=168.0, n=12, mean=33.8, sd=5.4)
     h, c = frames([base, after], [char("CS", "cells", "intervention", kind="case_series", randomized=False)])
-    comparisons = build_comparisons(h, c, Settings())[0]
+    comparisons = build_comparisons(h, c, Settings.default())[0]
     assert set(comparisons["design"]) == {"within_arm"}
     by_r = comparisons.set_index("pre_post_correlation")
     for r in (0.5, 0.2, 0.8):
         assert by_r.at[r, "yi"] == pytest.approx(5.6, abs=1e-12)
         assert by_r.at[r, "vi"] == pytest.approx((5.8**2 + 5.4**2 - 2 * r * 5.8 * 5.4) / 12, abs=1e-12)
         assert by_r.at[r, "measure"] == "MC" and by_r.at[r, "window"] == "month 6"
-    pooled = pool_comparisons(comparisons, Settings())
+    pooled = pool_comparisons(comparisons, Settings.default())
     assert pooled.set_index("analysis_name").at["main", "pre_post_correlation"] == 0.5
     assert {"pre-post correlation 0.2", "pre-post correlation 0.8"} <= set(pooled["analysis_name"])
-    other = Settings(pre_post_correlation=0.3, pre_post_correlation_sensitivity=(0.6,))
+    other = Settings.from_config({"pre_post_correlation": 0.3, "pre_post_correlation_sensitivity": [0.6]})
     assert sorted(build_comparisons(h, c, other)[0]["pre_post_correlation"]) == [0.3, 0.6]
 
 
@@ -221,7 +227,7 @@ def test_within_arm_change_with_configurable_correlation():
 
 def test_common_effect_and_dersimonian_laird_by_hand():
     comparisons, *_ = toy()
-    rows = main_rows(pool_comparisons(comparisons, Settings()))
+    rows = main_rows(pool_comparisons(comparisons, Settings.default()))
     y, v = np.array([hand_md(*s[1:])[0] for s in TOY]), np.array([hand_md(*s[1:])[1] for s in TOY])
     w = 1 / v
     mu_ee = (w @ y) / w.sum()
@@ -266,7 +272,7 @@ def test_two_studies_tau2_closed_form(method, tol):
     (y1, v1), (y2, v2) = (hand_md(*s[1:]) for s in TOY[:2])
     tau2 = max(0.0, ((y1 - y2) ** 2 - v1 - v2) / 2)
     assert tau2 > 1
-    row = pick(main_rows(pool_comparisons(comparisons, Settings())), method)
+    row = pick(main_rows(pool_comparisons(comparisons, Settings.default())), method)
     assert row["tau2"] == pytest.approx(tau2, abs=tol)
     w = np.array([1 / (v1 + tau2), 1 / (v2 + tau2)])
     assert row["estimate"] == pytest.approx((w @ [y1, y2]) / w.sum(), abs=tol)
@@ -274,7 +280,7 @@ def test_two_studies_tau2_closed_form(method, tol):
 
 def test_single_study_is_reported_not_pooled():
     comparisons, *_ = toy(studies=TOY[:1])
-    rows = main_rows(pool_comparisons(comparisons, Settings()))
+    rows = main_rows(pool_comparisons(comparisons, Settings.default()))
     assert len(rows) == 1
     row = rows.iloc[0]
     assert not row["pooled"] and row["k"] == 1 and "k=1: not pooled" in row["warnings"]
@@ -282,16 +288,16 @@ def test_single_study_is_reported_not_pooled():
 
 
 def test_reml_non_convergence_falls_back_visibly(monkeypatch):
-    monkeypatch.setattr(synthesis.meta, "rma_models", functools.partial(meta.rma_models, maxiter=0))
+    monkeypatch.setattr(meta, "rma_models", functools.partial(meta.rma_models, maxiter=0))
     comparisons, *_ = toy()
-    reml = pick(main_rows(pool_comparisons(comparisons, Settings())), "REML")
+    reml = pick(main_rows(pool_comparisons(comparisons, Settings.default())), "REML")
     assert reml["method_used"] == "DL" and not reml["converged"]
     assert any("fell back to method=DL" in w for w in reml["warnings"])
 
 
 def test_settings_on_every_pooled_row():
     comparisons, *_ = toy()
-    pooled = pool_comparisons(comparisons, Settings())
+    pooled = pool_comparisons(comparisons, Settings.default())
     for column in ("analysis", "analysis_name", "method", "test", "measure", "window", "level", "prediction_interval"):
         assert pooled[column].notna().all(), column
     row = pick(main_rows(pooled), "REML")
@@ -310,7 +316,7 @@ def test_subgroups_sensitivity_and_leave_one_out():
         r, c = two_arm(study, *s[1:], flags=flags, randomized=randomized, source=source, condition=condition)
         records += r
         chars += c
-    pooled = pool_comparisons(build_comparisons(*frames(records, chars), Settings())[0], Settings())
+    pooled = pool_comparisons(build_comparisons(*frames(records, chars), Settings.default())[0], Settings.default())
     md = pooled[pooled["measure"] == "MD"]
     by_name = md.groupby("analysis_name")["study_ids"].apply(list)
     assert [sorted(x) for x in by_name["exclude arm_attribution_uncertain"]] == [["A", "B", "D"]]
@@ -336,11 +342,11 @@ def test_meld_variants_pooled_separately_unless_allowed():
         r, c = two_arm(study, *numbers, outcome="meld", meld_variant=variant, unit="points")
         records += r
         chars += c
-    comparisons = build_comparisons(*frames(records, chars), Settings())[0]
-    separate = main_rows(pool_comparisons(comparisons, Settings()))
+    comparisons = build_comparisons(*frames(records, chars), Settings.default())[0]
+    separate = main_rows(pool_comparisons(comparisons, Settings.default()))
     assert set(separate["meld_variant"]) == {"MELD", "MELD-Na"}
     assert set(separate["k"]) == {1, 2}
-    together = main_rows(pool_comparisons(comparisons, Settings(pool_across_meld_variants=True)))
+    together = main_rows(pool_comparisons(comparisons, Settings.from_config({"pool_across_meld_variants": True})))
     assert set(together["meld_variant"]) == {"any"} and set(together["k"]) == {3}
 
 
@@ -352,18 +358,18 @@ def test_meld_variants_pooled_separately_unless_allowed():
     (336.0, "month 12"), (15 * MONTH, "month 12"), (16 * MONTH, None), (18 * MONTH, "month 24+"), (1826.25, "month 24+"),
 ])
 def test_default_windows(days, window):
-    got, assignment = assign_window("S", f"day {days}", "point", days, Settings())
+    got, assignment = assign_window("S", f"day {days}", "point", days, Settings.default())
     assert got == window
     assert assignment == window if window else assignment.startswith("unassigned: day")
 
 
 def test_baseline_and_not_stated_are_never_in_a_window_unless_config_says_so():
-    settings = Settings()
+    settings = Settings.default()
     assert assign_window("S", "baseline", "point", 0.0, settings)[0] is None
     assert assign_window("S", "baseline biopsy", "point", 0.0, settings)[1].startswith("baseline")
     assert assign_window("S", "end of follow-up", "not_stated", float("nan"), settings) == (None, "unassigned: timepoint not stated")
-    decided = Settings(not_stated_assignments=({"study_id": "S", "timepoint_text": "end of follow-up",
-                                                "window": "month 6", "reason": "protocol says week 24"},))
+    decided = Settings.from_config({"not_stated_assignments": [{"study_id": "S", "timepoint_text": "end of follow-up",
+                                                                "window": "month 6", "reason": "protocol says week 24"}]})
     window, text = assign_window("S", "end of follow-up", "not_stated", float("nan"), decided)
     assert window == "month 6" and "protocol says week 24" in text
     assert assign_window("T", "end of follow-up", "not_stated", float("nan"), decided)[0] is None
@@ -384,11 +390,11 @@ def test_two_timepoints_in_one_window_keep_the_closest():
         records += [rec("T", "cells", "intervention", tp=tp, days=days, mean=30 + shift, sd=5),
                     rec("T", "control", "control", tp=tp, days=days, mean=28, sd=5)]
     h, c = frames(records, [char("T", "cells", "intervention"), char("T", "control", "control")])
-    comparisons, reasons = build_comparisons(h, c, Settings())
+    comparisons, reasons = build_comparisons(h, c, Settings.default())
     md = comparisons[comparisons["measure"] == "MD"].set_index("timepoint_text")
     assert md.at["week 12", "used"] and not md.at["week 10", "used"] and not md.at["week 16", "used"]
     assert "'week 12' is closer" in md.at["week 10", "not_used_reason"]
-    report = synthesis.window_report(h, comparisons, reasons, Settings()).set_index("timepoint_text")
+    report = window_report(h, comparisons, reasons, Settings.default()).set_index("timepoint_text")
     assert report.at["week 12", "status"] == "used"
     assert report.at["week 16", "status"] == "not used" and "closer" in report.at["week 16", "note"]
     assert set(report["window"]) == {"month 3"}
@@ -403,8 +409,8 @@ def test_window_report_explains_unused_timepoints():
                rec("U", "cells", "intervention", tp="month 6", days=6 * MONTH, mean=34, sd=5),
                rec("U", "control", "control", tp="month 6", days=6 * MONTH, mean=31, sd=None)]
     h, c = frames(records, [char("U", "cells", "intervention"), char("U", "control", "control")])
-    comparisons, reasons = build_comparisons(h, c, Settings())
-    report = synthesis.window_report(h, comparisons, reasons, Settings()).set_index("timepoint_text")
+    comparisons, reasons = build_comparisons(h, c, Settings.default())
+    report = window_report(h, comparisons, reasons, Settings.default()).set_index("timepoint_text")
     assert report.at["baseline", "status"] == "used"             # reference of the month-6 within-arm change
     assert pd.isna(report.at["baseline", "window"])
     assert report.at["follow-up (not stated)", "status"] == "unassigned"
@@ -432,12 +438,12 @@ def test_comparators_are_never_pooled_and_shown_beside_ours():
                     effect_measure="OR", estimate=2.2, lo=1.4, hi=3.5, n=None, unit="OR")]
     chars += [char("MA", "x", "intervention", kind="meta_analysis", collection="comparators")]
     h, c = frames(records, chars)
-    comparisons = build_comparisons(h, c, Settings())[0]
+    comparisons = build_comparisons(h, c, Settings.default())[0]
     assert set(comparisons["study_id"]) == {"S1", "S2", "S3"}
-    pooled = pool_comparisons(comparisons, Settings())
+    pooled = pool_comparisons(comparisons, Settings.default())
     with pytest.raises(ValueError, match="never be pooled"):
-        pool_comparisons(comparisons.assign(collection="comparators"), Settings())
-    table = synthesis.comparators_table(h, pooled, Settings())
+        pool_comparisons(comparisons.assign(collection="comparators"), Settings.default())
+    table = comparators_table(h, pooled, Settings.default())
     assert len(table) == 1
     row = table.iloc[0]
     assert row["source"] == "published, not recomputed" and row["published_estimate"] == 2.2
@@ -451,7 +457,7 @@ def test_comparators_are_never_pooled_and_shown_beside_ours():
 
 def test_shipped_config_equals_the_defaults():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    assert Settings.from_config(config["synthesis"]) == Settings()
+    assert Settings.from_config(config["synthesis"]) == Settings.default()
 
 
 def test_synthesize_writes_the_four_tables_with_their_schemas(tmp_path):
@@ -464,12 +470,10 @@ def test_synthesize_writes_the_four_tables_with_their_schemas(tmp_path):
     pq.write_table(to_table(records, HARMONIZED), harmonized)
     pq.write_table(to_table(chars, CHARACTERISTICS), characteristics)
     outputs = {name: tmp_path / f"{name}.parquet" for name in ("comparisons", "windows", "pooled", "comparators")}
-    synthesis.synthesize(harmonized, characteristics, ROOT / "resources" / "registry" / "outcomes.yaml", {}, outputs)
-    schemas = {"comparisons": synthesis.COMPARISONS, "windows": synthesis.WINDOWS, "pooled": synthesis.POOLED,
-               "comparators": synthesis.COMPARATORS}
+    synthesize(harmonized, characteristics, ROOT / "resources" / "registry" / "outcomes.yaml", {}, outputs)
     for name, path in outputs.items():
         table = pq.read_table(path)
-        assert table.schema.remove_metadata().equals(schemas[name].remove_metadata()), name
+        assert table.schema.remove_metadata().equals(SCHEMAS[name].remove_metadata()), name
         assert b"livertrials.synthesis.settings" in table.schema.metadata
     comparisons = pq.read_table(outputs["comparisons"]).to_pandas()
     assert set(comparisons["benefit"]) == {"higher"}          # albumin, from the registry
@@ -488,7 +492,7 @@ def _compare_with_metafor(fixture: pd.DataFrame, results: pd.DataFrame) -> int:
     checked = 0
     for ref in results.itertuples():
         group = fixture[fixture["group"] == ref.group]
-        ours = synthesis.pool_effects(group["yi"], group["vi"], ref.method, ref.test, Settings())
+        ours = pool_effects(group["yi"], group["vi"], ref.method, ref.test, Settings.default())
         assert ours["k"] == ref.k
         tol = CLOSED_FORM[ref.method]
         for column in COMPARED:
@@ -554,8 +558,6 @@ def test_live_metafor_run_reproduces_the_committed_results(effects_fixture, tmp_
 
 
 def test_meld_at_mean_labs_is_kept_out_of_pools_unless_configured():
-    from livertrials.synthesis.core import COMPARISONS, Settings, mark_used
-
     def comparison(study, outcome):
         row = {name: None for name in COMPARISONS.names}
         row.update(study_id=study, outcome=outcome, comparison_type="main", design="between_arms", basis="final values",
@@ -571,14 +573,14 @@ def test_meld_at_mean_labs_is_kept_out_of_pools_unless_configured():
 
 
 def test_effect_sizes_in_one_batch_equal_one_pair_at_a_time():
-    # _effects computes every pair's escalc in one call per measure; elementwise, so nothing may change
-    Side = synthesis.Side
+    # effect_sizes computes every pair's escalc in one call per measure; elementwise, so nothing may change
+    Side = effects.Side
     continuous = [(Side(["a"], [], n=n1, mean=m1, sd=sd1), Side(["b"], [], n=n2, mean=m2, sd=sd2))
                   for _, m1, sd1, n1, m2, sd2, n2 in TOY]
     events = [(Side(["a"], [], n=t1, events=e1, total=t1), Side(["b"], [], n=t2, events=e2, total=t2))
               for e1, t1, e2, t2 in ((3, 20, 7, 21), (0, 15, 4, 15), (0, 10, 0, 12), (12, 12, 5, 11))]
     for drop00 in (False, True):
-        settings = Settings(continuity_drop00=drop00)
+        settings = Settings.from_config({"continuity_correction": {"drop00": drop00}})
         for kind, pairs in (("continuous", continuous), ("events", events)):
-            one_at_a_time = [synthesis._effects(kind, [pair], settings)[0] for pair in pairs]
-            assert synthesis._effects(kind, pairs, settings) == one_at_a_time
+            one_at_a_time = [effects.effect_sizes(kind, [pair], settings)[0] for pair in pairs]
+            assert effects.effect_sizes(kind, pairs, settings) == one_at_a_time

@@ -12,7 +12,7 @@ import pandas as pd
 from livertrials.figures.forest_specs import RATIO, pooled_key
 from livertrials.report.html import Html, esc, image, num, para, present, section, table
 from livertrials.report.trails import Trails, trail_link
-from livertrials.synthesis.core import PUBLISHED
+from livertrials.synthesis.comparators import PUBLISHED
 
 
 def _figure_file(files: dict, directory: Path) -> Path | None:

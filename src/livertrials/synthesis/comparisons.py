@@ -1,0 +1,256 @@
+"""Study-level comparisons: at each study x outcome x timepoint, the cell arms against the control arms (and
+arm against arm), the study's own reported effects, and the change from baseline within the cell arms; one
+row per effect measure. Comparator records (published meta-analyses) never become comparisons."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from livertrials.synthesis import rows
+from livertrials.synthesis.effects import (Side, continuous_side, effect_sizes, reported_effect, side_summary,
+                                           within_arm_change)
+from livertrials.synthesis.measures import MEASURE_SCALE
+from livertrials.synthesis.schemas import COMPARISONS
+from livertrials.synthesis.settings import Settings
+from livertrials.synthesis.windows import is_baseline, mark_used
+
+COMPARED_KINDS = ("continuous", "events", "effect")
+
+
+@dataclass(frozen=True)
+class _ArmComparison:
+    """A between-arm comparison of arm data, waiting for its effect sizes: ``_with_effects`` computes those of
+    all comparisons at once (escalc called per comparison dominated large corpora) and makes the rows."""
+
+    first: dict
+    info: dict
+    labels: dict
+    kind: str
+    s1: Side
+    s2: Side
+
+
+def _with_effects(parts: list, settings: Settings) -> list[dict]:
+    """Comparisons rows, in order, from rows and _ArmComparisons."""
+    waiting = [part for part in parts if isinstance(part, _ArmComparison)]
+    effects = {}
+    for continuous in (True, False):
+        batch = [part for part in waiting if (part.kind == "continuous") == continuous]
+        if batch:
+            kind = "continuous" if continuous else "events"
+            effects.update(zip(map(id, batch), effect_sizes(kind, [(part.s1, part.s2) for part in batch], settings)))
+    out = []
+    for part in parts:
+        if isinstance(part, _ArmComparison):
+            out += _effect_rows(part.first, part.info, part.labels, effects[id(part)], part.s1, part.s2,
+                                part.s1.records + part.s2.records, settings)
+        else:
+            out.append(part)
+    return out
+
+
+def _arm_pairs(records: list[dict]) -> list[tuple[dict, dict]]:
+    """Arm-vs-arm contrasts: every pair of cell arms, and each cell arm vs each active comparator."""
+    cells = sorted((r for r in records if r["arm_role"] == "intervention"), key=lambda r: r["arm_id"])
+    actives = sorted((r for r in records if r["arm_role"] == "active_comparator"), key=lambda r: r["arm_id"])
+    pairs = [(a, b) for i, a in enumerate(cells) for b in cells[i + 1:]]
+    return pairs + [(a, b) for a in cells for b in actives]
+
+
+def _why_no_main(records: list[dict]) -> str:
+    roles = sorted({r["arm_role"] for r in records})
+    if len(records) == 1:
+        return f"single group at this timepoint ({records[0]['arm_id']}, role {records[0]['arm_role']})"
+    if "intervention" not in roles:
+        return f"no cell-therapy arm (roles: {', '.join(roles)})"
+    return f"no control arm (roles: {', '.join(roles)})"
+
+
+def _between_arms(records: list[dict], kind: str) -> tuple[list[tuple], str]:
+    """[(comparison_type, label, side1, side2, note)] at one timepoint, and why the main one is missing."""
+    cells = [r for r in records if r["arm_role"] == "intervention"]
+    controls = [r for r in records if r["arm_role"] == "control"]
+    candidates = [("arm_vs_arm", [a], [b]) for a, b in _arm_pairs(records)]
+    reasons = []
+    if cells and controls:
+        candidates.insert(0, ("main", cells, controls))
+    else:
+        reasons.append(_why_no_main(records))
+    made = []
+    for comparison_type, first, second in candidates:
+        s1, s2 = side_summary(kind, first), side_summary(kind, second)
+        reasons += [s for s in (s1, s2) if isinstance(s, str)]
+        if isinstance(s1, str) or isinstance(s2, str):
+            continue
+        label = f"{' + '.join(s1.arms)} vs {' + '.join(s2.arms)}"
+        note = "; ".join(n for n in (_merge_note(s1, first), _merge_note(s2, second)) if n)
+        made.append((comparison_type, label, s1, s2, note))
+    return made, "; ".join(dict.fromkeys(reasons))
+
+
+def _basis(record: dict, source: str, measure: str = "") -> str:
+    if source == "reported_effect":
+        return {"MD": "reported mean difference", "HR": "time to event"}.get(measure, "events")
+    if record["kind"] == "events":
+        return "events"
+    # a change outcome (e.g. meld_change, "Change in MELD score from baseline") is a change even as a "level"
+    change = record["quantity"] == "change" or "from baseline" in str(record["outcome_label"]).casefold()
+    return "change from baseline" if change else "final values"
+
+
+def _mixed(values) -> str | None:
+    found = sorted({str(v) for v in values if v is not None and not pd.isna(v)})
+    return None if not found else found[0] if len(found) == 1 else "mixed"
+
+
+def _study_info(characteristics: pd.DataFrame) -> dict[str, dict]:
+    """Per study: kind, condition and randomization (from its first row) and each arm's cell source and route."""
+    info = {}
+    columns = ["study_id", "kind", "condition", "randomized", "arm_id", "cell_source", "route"]
+    for row in rows.records(characteristics[columns]):   # one pass: a groupby per study dominated large corpora
+        if row["study_id"] not in info:
+            randomized = row["randomized"]
+            info[row["study_id"]] = {
+                "study_kind": row["kind"], "condition": row["condition"],
+                "randomized": "not stated" if randomized is None or pd.isna(randomized)
+                else "randomized" if bool(randomized) else "not randomized",
+                "arms": {},
+            }
+        arms = info[row["study_id"]]["arms"]
+        if row["arm_id"] in arms:   # refused, as the per-study to_dict("index") this replaces did
+            raise ValueError(f"study {row['study_id']}: arm {row['arm_id']!r} appears twice in the characteristics")
+        arms[row["arm_id"]] = {"cell_source": row["cell_source"], "route": row["route"]}
+    return info
+
+
+def _effect_rows(first: dict, info: dict, labels: dict, effects: list, s1: Side | None, s2: Side | None,
+                 records: list[dict], settings: Settings, corr: float | None = None) -> list[dict]:
+    """One comparisons row per effect measure."""
+    arms = info.get("arms", {})
+    z = settings.z
+    base = {
+        "collection": "studies", "study_id": first["study_id"], "outcome": first["outcome"],
+        "outcome_label": first["outcome_label"], "timepoint_text": first["timepoint_text"],
+        "timepoint_kind": first["timepoint_kind"], "timepoint_days": first["timepoint_days"],
+        "meld_variant": first["meld_variant"],
+        "study_kind": info.get("study_kind"), "randomized": info.get("randomized", "not stated"),
+        "condition": info.get("condition"),
+        "flags": sorted({f for r in records for f in r["flags"]}),
+        "record_ids": list(dict.fromkeys(r["record_id"] for r in records)),
+        "pre_post_correlation": corr, **labels,
+    }
+    arms_1 = labels["arms_1"]
+    base["cell_source"] = _mixed(arms.get(a, {}).get("cell_source") for a in arms_1)
+    base["route"] = _mixed(arms.get(a, {}).get("route") for a in arms_1)
+    for number, side in ((1, s1), (2, s2)):
+        if side is not None:
+            base.update({f"n_{number}": side.n, f"mean_{number}": side.mean, f"sd_{number}": side.sd,
+                         f"events_{number}": side.events, f"total_{number}": side.total})
+    out = []
+    for measure, yi, vi, note in effects:
+        se = math.sqrt(vi)
+        unit = first["unit"] if measure in ("MD", "MC") else None
+        notes = "; ".join(n for n in (labels.get("note", ""), note) if n)
+        out.append({**base, "measure": measure, "scale": MEASURE_SCALE[measure], "unit": unit, "yi": yi,
+                    "vi": vi, "se": se, "ci_lb": yi - z * se, "ci_ub": yi + z * se, "note": notes,
+                    "comparison_id": rows.stable_id(first["study_id"], first["outcome"], first["timepoint_text"],
+                                                    labels["comparison"], measure, corr)})
+    return out
+
+
+def _merge_note(side: Side, role_records: list[dict]) -> str:
+    missing = sorted({r["arm_id"] for r in role_records} - set(side.arms))
+    parts = []
+    if len(side.arms) > 1:
+        parts.append(f"{' + '.join(side.arms)} combined (Cochrane Table 6.5.a)")
+    if missing:
+        parts.append(f"{', '.join(missing)} without usable data")
+    return "; ".join(parts)
+
+
+def _timepoint_comparisons(records: list[dict], info: dict, settings: Settings) -> tuple[list, str]:
+    """Between-arm comparisons (arm data, as _ArmComparison, and rows of reported effects) at one
+    study x outcome x timepoint."""
+    first = records[0]
+    arms = [r for r in records if not r["is_contrast"]]
+    out, reasons = [], []
+    for quantity in sorted({r["quantity"] for r in arms}):
+        group = [r for r in arms if r["quantity"] == quantity]
+        if quantity not in ("level", "change"):
+            reasons.append(f"{quantity} values cannot give a study effect with a variance")
+            continue
+        made, why = _between_arms(group, first["kind"])
+        reasons.append(why)
+        for comparison_type, label, s1, s2, note in made:
+            labels = {"design": "between_arms", "comparison_type": comparison_type, "comparison": label,
+                      "source": "arm_data", "basis": _basis(group[0], "arm_data"),
+                      "arms_1": s1.arms, "arms_2": s2.arms, "note": note}
+            out.append(_ArmComparison(first, info, labels, first["kind"], s1, s2))
+    for record in (r for r in records if r["is_contrast"]):
+        effect = reported_effect(record)
+        if isinstance(effect, str):
+            p_value = f" (p {record['p_value']})" if rows.text(record["p_value"]) else ""
+            reasons.append(effect if rows.text(record["effect_measure"]) else
+                           f"contrast {record['arm_id']}: no effect estimate with a 95% CI{p_value}")
+            continue
+        measure, yi, vi = effect
+        labels = {"design": "between_arms", "comparison_type": "main", "comparison": record["arm_id"],
+                  "source": "reported_effect", "basis": _basis(record, "reported_effect", measure),
+                  "arms_1": [record["arm_id"]], "arms_2": [], "note": f"{record['effect_measure']} and 95% CI as reported"}
+        out += _effect_rows(record, info, labels, [(measure, yi, vi, "")], None, None, [record], settings)
+    return out, "; ".join(r for r in dict.fromkeys(reasons) if r)
+
+
+def _within_arm(records: list[dict], info: dict, settings: Settings) -> list[dict]:
+    """Change from baseline in the cell arms (combined), SD of change imputed with each correlation."""
+    cells = [r for r in records if r["arm_role"] == "intervention" and not r["is_contrast"]
+             and r["kind"] == "continuous" and r["quantity"] == "level"]
+    baseline = {r["arm_id"]: r for r in cells if is_baseline(r["timepoint_text"], r["timepoint_kind"], r["timepoint_days"])
+                if isinstance(continuous_side([r]), Side)}
+    out = []
+    for text in dict.fromkeys(r["timepoint_text"] for r in cells):
+        follow = [r for r in cells if r["timepoint_text"] == text and r["arm_id"] in baseline
+                  and not is_baseline(text, r["timepoint_kind"], r["timepoint_days"])
+                  and isinstance(continuous_side([r]), Side)]
+        if not follow:
+            continue
+        after = continuous_side(follow)
+        before = continuous_side([baseline[r["arm_id"]] for r in follow])
+        label = f"{' + '.join(after.arms)}: {text} vs baseline"
+        combined = (f"{' + '.join(after.arms)} combined at baseline and at follow-up (Cochrane Table 6.5.a); "
+                    if len(follow) > 1 else "")
+        labels = {"design": "within_arm", "comparison_type": "within_arm", "comparison": label, "source": "arm_data",
+                  "basis": "within-arm change", "arms_1": after.arms, "arms_2": before.arms,
+                  "note": combined + "SD of change imputed with the pre-post correlation (Cochrane Handbook 6.5.2.8)"}
+        for corr in settings.correlations:
+            yi, vi = within_arm_change(before, after, corr)
+            out += _effect_rows(follow[0], info, labels, [("MC", yi, vi, "")], after, before,
+                                after.records + before.records, settings, corr=corr)
+    return out
+
+
+def build_comparisons(harmonized: pd.DataFrame, characteristics: pd.DataFrame, settings: Settings,
+                      benefit: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
+    """(comparisons, reasons): every study-level effect, and why a timepoint gave none."""
+    harmonized_rows = harmonized[(harmonized["collection"] == "studies") & harmonized["kind"].isin(COMPARED_KINDS)]
+    info = _study_info(characteristics[characteristics["collection"] == "studies"])
+    out, reasons = [], {}
+    by_study_outcome: dict[tuple, list[dict]] = {}
+    for record in rows.records(harmonized_rows):  # one conversion: per-group to_dict dominated large corpora
+        by_study_outcome.setdefault((record["study_id"], record["outcome"]), []).append(record)
+    for (study_id, outcome), records in sorted(by_study_outcome.items()):
+        for text in dict.fromkeys(r["timepoint_text"] for r in records):
+            at_time = [r for r in records if r["timepoint_text"] == text]
+            if is_baseline(text, at_time[0]["timepoint_kind"], at_time[0]["timepoint_days"]):
+                continue
+            made, why = _timepoint_comparisons(at_time, info.get(study_id, {}), settings)
+            out += made
+            if why:
+                reasons[(study_id, outcome, text)] = why
+        out += _within_arm(records, info.get(study_id, {}), settings)
+    frame = pd.DataFrame(_with_effects(out, settings), columns=COMPARISONS.names)
+    frame["benefit"] = [(benefit or {}).get(o, "none") for o in frame["outcome"].tolist()]
+    return mark_used(frame, settings), reasons

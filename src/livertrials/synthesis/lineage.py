@@ -1,0 +1,185 @@
+"""Lineage edges of the synthesis tables (the LINEAGE schema of provenance): every output row <- the rows it
+was made from, with the step and a transformation text an auditor can follow down to the printed numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from livertrials.synthesis import rows
+from livertrials.synthesis.measures import EFFECT_FORMULA, EVENT_MEASURES, reported_formula
+from livertrials.synthesis.pooling import MD_POOL_BASIS, POOLED_TYPES, flag_codes, subgroup_level, with_pool_keys
+from livertrials.synthesis.settings import Settings
+
+
+def _num(x) -> str:
+    return "NA" if x is None or pd.isna(x) else f"{float(x):.6g}"
+
+
+def _side_text(row, side: int) -> str:
+    arms = list(row[f"arms_{side}"])
+    combined = " combined (Cochrane Table 6.5.a)" if len(arms) > 1 else ""
+    if row["measure"] in EVENT_MEASURES:
+        numbers = f"events {_num(row[f'events_{side}'])} / {_num(row[f'total_{side}'])}"
+    else:
+        numbers = f"n {_num(row[f'n_{side}'])}, mean {_num(row[f'mean_{side}'])}, SD {_num(row[f'sd_{side}'])}"
+    who = {1: "side 1", 2: "side 2"}[side]
+    if row["design"] == "within_arm":
+        who = "follow-up" if side == 1 else "baseline"
+    return f"{who} = {' + '.join(arms)}{combined}: {numbers}"
+
+
+def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame) -> list[dict]:
+    """comparison <- harmonized records: the arm combination and the effect computation."""
+    if harmonized["record_id"].duplicated().any():   # refused, as the set_index().to_dict("index") this replaces did
+        raise ValueError("harmonized record_id is not unique")
+    records = {r["record_id"]: r for r in rows.records(harmonized[["record_id", "arm_id", "timepoint_text"]])}
+    edges = []
+    for row in rows.records(comparisons):
+        head = f"{row['comparison_type']} comparison {row['comparison']} ({row['basis']})"
+        if row["source"] == "reported_effect":
+            scale = reported_formula(row["measure"])
+            texts = {None: f"{head}: {row['measure']} and 95% CI as reported by the study; {scale}"}
+        else:
+            formula = EFFECT_FORMULA[row["measure"]].format(corr=row["pre_post_correlation"] or 0)
+            note = f"; {row['note']}" if rows.text(row["note"]) else ""
+            texts = {side: f"{head}: {formula}; {_side_text(row, side)}{note}" for side in (1, 2)}
+        by_side: dict = {1: [], 2: [], None: []}
+        for record_id in row["record_ids"]:
+            record = records.get(record_id, {})
+            if None in texts:
+                side = None
+            elif row["design"] == "within_arm":
+                side = 1 if record.get("timepoint_text") == row["timepoint_text"] else 2
+            else:
+                side = 1 if record.get("arm_id") in set(row["arms_1"]) else 2
+            by_side[side].append(record_id)
+        for side in (1, 2, None):
+            edges += [{"output_id": row["comparison_id"], "output_table": "synthesis/comparisons", "input_id": record_id,
+                       "input_kind": "harmonized_record", "step": "compare", "transformation": texts[side],
+                       "study_id": row["study_id"]} for record_id in by_side[side]]
+    return edges
+
+
+def _window_text(row, settings: Settings) -> str:
+    """How a comparison's timepoint was placed in its window (or why it is in none)."""
+    window = rows.text(row["window"])
+    if window is None:
+        return str(row["assignment"])
+    bounds = {w.label: w for w in settings.windows}.get(window)
+    if "(config:" in str(row["assignment"]):
+        return f"timepoint {row['timepoint_text']!r} placed in {row['assignment']}"
+    span = "" if bounds is None else (f" (days {bounds.from_days:.10g}-" + ("" if bounds.to_days is None else f"{bounds.to_days:.10g}")
+                                      + f", nominal {bounds.nominal_days:.10g})")
+    return f"timepoint {row['timepoint_text']!r} = day {_num(row['timepoint_days'])} -> window {window}{span}"
+
+
+def _analysis_text(row) -> str:
+    analysis = row["analysis"]
+    if analysis == "main":
+        return "main analysis"
+    if analysis == "subgroup":
+        return f"subgroup analysis: {row['subgroup_variable']} = {row['subgroup_level']}"
+    if analysis == "leave_one_out":
+        return f"leave one out: without {row['omitted_study_id']}"
+    return f"sensitivity analysis: {row['analysis_name']}"
+
+
+def _method_text(row) -> str:
+    if not row["pooled"]:
+        return "k = 1: the study's own effect and CI are shown, nothing was pooled"
+    model = "common-effect (EE)" if row["method"] == "EE" else f"random-effects, tau^2 by {row['method']}"
+    if rows.text(row["method_used"]) and row["method_used"] != row["method"]:
+        model += f" (did not converge: {row['method_used']} used)"
+    test = "Hartung-Knapp t test" if row["test"] == "knha" else "z test"
+    return (f"{model}, inverse-variance weights, {test}, {float(row['level']) * 100:g}% CI, "
+            f"prediction interval {row['prediction_interval']} (livertrials.synthesis.meta.rma, metafor-equivalent)")
+
+
+def _why_left_out(comparison, pooled_row, settings: Settings) -> str:
+    """Why a comparison of a pool's family is not among the rows of this pooled analysis."""
+    if not comparison["used"]:
+        return str(comparison["not_used_reason"] or comparison["assignment"])
+    analysis = pooled_row["analysis"]
+    if analysis == "leave_one_out":
+        return f"study {pooled_row['omitted_study_id']} left out (leave one out)"
+    if analysis == "subgroup":
+        variable = pooled_row["subgroup_variable"]
+        level = subgroup_level(comparison[variable], settings.subgroups.get(variable, {}))
+        return f"its {variable} is {level!r}, this subgroup is {pooled_row['subgroup_level']!r}"
+    flags = sorted(flag_codes(comparison["flags"]) & set(pooled_row["excluded_flags"]))
+    if flags:
+        return f"flagged {', '.join(flags)}"
+    if comparison["randomized"] != "randomized":
+        return f"{comparison['randomized']} ({pooled_row['analysis_name']})"
+    return str(pooled_row["analysis_name"])
+
+
+def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Settings) -> list[dict]:
+    """pooled row <- comparisons: window assignment, pooling method and weight; and every comparison of the
+    same pool that this analysis left out (step "exclude", with the reason), so an auditor sees what is missing.
+    Leave-one-out rows make this O(k^2) edges for a pool of k studies, as the pooled table's comparison_ids."""
+    if comparisons.empty or pooled.empty:
+        return []
+    frame = with_pool_keys(comparisons, settings)
+    info = {r["comparison_id"]: r for r in rows.records(frame)}
+    window_text = {cid: _window_text(r, settings) for cid, r in info.items()}
+    families: dict[tuple, list[str]] = {}
+    for cid, r in info.items():   # keys built here: a None put into a float column would come back as NaN
+        key = (r["design"], r["pool_basis"], r["outcome"], rows.text(r["window"]), r["measure"], str(r["meld_key"]),
+               rows.optional_float(r["pre_post_correlation"]))
+        families.setdefault(key, []).append(cid)
+    edges = []
+    for row in rows.records(pooled):
+        pool_basis = MD_POOL_BASIS if row["measure"] == "MD" else row["basis"]
+        key = (row["design"], pool_basis, row["outcome"], row["window"], row["measure"], rows.text(row["meld_variant"]) or "",
+               rows.optional_float(row["pre_post_correlation"]))
+        analysis = _analysis_text(row)
+        head = f"{analysis}; {_method_text(row)}"
+        members = list(row["comparison_ids"])
+        edges += [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
+                   "input_kind": "comparison", "step": "pool", "study_id": info[cid]["study_id"],
+                   "transformation": f"{head}; {window_text[cid]}; weight {weight:.4g}%"}
+                  for cid, weight in zip(members, row["weights"])]
+        member_set = set(members)
+        left_out = [c for c in families.get(key, []) if c not in member_set]
+        if row["analysis"] == "main":   # timepoints in no window could have been anywhere: shown with the main analysis
+            left_out += [c for c in families.get(key[:3] + (None,) + key[4:], [])
+                         if info[c]["comparison_type"] in POOLED_TYPES]
+        edges += [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
+                   "input_kind": "comparison", "step": "exclude", "study_id": info[cid]["study_id"],
+                   "transformation": f"left out of this {analysis}: {_why_left_out(info[cid], row, settings)}"}
+                  for cid in left_out]
+    return edges
+
+
+def _window_edges(windows: pd.DataFrame) -> list[dict]:
+    edges = []
+    for row in rows.records(windows):
+        note = f" ({row['note']})" if rows.text(row["note"]) else ""
+        edges += [{"output_id": row["window_row_id"], "output_table": "synthesis/windows", "input_id": record_id,
+                   "input_kind": "harmonized_record", "step": "window", "study_id": row["study_id"],
+                   "transformation": f"{row['assignment']}; status: {row['status']}{note}"} for record_id in row["record_ids"]]
+    return edges
+
+
+def _comparator_edges(comparators: pd.DataFrame) -> list[dict]:
+    edges = []
+    for row in rows.records(comparators):
+        edges.append({"output_id": row["comparator_id"], "output_table": "synthesis/comparators", "input_id": row["record_id"],
+                      "input_kind": "harmonized_record", "step": "publish", "study_id": row["study_id"],
+                      "transformation": f"published {row['published_measure']} shown as printed, never recomputed or "
+                                        f"pooled; window: {row['assignment']}"})
+        if rows.text(row["our_pooled_id"]):
+            edges.append({"output_id": row["comparator_id"], "output_table": "synthesis/comparators",
+                          "input_id": row["our_pooled_id"], "input_kind": "pooled_estimate", "step": "match",
+                          "study_id": None, "transformation": f"our estimate beside it: {row['our_note']}"})
+    return edges
+
+
+def synthesis_lineage(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame], settings: Settings) -> list[dict]:
+    """Lineage edges of every synthesis row (provenance.LINEAGE), in table order: comparisons <- harmonized
+    records, pooled <- comparisons (pool / exclude), windows <- records, comparators <- record and our pooled row."""
+    return (_comparison_edges(tables["comparisons"], harmonized)
+            + _pool_edges(tables["comparisons"], tables["pooled"], settings)
+            + _window_edges(tables["windows"])
+            + _comparator_edges(tables["comparators"]))

@@ -1,0 +1,67 @@
+"""Evidence synthesis, the rule ``synthesize``: reads the harmonized tables (``tables.HARMONIZED`` and
+``tables.CHARACTERISTICS``) and writes
+
+* comparisons: one row per study x comparison x timepoint x effect measure (yi, vi, CI);
+* windows: where every study timepoint went (analysis window, unassigned, not used) and why;
+* pooled: per outcome x window x measure: the main analysis with every configured tau^2
+  estimator and test, subgroups, sensitivity analyses and leave-one-out;
+* comparators: published meta-analyses' pooled values, never recomputed and never pooled,
+  beside our own pooled estimate for the same outcome, window and measure;
+* optionally their lineage edges.
+
+All effect sizes and pooling go through ``livertrials.synthesis.meta`` (the metafor-equivalent engine).
+Rows of collection "comparators" never reach the pooling step: they are dropped before any
+comparison is built, and ``pool_comparisons`` refuses them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from livertrials.io.registry import load_registry
+from livertrials.io.tables import read_table, to_table, write_table
+from livertrials.lineage.records import lineage_table
+from livertrials.synthesis.comparators import comparators_table
+from livertrials.synthesis.comparisons import build_comparisons
+from livertrials.synthesis.lineage import synthesis_lineage
+from livertrials.synthesis.pooling import pool_comparisons
+from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, WINDOWS
+from livertrials.synthesis.settings import SETTINGS_KEY, Settings
+from livertrials.synthesis.windows import window_report
+
+SCHEMAS = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "comparators": COMPARATORS}
+
+
+def synthesize(harmonized_path, characteristics_path, registry_path, config: dict, outputs: dict[str, Path],
+               metadata: dict[str, str] | None = None) -> dict:
+    """Build and write the four synthesis tables (and, if ``outputs`` has "lineage", their lineage edges);
+    returns them as DataFrames. ``config`` is config["synthesis"] (missing keys take their defaults);
+    ``metadata`` (the run manifest) is embedded in every Parquet file written."""
+    settings = Settings.from_config(config)
+    harmonized = read_table(harmonized_path)
+    characteristics = read_table(characteristics_path)
+    registry = load_registry(str(registry_path))
+    benefit = {k: o.benefit for k, o in registry.outcomes.items()}
+    comparisons, reasons = build_comparisons(harmonized, characteristics, settings, benefit)
+    tables = {
+        "comparisons": comparisons,
+        "windows": window_report(harmonized, comparisons, reasons, settings),
+        "pooled": (pooled := pool_comparisons(comparisons, settings)),
+        "comparators": comparators_table(harmonized, pooled, settings),
+    }
+    extra = {SETTINGS_KEY: settings.as_json(), **(metadata or {})}
+    for name, frame in tables.items():
+        write_table(to_table(frame, SCHEMAS[name]), outputs[name], metadata=extra)
+    if "lineage" in outputs:
+        write_table(lineage_table(synthesis_lineage(harmonized, tables, settings)), outputs["lineage"], metadata=extra)
+    _print_summary(tables)
+    return tables
+
+
+def _print_summary(tables: dict) -> None:
+    comparisons, pooled = tables["comparisons"], tables["pooled"]
+    print(f"comparisons: {len(comparisons)} effect rows, {int(comparisons['used'].sum())} used")
+    print(f"pooled rows: {len(pooled)} ({int(pooled['pooled'].sum())} with k >= 2)")
+    for warning in sorted({w for ws in pooled["warnings"] for w in ws if not w.startswith("k=1")}):
+        print("WARNING:", warning)
+    print(tables["windows"]["status"].value_counts().to_string())
