@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-RATIO = ("RR", "OR", "HR")  # TODO(measures): livertrials.synthesis.measures.RATIO_MEASURES
+from livertrials.synthesis.measures import RATIO_MEASURES as RATIO
+
 MEASURE_NAMES = {"MD": "Mean difference", "SMD": "Standardised mean difference (Hedges' g)",
                  "MC": "Mean change from baseline", "RR": "Risk ratio", "OR": "Odds ratio",
                  "RD": "Risk difference", "HR": "Hazard ratio"}
