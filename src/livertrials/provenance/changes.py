@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from livertrials.provenance.lineage import study_of
+from livertrials.synthesis.measures import RATIO_MEASURES as RATIO
 
 MOVED_COLUMNS = ("estimate", "ci_lb", "ci_ub")
-RATIO = {"RR", "OR", "HR"}
 
 
 def input_changes(previous: dict, current: dict, config: dict) -> dict:
