@@ -19,7 +19,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -27,6 +26,7 @@ import pytest
 import yaml
 from scipy import stats
 
+from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
 from livertrials.synthesis import effects, meta
 from livertrials.synthesis.comparators import comparators_table
 from livertrials.synthesis.comparisons import build_comparisons
@@ -35,7 +35,6 @@ from livertrials.synthesis.run import SCHEMAS, synthesize
 from livertrials.synthesis.schemas import COMPARISONS
 from livertrials.synthesis.settings import Settings
 from livertrials.synthesis.windows import assign_window, mark_used, window_report
-from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
 
 ROOT = Path(__file__).resolve().parents[1]
 R_DIR = Path(__file__).parent / "r"
@@ -427,7 +426,7 @@ def test_comparators_are_never_pooled_and_shown_beside_ours():
         r, c = two_arm(*s, kind="events", unit="patients")
         records += r
         chars += c
-    for r, (e1, e2) in zip(records[::2], [(15, 10), (12, 6), (20, 18)]):
+    for r, (e1, _) in zip(records[::2], [(15, 10), (12, 6), (20, 18)]):
         r.update(outcome="survival", events=e1, total=r["n"], mean=None, sd=None)
     for r, e2 in zip(records[1::2], [10, 6, 18]):
         r.update(outcome="survival", events=e2, total=r["n"], mean=None, sd=None)

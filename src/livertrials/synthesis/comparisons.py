@@ -10,8 +10,14 @@ from dataclasses import dataclass
 import pandas as pd
 
 from livertrials.synthesis import rows
-from livertrials.synthesis.effects import (Side, continuous_side, effect_sizes, reported_effect, side_summary,
-                                           within_arm_change)
+from livertrials.synthesis.effects import (
+    Side,
+    continuous_side,
+    effect_sizes,
+    reported_effect,
+    side_summary,
+    within_arm_change,
+)
 from livertrials.synthesis.measures import MEASURE_SCALE
 from livertrials.synthesis.schemas import COMPARISONS
 from livertrials.synthesis.settings import Settings
