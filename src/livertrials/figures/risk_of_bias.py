@@ -151,7 +151,8 @@ def weighted_summary(table: pd.DataFrame, weights: Mapping[str, float]) -> pd.Da
         for domain, _ in _columns(tool):
             in_domain = of_tool[of_tool["domain"] == domain]
             for level in (*LEVELS[tool], NOT_ASSESSED):
-                share = in_domain.loc[in_domain["judgement"] == level, "weight"].sum() / tool_weight if tool_weight else 0.0
+                weight = in_domain.loc[in_domain["judgement"] == level, "weight"].sum()
+                share = weight / tool_weight if tool_weight else 0.0
                 out.append({"tool": tool, "domain": domain, "judgement": level, "share": float(share),
                             "tool_share": tool_weight / sum(float(w) for w in weights.values())})
     return pd.DataFrame(out, columns=["tool", "domain", "judgement", "share", "tool_share"])

@@ -12,7 +12,6 @@ OR and HR), so "no effect" is 0 for every measure.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -31,7 +30,8 @@ RATING_WORDS = {0: "not serious", 1: "serious", 2: "very serious"}
 
 # Risk of bias: each tool's overall judgement as one of four categories (docs/grade.md)
 RISK_CATEGORY = {"low": "low", "some_concerns": "some_concerns", "moderate": "some_concerns", "high": "high",
-                 "serious": "high", "critical": "high", "no_information": "not_assessed", "not_assessed": "not_assessed"}
+                 "serious": "high", "critical": "high", "no_information": "not_assessed",
+                 "not_assessed": "not_assessed"}
 ROB_MAJORITY = 0.5          # "most of the information" = more than half of the pooled weight
 # Inconsistency
 I2_SERIOUS = 50.0
@@ -113,7 +113,7 @@ class Certainty:
 # inputs: weights, facts of the pool
 # ------------------------------------------------------------------------------------------------
 
-def _num(value) -> float | None:
+def num(value) -> float | None:
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -128,7 +128,7 @@ def percent(x: float) -> str:
 def weight_shares(study_ids: Iterable[str], weights: Iterable[float] | None = None) -> dict[str, float]:
     """study -> share of the pool's weight (0..1); equal shares without weights (k = 1: the one study)."""
     ids = list(study_ids)
-    values = [_num(w) for w in weights] if weights is not None else []
+    values = [num(w) for w in weights] if weights is not None else []
     if len(values) != len(ids) or any(v is None or v < 0 for v in values) or not sum(values):
         return {s: 1 / len(ids) for s in ids} if ids else {}
     total = sum(values)
@@ -138,49 +138,6 @@ def weight_shares(study_ids: Iterable[str], weights: Iterable[float] | None = No
 def flag_code(flag: str) -> str:
     """'secondary_source: detail' -> 'secondary_source' (study flags carry a detail, row flags do not)."""
     return str(flag).split(":")[0].strip()
-
-
-@dataclass(frozen=True)
-class PoolFacts:
-    """Counts of the studies in one pool, from their comparisons rows (side 1 intervention, side 2 control)."""
-
-    participants: int | None      # None if any study's arm sizes are unknown
-    events: float | None          # events in both arms (event measures), None if any unknown
-    control_risks: tuple[float, ...] = ()
-    studies_without_counts: tuple[str, ...] = ()
-
-    @property
-    def control_risk(self) -> float | None:
-        """Assumed control risk: the median control-arm risk of the pooled studies."""
-        return statistics.median(self.control_risks) if self.control_risks else None
-
-
-def pool_facts(rows: Iterable[Mapping]) -> PoolFacts:
-    """Participants, events and control-arm risks from the comparisons rows of one pool."""
-    participants, events, risks, missing = 0.0, 0.0, [], []
-    complete_n = complete_events = True
-    for row in rows:
-        n1, n2 = _num(row.get("n_1")), _num(row.get("n_2"))
-        if n1 is None or n2 is None:
-            complete_n = False
-            missing.append(str(row.get("study_id")))
-        else:
-            participants += n1 + n2
-        e1, e2, t2 = _num(row.get("events_1")), _num(row.get("events_2")), _num(row.get("total_2"))
-        if e1 is None or e2 is None:
-            complete_events = False
-        else:
-            events += e1 + e2
-        if e2 is not None and t2:
-            risks.append(e2 / t2)
-    return PoolFacts(int(round(participants)) if complete_n else None, events if complete_events else None,
-                     tuple(risks), tuple(missing))
-
-
-def pool_randomized(designs: Iterable) -> bool:
-    """True only if every study of the pool is randomized (comparisons.randomized == 'randomized' or True)."""
-    values = list(designs)
-    return bool(values) and all(v is True or v == "randomized" for v in values)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -207,7 +164,7 @@ def rate_risk_of_bias(shares: Mapping[str, float], judgements: Mapping[str, str]
 
 def _overlap_gap(study_cis: Mapping[str, tuple[float, float]]) -> tuple[str, str] | None:
     """Two studies whose confidence intervals do not overlap (the lowest upper and the highest lower limit)."""
-    cis = {s: (lb, ub) for s, (lb, ub) in study_cis.items() if _num(lb) is not None and _num(ub) is not None}
+    cis = {s: (lb, ub) for s, (lb, ub) in study_cis.items() if num(lb) is not None and num(ub) is not None}
     if len(cis) < 2:
         return None
     low = min(cis, key=lambda s: cis[s][1])
@@ -218,12 +175,12 @@ def _overlap_gap(study_cis: Mapping[str, tuple[float, float]]) -> tuple[str, str
 def rate_inconsistency(pooled: Mapping, study_cis: Mapping[str, tuple[float, float]] | None = None) -> Rating:
     """-2: I2 >= 75% and two study CIs do not overlap; -1: I2 >= 50%, or the prediction interval includes
     no effect while the CI excludes it (with I2 > 0); not applicable for one study."""
-    k = int(_num(pooled.get("k")) or 0)
+    k = int(num(pooled.get("k")) or 0)
     if k < 2:
         return Rating("inconsistency", 0, "not applicable: one study", assessable=False)
-    i2 = _num(pooled.get("I2")) or 0.0
-    lb, ub = _num(pooled.get("ci_lb")), _num(pooled.get("ci_ub"))
-    pi_lb, pi_ub = _num(pooled.get("pi_lb")), _num(pooled.get("pi_ub"))
+    i2 = num(pooled.get("I2")) or 0.0
+    lb, ub = num(pooled.get("ci_lb")), num(pooled.get("ci_ub"))
+    pi_lb, pi_ub = num(pooled.get("pi_lb")), num(pooled.get("pi_ub"))
     measure = str(pooled.get("measure"))
     facts = f"I² = {i2:.0f}%"
     if pi_lb is not None and pi_ub is not None:
@@ -290,8 +247,8 @@ def rate_imprecision(pooled: Mapping, mid: float | None = None, participants: in
     minimal important difference (MD and MC with a registry mid), or fewer participants than the OIS (event
     measures with a known control risk)."""
     measure = str(pooled.get("measure"))
-    k = int(_num(pooled.get("k")) or 0)
-    lb, ub = _num(pooled.get("ci_lb")), _num(pooled.get("ci_ub"))
+    k = int(num(pooled.get("k")) or 0)
+    lb, ub = num(pooled.get("ci_lb")), num(pooled.get("ci_ub"))
     if lb is None or ub is None:
         return Rating("imprecision", 2, "no confidence interval could be computed")
     ci = f"95% CI {range_text(measure, lb, ub)}"
@@ -399,7 +356,8 @@ def overrides_for(entries: Iterable[Mapping], comparison: str | None, outcome: s
     for entry in entries:
         domain = entry.get("domain")
         if domain not in (*DOMAINS, UPGRADE):
-            raise ValueError(f"unknown GRADE domain {domain!r} in an override (allowed: {', '.join((*DOMAINS, UPGRADE))})")
+            allowed = ", ".join((*DOMAINS, UPGRADE))
+            raise ValueError(f"unknown GRADE domain {domain!r} in an override (allowed: {allowed})")
         if entry.get("outcome") != outcome:
             continue
         if entry.get("comparison") not in (None, comparison) or entry.get("window") not in (None, window):
@@ -427,7 +385,7 @@ def assess_certainty(pooled: Mapping, *, randomized: bool, risk_of_bias: Mapping
         raise ValueError(f"unknown GRADE domain(s) in overrides: {', '.join(sorted(unknown))}")
     study_ids = list(pooled.get("study_ids") or [])
     shares = weight_shares(study_ids, pooled.get("weights"))
-    k = int(_num(pooled.get("k")) or len(study_ids))
+    k = int(num(pooled.get("k")) or len(study_ids))
     effects = [study_effects[s] for s in study_ids if s in study_effects] if study_effects else []
     complete = study_effects is not None and len(effects) == len(study_ids)
     z = stats.norm.isf(0.025)
@@ -443,7 +401,7 @@ def assess_certainty(pooled: Mapping, *, randomized: bool, risk_of_bias: Mapping
     }
     ratings = tuple(apply_override(rules[d], overrides.get(d)) for d in DOMAINS)
     down = sum(r.change for r in ratings)
-    upgrade = apply_override(rate_large_effect(randomized, str(pooled.get("measure")), _num(pooled.get("estimate")),
+    upgrade = apply_override(rate_large_effect(randomized, str(pooled.get("measure")), num(pooled.get("estimate")),
                                                down), overrides.get(UPGRADE))
     start = 4 if randomized else 2
     level = min(4, max(1, start - down + upgrade.change))

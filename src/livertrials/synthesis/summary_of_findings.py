@@ -9,13 +9,22 @@ certainty (symbols and words) with footnotes, and GRADE's plain-language stateme
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
 
-from livertrials.synthesis.certainty import (DOMAINS, UPGRADE, Certainty, PoolFacts, appreciable_thresholds,
-                                             assess_certainty, flag_code, pool_facts, pool_randomized)
+from livertrials.synthesis.certainty import (
+    DOMAINS,
+    UPGRADE,
+    Certainty,
+    appreciable_thresholds,
+    assess_certainty,
+    flag_code,
+    num,
+)
 from livertrials.synthesis.core import RATIO_MEASURES
 
 PER = 1000
@@ -39,7 +48,8 @@ SOF_SCHEMA = pa.schema([
     _field("measure", pa.string(), "effect measure"),
     _field("unit", pa.string(), "outcome unit of a mean difference"),
     _field("k", pa.int64(), "studies"),
-    _field("participants", pa.int64(), "participants in both arms (null if a study's arm sizes are unknown)", "patients"),
+    _field("participants", pa.int64(), "participants in both arms (null if a study's arm sizes are unknown)",
+           "patients"),
     _field("study_ids", pa.list_(pa.string()), "studies pooled"),
     _field("relative_effect", pa.string(), "relative effect (95% CI) as text; empty for differences"),
     _field("relative_estimate", pa.float64(), "ratio estimate (RR, OR, HR)"),
@@ -57,13 +67,61 @@ SOF_SCHEMA = pa.schema([
     _field("certainty", pa.string(), "high, moderate, low or very low"),
     _field("certainty_symbols", pa.string(), "GRADE symbols"),
     _field("certainty_start", pa.string(), "high (randomized) or low (non-randomized)"),
-    _field("certainty_footnotes", pa.list_(pa.string()), "reason of every domain that moved the rating or was overridden"),
+    _field("certainty_footnotes", pa.list_(pa.string()),
+           "reason of every domain that moved the rating or was overridden"),
     _field("plain_language", pa.string(), "GRADE's standard plain-language statement"),
     *[f for d in (*DOMAINS, UPGRADE) for f in (
         _field(f"{d}_change", pa.int64(), f"{d.replace('_', ' ')}: levels {'up' if d == UPGRADE else 'down'}"),
         _field(f"{d}_reason", pa.string(), f"{d.replace('_', ' ')}: the reason"),
         _field(f"{d}_overridden", pa.bool_(), f"{d.replace('_', ' ')}: true if a reviewer's override"))],
 ])
+
+
+# ------------------------------------------------------------------------------------------------
+# the pool's counts
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PoolFacts:
+    """Counts of the studies in one pool, from their comparisons rows (side 1 intervention, side 2 control)."""
+
+    participants: int | None      # None if any study's arm sizes are unknown
+    events: float | None          # events in both arms (event measures), None if any unknown
+    control_risks: tuple[float, ...] = ()
+    studies_without_counts: tuple[str, ...] = ()
+
+    @property
+    def control_risk(self) -> float | None:
+        """Assumed control risk: the median control-arm risk of the pooled studies."""
+        return statistics.median(self.control_risks) if self.control_risks else None
+
+
+def pool_facts(rows: Iterable[Mapping]) -> PoolFacts:
+    """Participants, events and control-arm risks from the comparisons rows of one pool."""
+    participants, events, risks, missing = 0.0, 0.0, [], []
+    complete_n = complete_events = True
+    for row in rows:
+        n1, n2 = num(row.get("n_1")), num(row.get("n_2"))
+        if n1 is None or n2 is None:
+            complete_n = False
+            missing.append(str(row.get("study_id")))
+        else:
+            participants += n1 + n2
+        e1, e2, t2 = num(row.get("events_1")), num(row.get("events_2")), num(row.get("total_2"))
+        if e1 is None or e2 is None:
+            complete_events = False
+        else:
+            events += e1 + e2
+        if e2 is not None and t2:
+            risks.append(e2 / t2)
+    return PoolFacts(int(round(participants)) if complete_n else None, events if complete_events else None,
+                     tuple(risks), tuple(missing))
+
+
+def pool_randomized(designs: Iterable) -> bool:
+    """True only if every study of the pool is randomized (comparisons.randomized == 'randomized' or True)."""
+    values = list(designs)
+    return bool(values) and all(v is True or v == "randomized" for v in values)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -172,6 +230,7 @@ def primary_rows(pooled: pd.DataFrame, method: str, test: str, comparison_column
     """The pooled row a SoF table shows per comparison x outcome x window, in the pooled table's order: main
     analysis, between arms, the default method and test (z for k = 1, the only row there), most studies,
     then MEASURE_PREFERENCE."""
+    pooled = pooled.reset_index(drop=True)
     rows = pooled[(pooled["analysis"] == "main") & (pooled["design"] == "between_arms") & (pooled["method"] == method)
                   & ((pooled["test"] == test) | (pooled["k"] == 1))].copy()
     rows["comparison"] = rows[comparison_column] if comparison_column else ALL_COMPARISONS
