@@ -106,7 +106,7 @@ def _mark(ax, x: float, y: float, level: str, gid: str, radius: float = 0.38) ->
     look = LOOKS.get(level, LOOKS[NOT_ASSESSED])
     ax.add_patch(Circle((x, y), radius, facecolor=look.colour, edgecolor=EDGE, linewidth=0.8, gid=gid))
     ax.text(x, y, look.symbol, ha="center", va="center", color=look.text_colour, fontweight="bold",
-            fontsize=7 if len(look.symbol) > 1 else 10, gid=gid.replace("rob", "rob-symbol", 1))
+            fontsize=7 if len(look.symbol) > 1 else 10, gid="-symbol|".join(gid.split("|", 1)))
 
 
 def _block(ax, tool: str, studies: list[str], judgement: dict, y: float, label_units: float) -> float:
