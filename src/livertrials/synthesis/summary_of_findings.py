@@ -215,11 +215,11 @@ def plain_language(level: int, measure: str, estimate: float, lb: float, ub: flo
     if level <= 1:
         return f"The evidence is very uncertain about the effect of {intervention} on {outcome}."
     verb = VERBS[level]
+    third_person = level != 2   # "may" takes the bare verb
     if little_or_no_difference(measure, estimate, lb, ub, mid, control_risk):
-        result = "results" if level == 4 else "result"
-        return f"{subject} {verb}{result} in little or no difference in {outcome}."
-    word = ("reduces" if estimate < 0 else "increases") if level == 4 else ("reduce" if estimate < 0 else "increase")
-    return f"{subject} {verb}{word} {outcome}."
+        return f"{subject} {verb}{'results' if third_person else 'result'} in little or no difference in {outcome}."
+    word = "reduce" if estimate < 0 else "increase"
+    return f"{subject} {verb}{word}{'s' if third_person else ''} {outcome}."
 
 
 # ------------------------------------------------------------------------------------------------
