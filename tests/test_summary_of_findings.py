@@ -270,3 +270,13 @@ def test_evidence_gaps_list_critical_outcomes_with_k_0_or_1_and_what_is_needed()
     assert found["meld", "month 12"]["needed"].startswith("the mean and SD (or median with IQR or range) of MELD "
                                                            "score at month 12 in each arm")
     assert found["meld", "month 12"]["needed"].endswith("from at least 2 more controlled studies")
+
+
+def test_a_pooled_row_without_an_estimate_says_so(frames):
+    pooled, comparisons = frames
+    pooled.loc[0, ["estimate", "ci_lb", "ci_ub"]] = float("nan")
+    death = summary_of_findings(pooled, comparisons, method="REML", test="z").iloc[0]
+    assert death["relative_effect"] == "not estimable" and death["absolute_effect"] == "not estimable"
+    assert death["plain_language"] == "The effect of the intervention on death could not be estimated " \
+                                      "(see the pooled row's warnings)."
+    assert death["imprecision_change"] == 2 and "no confidence interval" in death["imprecision_reason"]

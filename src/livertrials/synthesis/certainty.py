@@ -311,7 +311,8 @@ def rate_large_effect(randomized: bool, measure: str, estimate: float | None, do
     if randomized:
         return Rating(UPGRADE, 0, "not applicable: randomized evidence is not upgraded", assessable=False)
     if measure not in RATIO_MEASURES or estimate is None:
-        return Rating(UPGRADE, 0, "not applicable: the measure is not a ratio", assessable=False)
+        why = "no estimate" if estimate is None else "the measure is not a ratio"
+        return Rating(UPGRADE, 0, f"not applicable: {why}", assessable=False)
     ratio = math.exp(estimate)
     large = ratio < LARGE_EFFECT[0] or ratio > LARGE_EFFECT[1]
     if large and downgrades == 0:

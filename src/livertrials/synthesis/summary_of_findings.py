@@ -245,13 +245,18 @@ def sof_row(pooled: Mapping, certainty: Certainty, facts: PoolFacts, *, interven
             mid: float | None = None) -> dict:
     """One SoF row (columns of SOF_SCHEMA) from a pooled row, its certainty and the pool's counts."""
     measure, unit = str(pooled["measure"]), pooled.get("unit")
-    est, lb, ub = float(pooled["estimate"]), float(pooled["ci_lb"]), float(pooled["ci_ub"])
+    est, lb, ub = (num(pooled.get(c)) for c in ("estimate", "ci_lb", "ci_ub"))
     study_ids = list(pooled.get("study_ids") or [])
     row = {"comparison": comparison, "outcome": pooled["outcome"], "outcome_label": pooled["outcome_label"],
            "window": pooled["window"], "pooled_id": pooled.get("pooled_id"), "measure": measure,
            "unit": unit if measure in ("MD", "MC") else None, "k": int(pooled["k"]),
-           "participants": facts.participants, "study_ids": study_ids,
-           "relative_effect": relative_text(measure, est, lb, ub)}
+           "participants": facts.participants, "study_ids": study_ids, **certainty.as_row()}
+    if est is None or lb is None or ub is None:   # e.g. Mantel-Haenszel with no events: nothing to state
+        outcome = _lower_first(str(pooled["outcome_label"]))
+        return {**row, "relative_effect": "not estimable", "absolute_effect": "not estimable",
+                "plain_language": f"The effect of {intervention} on {outcome} could not be estimated "
+                                  "(see the pooled row's warnings)."}
+    row["relative_effect"] = relative_text(measure, est, lb, ub)
     if measure in RATIO_MEASURES:
         row.update(relative_estimate=math.exp(est), relative_ci_lb=math.exp(lb), relative_ci_ub=math.exp(ub))
     acr = facts.control_risk
@@ -267,7 +272,6 @@ def sof_row(pooled: Mapping, certainty: Certainty, facts: PoolFacts, *, interven
         row["absolute_effect"] = ""
     else:
         row["absolute_effect"] = mean_difference_text(measure, est, lb, ub, unit)
-    row.update(certainty.as_row())
     row["plain_language"] = plain_language(certainty.level, measure, est, lb, ub, intervention,
                                            str(pooled["outcome_label"]), pooled.get("window"), mid, acr)
     return row
