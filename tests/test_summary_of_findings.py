@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -280,3 +281,23 @@ def test_a_pooled_row_without_an_estimate_says_so(frames):
     assert death["plain_language"] == "The effect of the intervention on death could not be estimated " \
                                       "(see the pooled row's warnings)."
     assert death["imprecision_change"] == 2 and "no confidence interval" in death["imprecision_reason"]
+
+
+def test_summary_of_findings_shows_the_outcomes_asked_for_in_their_order(frames):
+    pooled, comparisons = frames
+    sof = summary_of_findings(pooled, comparisons, method="REML", test="z", outcome_ids=["albumin", "death", "meld"])
+    assert list(sof["outcome"]) == ["albumin", "death"]
+    assert list(summary_of_findings(pooled, comparisons, method="REML", test="z", outcome_ids=["death"])["outcome"]) \
+        == ["death"]
+
+
+def test_list_cells_read_from_parquet_are_numpy_arrays_and_work(frames):
+    pooled, comparisons = frames
+    for column in ("study_ids", "weights", "comparison_ids"):
+        pooled[column] = pooled[column].map(np.array)
+    comparisons["flags"] = comparisons["flags"].map(lambda f: np.array(f, dtype=object))
+    sof = summary_of_findings(pooled, comparisons, method="REML", test="z")
+    assert list(sof["k"]) == [3, 2] and sof["study_ids"].iloc[0] == ["A", "B", "C"]
+    gaps = evidence_gaps(pooled, comparisons=["all"], critical_outcomes=["albumin"], windows=["month 6"],
+                         method="REML", test="z")
+    assert gaps == []                                           # k = 2 at month 6

@@ -121,6 +121,13 @@ def num(value) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def items(value) -> list:
+    """A list cell as a list: Parquet gives numpy arrays (whose truth value is an error), null gives []."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    return list(value)
+
+
 def percent(x: float) -> str:
     return f"{100 * x:.0f}%"
 
@@ -384,7 +391,7 @@ def assess_certainty(pooled: Mapping, *, randomized: bool, risk_of_bias: Mapping
     unknown = set(overrides) - {*DOMAINS, UPGRADE}
     if unknown:
         raise ValueError(f"unknown GRADE domain(s) in overrides: {', '.join(sorted(unknown))}")
-    study_ids = list(pooled.get("study_ids") or [])
+    study_ids = items(pooled.get("study_ids"))
     shares = weight_shares(study_ids, pooled.get("weights"))
     k = int(num(pooled.get("k")) or len(study_ids))
     effects = [study_effects[s] for s in study_ids if s in study_effects] if study_effects else []

@@ -23,6 +23,7 @@ from livertrials.synthesis.certainty import (
     appreciable_thresholds,
     assess_certainty,
     flag_code,
+    items,
     num,
 )
 from livertrials.synthesis.core import RATIO_MEASURES
@@ -246,7 +247,7 @@ def sof_row(pooled: Mapping, certainty: Certainty, facts: PoolFacts, *, interven
     """One SoF row (columns of SOF_SCHEMA) from a pooled row, its certainty and the pool's counts."""
     measure, unit = str(pooled["measure"]), pooled.get("unit")
     est, lb, ub = (num(pooled.get(c)) for c in ("estimate", "ci_lb", "ci_ub"))
-    study_ids = list(pooled.get("study_ids") or [])
+    study_ids = items(pooled.get("study_ids"))
     row = {"comparison": comparison, "outcome": pooled["outcome"], "outcome_label": pooled["outcome_label"],
            "window": pooled["window"], "pooled_id": pooled.get("pooled_id"), "measure": measure,
            "unit": unit if measure in ("MD", "MC") else None, "k": int(pooled["k"]),
@@ -286,22 +287,29 @@ def summary_of_findings(pooled: pd.DataFrame, comparisons: pd.DataFrame, *, meth
                         study_flags: Mapping[str, Iterable[str]] | None = None,
                         overrides: Callable[[str, str, str], Mapping] | None = None,
                         interventions: Mapping[str, str] | None = None, comparison_column: str | None = None,
-                        default_intervention: str = "the intervention") -> pd.DataFrame:
+                        default_intervention: str = "the intervention",
+                        outcome_ids: Iterable[str] | None = None) -> pd.DataFrame:
     """Every SoF row of a run, from pooled.parquet and comparisons.parquet.
 
     outcomes: registry outcome id -> Outcome (its optional ``mid`` is read); risk_of_bias: study -> overall
     judgement; study_flags: study -> flags (study.yaml codes), joined with the rows' own flags;
     overrides(comparison, outcome, window) -> {domain: {rating, reason}} (certainty.overrides_for);
     interventions: comparison -> words for the intervention in the plain-language statement.
+    outcome_ids: the outcomes a SoF table shows, in this order (all, in the pooled table's order, if None).
     """
     by_id = {r["comparison_id"]: r for r in comparisons.to_dict("records")}
+    rows = primary_rows(pooled, method, test, comparison_column)
+    if outcome_ids is not None:
+        order = {o: i for i, o in enumerate(outcome_ids)}
+        rows = rows[rows["outcome"].isin(list(order))]
+        rows = rows.iloc[sorted(range(len(rows)), key=lambda i: order[rows["outcome"].iloc[i]])]
     out = []
-    for pooled_row in primary_rows(pooled, method, test, comparison_column).to_dict("records"):
-        used = [by_id[c] for c in pooled_row["comparison_ids"] if c in by_id]
+    for pooled_row in rows.to_dict("records"):
+        used = [by_id[c] for c in items(pooled_row["comparison_ids"]) if c in by_id]
         facts = pool_facts(used)
-        flags = {s: {flag_code(f) for f in (study_flags or {}).get(s, ())} for s in pooled_row["study_ids"]}
+        flags = {s: {flag_code(f) for f in items((study_flags or {}).get(s))} for s in items(pooled_row["study_ids"])}
         for r in used:
-            flags.setdefault(r["study_id"], set()).update(flag_code(f) for f in (r.get("flags") or []))
+            flags.setdefault(r["study_id"], set()).update(flag_code(f) for f in items(r.get("flags")))
         outcome = (outcomes or {}).get(pooled_row["outcome"])
         mid = getattr(outcome, "mid", None)
         comparison = pooled_row["comparison"]
@@ -355,8 +363,8 @@ def evidence_gaps(pooled: pd.DataFrame, *, comparisons: Iterable[str], critical_
                     if others:
                         gap += f" (reported at {', '.join(others)})"
                 else:
-                    gap = f"{label} at {window}: one controlled study only ({found['study_ids'][0]}), nothing to pool"
+                    gap = f"{label} at {window}: one controlled study only ({items(found['study_ids'])[0]}), nothing to pool"
                 gaps.append({"comparison": comparison, "outcome": outcome_id, "outcome_label": label,
-                             "window": window, "k": k, "study_ids": list(found["study_ids"]) if found else [],
+                             "window": window, "k": k, "study_ids": items(found["study_ids"]) if found else [],
                              "gap": gap, "needed": _needed(kind, _lower_first(label), window, 2 - k)})
     return gaps
