@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from scipy import stats
 
-from livertrials.synthesis.core import RATIO_MEASURES
+from livertrials.synthesis.measures import RATIO_MEASURES
 from livertrials.synthesis.meta_bias import regtest
 
 DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")

@@ -26,7 +26,7 @@ from livertrials.synthesis.certainty import (
     items,
     num,
 )
-from livertrials.synthesis.core import RATIO_MEASURES
+from livertrials.synthesis.measures import RATIO_MEASURES
 
 PER = 1000
 # measure used for the SoF row when one outcome x window has several pools of equal k (first wins)
