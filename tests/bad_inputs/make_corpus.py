@@ -48,10 +48,10 @@ BASE_META = {
     "meld_variant": "not_stated",
     "follow_up": "24 weeks",
     "arms": [
-        {"id": "cell", "label": "BM-MSC + SMT", "role": "intervention", "n_randomized": 20,
+        {"id": "cell", "label": "BM-MSC + SMT", "role": "intervention", "intervention": "bm_msc", "n_randomized": 20,
          "cell_source": "bone_marrow", "cell_type": "MSC", "origin": "autologous", "route": "peripheral_vein",
          "dose": "1 x 10^6 cells/kg", "infusions": 1, "co_intervention": "standard medical therapy"},
-        {"id": "smt", "label": "SMT", "role": "control", "n_randomized": 20, "cell_source": "none",
+        {"id": "smt", "label": "SMT", "role": "control", "intervention": "standard_care", "n_randomized": 20, "cell_source": "none",
          "cell_type": "none", "origin": "none", "route": "none", "dose": None, "infusions": None,
          "co_intervention": "standard medical therapy"},
     ],
@@ -517,7 +517,8 @@ simple("n_randomized_negative", Y("study.yaml schema", "arms.0.n_randomized", "m
 simple("arm_id_uppercase", Y("study.yaml schema", "arms.0.id", "lower-case"), _arm(0, id="Cell"))
 simple("arm_id_list", Y("study.yaml schema", "arms.0.id", "must be text"), _arm(0, id=["cell"]))
 simple("duplicate_arm_id", Y("unique arm ids", "arms", "arm or contrast id 'smt' is used twice"),
-       _meta(lambda m: m["arms"].append({"id": "smt", "label": "SMT (second listing)", "role": "control"})))
+       _meta(lambda m: m["arms"].append({"id": "smt", "label": "SMT (second listing)", "role": "control",
+                                         "intervention": "standard_care"})))
 simple("contrast_id_equals_arm_id", Y("unique arm ids", "arms", "arm or contrast id 'cell' is used twice"),
        _meta(lambda m: m["contrasts"].append({"id": "cell", "label": "again", "intervention": "cell", "control": "smt"})))
 simple("contrast_unknown_arm", Y("contrast refers to an arm", "contrasts.cell_vs_smt", "unknown arm 'placebo'"),
