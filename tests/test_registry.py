@@ -123,3 +123,43 @@ def test_missing_intervention_registry_is_a_clear_error(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="intervention registry is missing; it must sit beside"):
         load_registry(_registry_copy(tmp_path, None))
+
+
+def _meta_issues(tmp_path, registry, change):
+    from conftest import minimal_meta, row, write_study
+    from livertrials.io.extraction import load_study
+    from livertrials.validate.study import validate_study
+
+    meta = minimal_meta("Arms")
+    change(meta["arms"])
+    folder = write_study(tmp_path / "Arms", meta, [row("R1", "cells", "week 4", "albumin", "mean", "30", "g/L")])
+    return [i for i in validate_study(load_study(folder), registry) if i.severity == "error"]
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_empty_intervention_is_reported_once_with_what_to_add(tmp_path, registry, value):
+    errors = _meta_issues(tmp_path, registry, lambda arms: arms[1].update(intervention=value))
+    assert [(i.rule, i.column) for i in errors] == [("known intervention", "arms.1.intervention")], [str(i) for i in errors]
+    assert 'arms[1] (control): no intervention: add "intervention: <id>" with an id from' in errors[0].message
+    assert "interventions.yaml (standard_care, placebo," in errors[0].message  # a control arm: control ids first
+
+
+def test_intervention_of_the_wrong_type_is_left_to_the_schema(tmp_path, registry):
+    errors = _meta_issues(tmp_path, registry, lambda arms: arms[0].update(intervention=["bm_msc", "gcsf"]))
+    assert [(i.rule, i.column) for i in errors] == [("study.yaml schema", "arms.0.intervention")]
+    assert "must be text" in errors[0].message
+
+
+def test_unknown_intervention_lists_every_known_id_closest_first(tmp_path, registry):
+    errors = _meta_issues(tmp_path, registry, lambda arms: arms[0].update(intervention="G-CSF"))
+    assert len(errors) == 1 and errors[0].value == "G-CSF"
+    listed = errors[0].message.split("known ids, closest first: ")[1].split(", ")
+    assert sorted(listed) == sorted(registry.interventions) and listed[0] == "gcsf"
+    assert "did you mean 'gcsf'?" in errors[0].message
+
+
+def test_closest_first_keeps_registry_order_for_ties():
+    from livertrials.validate.interventions import closest_first
+
+    assert closest_first("bm_msc", ["uc_msc", "bm_msc", "bm_mnc"])[0] == "bm_msc"
+    assert closest_first("zzz", ["b", "a"]) == ["b", "a"]

@@ -541,6 +541,17 @@ simple("arms_empty", Y("study.yaml schema", "arms", "at least one"), _set("arms"
 simple("contrasts_not_list", Y("study.yaml schema", "contrasts", "must be a list"), _set("contrasts", 3))
 simple("contrasts_list_of_strings", Y("study.yaml schema", "contrasts.0", "must be a mapping"), _set("contrasts", ["cell_vs_smt"]))
 simple("flags_not_list", Y("study.yaml schema", "flags", "must be a list"), _set("flags", "possible overlap with Lin2017"))
+# every arm names an intervention id from resources/registry/interventions.yaml
+simple("missing_intervention",
+       Y("known intervention", "arms.1.intervention",
+         'arms[1] (smt): no intervention: add "intervention: <id>" with an id from'),
+       _meta(lambda m: m["arms"][1].pop("intervention")))
+simple("unknown_intervention",
+       Y("known intervention", "arms.0.intervention", "intervention 'stem cells' is not in "),
+       _arm(0, intervention="stem cells"))
+simple("intervention_typo",
+       Y("known intervention", "arms.0.intervention", "did you mean 'bm_msc'? known ids, closest first: bm_msc, "),
+       _arm(0, intervention="bm_mcs"))
 
 
 def write_corpus(root: Path = HERE) -> dict:
