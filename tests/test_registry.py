@@ -79,7 +79,12 @@ def _registry_copy(tmp_path, interventions_text: str | None):
 
 
 def test_interventions_are_read_from_beside_the_outcome_registry(registry):
+    from conftest import ROOT
+    from livertrials.io.registry import registry_files
+
     assert registry.interventions_file.endswith("resources/registry/interventions.yaml")
+    folder = ROOT / "resources" / "registry"
+    assert registry_files(folder / "outcomes.yaml") == [folder / "outcomes.yaml", folder / "interventions.yaml"]
     assert {"cell_therapy", "mobilisation", "control"} <= set(registry.classes)
     assert registry.interventions["bm_msc"].class_id == "cell_therapy"
     assert registry.interventions["gcsf"].class_id == "mobilisation"

@@ -156,12 +156,17 @@ def _parse_interventions(data, file: str) -> tuple[dict[str, InterventionClass],
     return classes, interventions
 
 
+def registry_files(path: str | Path = DEFAULT_REGISTRY) -> list[Path]:
+    """Every file ``load_registry(path)`` reads: what a workflow rule or a run manifest should list as inputs."""
+    return [Path(path), Path(path).parent / INTERVENTIONS_FILE]
+
+
 @lru_cache(maxsize=8)
 def load_registry(path: str | Path = DEFAULT_REGISTRY) -> Registry:
     """The registry of ``path`` (outcomes.yaml) with the interventions.yaml beside it."""
     with open(path, encoding="utf-8") as handle:
         registry = _parse(yaml.safe_load(handle))
-    file = Path(path).parent / INTERVENTIONS_FILE
+    file = registry_files(path)[1]
     if not file.is_file():
         raise FileNotFoundError(f"{file}: the intervention registry is missing; it must sit beside the outcome "
                                 f"registry {path} (see resources/registry/README.md)")
