@@ -1,12 +1,17 @@
-"""The outcome and unit registry (``resources/registry/outcomes.yaml``) and the intervention
-registry beside it (``interventions.yaml``).
+"""The outcome and unit registry (``resources/registry/outcomes.yaml``).
 
 One home for what an outcome is: canonical unit, accepted printed units and their
-factors, plausible range, direction of benefit and aliases. Code never hard-codes a
-unit factor; it asks the registry. Likewise one home for what an arm received: the
-intervention ids arms may name, each in one class (cell therapy, mobilisation, control...).
-"""
+factors, plausible range, direction of benefit and aliases. Harmonization converts
+every printed outcome value with the registry's factor, never a constant of its own.
+The one exception is the clinical scores (``livertrials.harmonize.scores``): their
+published formulas take fixed units, so they keep the bilirubin, creatinine and
+albumin factors as constants, equal to the registry's (``tests/test_registry.py``
+checks this).
 
+Likewise one home for what an arm received: the intervention registry beside it
+(``interventions.yaml``) lists the ids arms may name, each in one class (cell therapy,
+mobilisation, control, ...).
+"""
 from __future__ import annotations
 
 import dataclasses
