@@ -7,10 +7,6 @@ The one exception is the clinical scores (``livertrials.harmonize.scores``): the
 published formulas take fixed units, so they keep the bilirubin, creatinine and
 albumin factors as constants, equal to the registry's (``tests/test_registry.py``
 checks this).
-
-Likewise one home for what an arm received: the intervention registry beside it
-(``interventions.yaml``) lists the ids arms may name, each in one class (cell therapy,
-mobilisation, control, ...).
 """
 from __future__ import annotations
 
@@ -23,7 +19,9 @@ from pathlib import Path
 import yaml
 
 DEFAULT_REGISTRY = Path("resources/registry/outcomes.yaml")
-# read from the folder of the outcomes registry, so one path (config `registry`) names both
+# The intervention registry: one home for what an arm received (the ids study.yaml arms may name,
+# each in one class: cell therapy, mobilisation, control, ...). Read from the folder of the outcome
+# registry, so one path (config `registry`) names both.
 INTERVENTIONS_FILE = "interventions.yaml"
 INTERVENTION_ID = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 KINDS = ("continuous", "events", "effect", "duration", "descriptive")
