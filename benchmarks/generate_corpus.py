@@ -6,7 +6,8 @@ Each study is a folder ``SYNTH0001`` ... with ``study.yaml`` and ``measurements.
 the project's extraction format (resources/README.md), valid against
 src/livertrials/validate/schemas/study.schema.yaml and resources/registry/outcomes.yaml:
 
-* two arms, ``cell_therapy`` (intervention) and ``control``, 10-120 patients each;
+* two arms, ``cell_therapy`` (intervention: ``bm_msc`` or ``uc_msc``, by its cell source) and
+  ``control`` (``standard_care``), 10-120 patients each;
 * albumin (g/L or g/dL), bilirubin (umol/L or mg/dL), prothrombin time (s), INR,
   MELD, ALT (U/L or IU/L) at baseline and some of week 4 / week 12 / week 24,
   mostly as mean and SD, sometimes as median, q1 and q3; deaths as counts.
@@ -45,6 +46,8 @@ CONTINUOUS = {
 }
 ARMS = [("cell_therapy", "synthetic cell therapy + standard care", "intervention"),
         ("control", "synthetic standard care", "control")]
+# arm's cell source -> intervention id in resources/registry/interventions.yaml (fixed: no extra random draw)
+INTERVENTIONS = {"bone_marrow": "bm_msc", "umbilical_cord": "uc_msc", "none": "standard_care"}
 
 
 def citation(seed: int) -> str:
@@ -64,10 +67,12 @@ def make_meta(sid: str, seed: int, sizes: dict[str, int], rng: random.Random) ->
     arms = []
     for arm_id, label, role in ARMS:
         treated = role == "intervention"
+        source = rng.choice(["bone_marrow", "umbilical_cord"]) if treated else "none"  # the arm's first draw, as before
         arms.append({
             "id": arm_id, "label": label, "role": role,
+            "intervention": INTERVENTIONS[source],
             "n_randomized": sizes[arm_id], "n_analysed": sizes[arm_id],
-            "cell_source": rng.choice(["bone_marrow", "umbilical_cord"]) if treated else "none",
+            "cell_source": source,
             "cell_type": "MSC" if treated else "none",
             "origin": rng.choice(["autologous", "allogeneic"]) if treated else "none",
             "route": rng.choice(["peripheral_vein", "hepatic_artery"]) if treated else "none",

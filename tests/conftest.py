@@ -29,8 +29,10 @@ def minimal_meta(study_id: str, n_cells: int = 20, n_control: int = 20) -> dict:
         "population": "decompensated cirrhosis",
         "condition": "decompensated_cirrhosis",
         "arms": [
-            {"id": "cells", "label": "BM-MSC", "role": "intervention", "n_randomized": n_cells, "cell_source": "bone_marrow"},
-            {"id": "control", "label": "standard care", "role": "control", "n_randomized": n_control, "cell_source": "none"},
+            {"id": "cells", "label": "BM-MSC", "role": "intervention", "intervention": "bm_msc", "n_randomized": n_cells,
+             "cell_source": "bone_marrow"},
+            {"id": "control", "label": "standard care", "role": "control", "intervention": "standard_care",
+             "n_randomized": n_control, "cell_source": "none"},
         ],
         "contrasts": [{"id": "cells_vs_control", "label": "BM-MSC vs control", "intervention": "cells", "control": "control"}],
     }

@@ -48,10 +48,10 @@ BASE_META = {
     "meld_variant": "not_stated",
     "follow_up": "24 weeks",
     "arms": [
-        {"id": "cell", "label": "BM-MSC + SMT", "role": "intervention", "n_randomized": 20,
+        {"id": "cell", "label": "BM-MSC + SMT", "role": "intervention", "intervention": "bm_msc", "n_randomized": 20,
          "cell_source": "bone_marrow", "cell_type": "MSC", "origin": "autologous", "route": "peripheral_vein",
          "dose": "1 x 10^6 cells/kg", "infusions": 1, "co_intervention": "standard medical therapy"},
-        {"id": "smt", "label": "SMT", "role": "control", "n_randomized": 20, "cell_source": "none",
+        {"id": "smt", "label": "SMT", "role": "control", "intervention": "standard_care", "n_randomized": 20, "cell_source": "none",
          "cell_type": "none", "origin": "none", "route": "none", "dose": None, "infusions": None,
          "co_intervention": "standard medical therapy"},
     ],
@@ -517,7 +517,8 @@ simple("n_randomized_negative", Y("study.yaml schema", "arms.0.n_randomized", "m
 simple("arm_id_uppercase", Y("study.yaml schema", "arms.0.id", "lower-case"), _arm(0, id="Cell"))
 simple("arm_id_list", Y("study.yaml schema", "arms.0.id", "must be text"), _arm(0, id=["cell"]))
 simple("duplicate_arm_id", Y("unique arm ids", "arms", "arm or contrast id 'smt' is used twice"),
-       _meta(lambda m: m["arms"].append({"id": "smt", "label": "SMT (second listing)", "role": "control"})))
+       _meta(lambda m: m["arms"].append({"id": "smt", "label": "SMT (second listing)", "role": "control",
+                                         "intervention": "standard_care"})))
 simple("contrast_id_equals_arm_id", Y("unique arm ids", "arms", "arm or contrast id 'cell' is used twice"),
        _meta(lambda m: m["contrasts"].append({"id": "cell", "label": "again", "intervention": "cell", "control": "smt"})))
 simple("contrast_unknown_arm", Y("contrast refers to an arm", "contrasts.cell_vs_smt", "unknown arm 'placebo'"),
@@ -540,6 +541,17 @@ simple("arms_empty", Y("study.yaml schema", "arms", "at least one"), _set("arms"
 simple("contrasts_not_list", Y("study.yaml schema", "contrasts", "must be a list"), _set("contrasts", 3))
 simple("contrasts_list_of_strings", Y("study.yaml schema", "contrasts.0", "must be a mapping"), _set("contrasts", ["cell_vs_smt"]))
 simple("flags_not_list", Y("study.yaml schema", "flags", "must be a list"), _set("flags", "possible overlap with Lin2017"))
+# every arm names an intervention id from resources/registry/interventions.yaml
+simple("missing_intervention",
+       Y("known intervention", "arms.1.intervention",
+         'arms[1] (smt): no intervention: add "intervention: <id>" with an id from'),
+       _meta(lambda m: m["arms"][1].pop("intervention")))
+simple("unknown_intervention",
+       Y("known intervention", "arms.0.intervention", "intervention 'stem cells' is not in "),
+       _arm(0, intervention="stem cells"))
+simple("intervention_typo",
+       Y("known intervention", "arms.0.intervention", "did you mean 'bm_msc'? known ids, closest first: bm_msc, "),
+       _arm(0, intervention="bm_mcs"))
 
 
 def write_corpus(root: Path = HERE) -> dict:

@@ -1,16 +1,18 @@
-"""Transcribe the team's evidence sheet into per-study extraction folders.
+"""Transcribe the team's evidence sheets into per-study extraction folders.
 
-The evidence sheet (`resources/evidence/extractions.csv`) holds one printed number per
-row, with its verbatim quote. This module splits it into the project's extraction
-format, one folder per study: the numbers, units and quotes are copied character for
-character; only annotations the sheet wrote *inside* a cell (e.g. ``not printed
-(presumably g/L)`` in the unit cell) are moved to the columns meant for them
-(``unit_presumed``, ``note``), so that a presumed unit is never mistaken for a printed one.
+Each evidence sheet (`resources/evidence/extractions.csv`, `extractions_2.csv`) holds one
+printed number per row, with its verbatim quote. This module splits them into the
+project's extraction format, one folder per study (a study may take rows from both
+sheets): the numbers, units and quotes are copied character for character; only
+annotations the sheet wrote *inside* a cell (e.g. ``not printed (presumably g/L)`` in the
+unit cell) are moved to the columns meant for them (``unit_presumed``, ``note``), so that a
+presumed unit is never mistaken for a printed one. Each row's note names the sheet it
+came from.
 
-Study metadata (arms, roles, cell source, route, ...) is curated by hand in each
-folder's ``study.yaml``. A first run writes a draft ``study.yaml``; later runs keep it
-and use each arm's ``printed_labels`` to map the sheet's arm labels to arm ids, so the
-transcription can be regenerated at any time and checked against the sheet
+Study metadata (arms, roles, interventions, cell source, route, ...) is curated by hand
+in each folder's ``study.yaml``. A first run writes a draft ``study.yaml``; later runs keep
+it and use each arm's ``printed_labels`` to map the sheet's arm labels to arm ids, so the
+transcription can be regenerated at any time and checked against the sheets
 (``tests/test_shipped_corpus.py``).
 """
 
@@ -24,10 +26,17 @@ from pathlib import Path
 import yaml
 
 from livertrials.io.extraction import MEASUREMENT_COLUMNS, write_measurements
+from livertrials.io.timepoints import TimepointError, parse_timepoint
+
+# Every sheet, in reading order; all are transcribed together (a folder is written once, from all its rows).
+SHEETS = (Path("resources/evidence/extractions.csv"), Path("resources/evidence/extractions_2.csv"))
 
 # Published meta-analyses and trial lists: comparators, never pooled as trials
 # (resources/evidence/README.md, "Published meta-analyses are comparators").
-COMPARATOR_IDS = {"LiJing2019", "Ding2024", "Pan2014", "Pankaj2015", "ESLD-MA-CN", "Cao2018", "Xue2018"}
+COMPARATOR_IDS = {"LiJing2019", "Ding2024", "Pan2014", "Pankaj2015", "ESLD-MA-CN", "Cao2018", "Xue2018",
+                  # second sheet (its README, "New comparators")
+                  "Yang2016_GCSF_MA", "Hou2021_GCSF_ACLF_MA", "QiuB_GCSF_ACLF_MA", "Marot2020_GCSF_AH_MA",
+                  "TJG2019_BMDSC_MA", "Eureka2016_SC31_MA"}
 COMPARATOR_PREFIXES = ("Sun2020_list",)
 
 UNCERTAIN_ARM_PATTERNS = re.compile(
@@ -37,6 +46,11 @@ UNCERTAIN_ARM_PATTERNS = re.compile(
 )
 CONTRAST_PATTERN = re.compile(r"\bvs\.?\b|between groups", re.IGNORECASE)
 WHOLE_STUDY_PATTERN = re.compile(r"^(all randomized|pooled \(all|both arms)", re.IGNORECASE)
+# "[secondary source]", or a bracketed note that says so ("[Cochrane ... table, row ...; secondary source]")
+SECONDARY_PATTERN = re.compile(r"\[[^\]]*\bsecondary source\b[^\]]*\]", re.IGNORECASE)
+# actuarial (life-table) survival is a Kaplan-Meier-type estimate, not a crude proportion
+KM_OUTCOME_PATTERN = re.compile(r"actuarial|kaplan", re.IGNORECASE)
+WITHIN_PATTERN = re.compile(r"^within\s+(\d+(?:\.\d+)?)\s+(day|week|month|year)s?\b", re.IGNORECASE)
 CONTROL_PATTERN = re.compile(r"control|placebo|standard|routine|\bSMT\b|non-SCT|conventional|supportive|no treatment", re.IGNORECASE)
 
 
@@ -96,11 +110,40 @@ def split_source(cell: str) -> tuple[str, str]:
 
 def row_flags(row: dict) -> list[str]:
     flags = []
-    if "[secondary source]" in row["quote"]:
+    if SECONDARY_PATTERN.search(row["quote"]):
         flags.append("secondary_source")
     if UNCERTAIN_ARM_PATTERNS.search(row["arm"]):
         flags.append("arm_attribution_uncertain")
+    if KM_OUTCOME_PATTERN.search(row["outcome"]):
+        flags.append("km_estimate")
     return flags
+
+
+def readable_timepoint(cell: str) -> tuple[str, str]:
+    """(timepoint, note): the sheet's timepoint, or where the parser cannot read it, a readable
+    form that keeps the printed text as its qualifier (and a note that says so).
+
+    ``randomisation`` is baseline; ``within N months`` is the range from the start (``first N
+    months``); anything else unreadable (``after 6 months``, ``not applicable``) is not stated.
+    """
+    printed = cell.strip()
+    if not printed:
+        return "not stated", "timepoint cell empty in the evidence sheet"
+    try:
+        parse_timepoint(printed)
+        return printed, ""
+    except TimepointError:
+        pass
+    within = WITHIN_PATTERN.match(printed)
+    if re.match(r"^randomi[sz]ation\b", printed, re.IGNORECASE):
+        readable = f"baseline ({printed})"
+    elif within:
+        number, unit = within.group(1), within.group(2).lower()
+        readable = f"first {number} {unit}{'' if number == '1' else 's'} ({printed})"
+    else:
+        readable = f"not stated ({printed})"
+    parse_timepoint(readable)  # a rule above that no longer parses must fail here, not downstream
+    return readable, f"timepoint printed as {printed!r} is not readable as such; written as {readable!r}"
 
 
 def transcribe_row(row: dict, arm_id: str) -> dict:
@@ -109,12 +152,9 @@ def transcribe_row(row: dict, arm_id: str) -> dict:
     value, value_note, not_printed = split_value(row["value"])
     source, location = split_source(row["source"])
     flags = row_flags(row) + (["not_printed"] if not_printed else [])
-    timepoint = row["timepoint"].strip()
-    notes = [n for n in (statistic_note, value_note, unit_note) if n]
-    if not timepoint:
-        # The sheet left the timepoint empty: say so rather than guess one.
-        timepoint = "not stated"
-        notes.append("timepoint cell empty in the evidence sheet")
+    timepoint, timepoint_note = readable_timepoint(row["timepoint"])
+    notes = [n for n in (statistic_note, value_note, unit_note, timepoint_note) if n]
+    notes.append(f"evidence sheet: {row['sheet']}")  # provenance: which sheet this row was transcribed from
     return {
         "row_id": row["row_id"],
         "arm": arm_id,
@@ -168,7 +208,8 @@ def draft_study_yaml(ref: StudyRef, rows: list[dict]) -> dict:
             entry.update({"intervention": None, "control": None, "n_total": n})
             contrasts.append(entry)
         else:
-            entry.update({"role": role, "n_randomized": n})
+            # intervention left empty on purpose: validation asks the curator for a registry id
+            entry.update({"role": role, "intervention": None, "n_randomized": n})
             if n_note:
                 entry["n_note"] = n_note
             arms.append(entry)
@@ -200,16 +241,29 @@ def arm_lookup(study: dict) -> dict[str, str]:
     return lookup
 
 
-def import_sheet(sheet: Path, resources: Path, only: set[str] | None = None) -> dict[str, int]:
-    """Write every study's measurements.csv (and a draft study.yaml where none exists).
+def read_sheets(sheets: Path | list[Path] | tuple[Path, ...]) -> list[dict]:
+    """Rows of every sheet, in order, each with ``sheet`` (the file name) added; row ids must be unique across sheets."""
+    rows, seen = [], {}
+    for sheet in [sheets] if isinstance(sheets, Path) else sheets:
+        with open(sheet, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if row["row_id"] in seen:
+                    raise ValueError(f"{sheet}: row_id {row['row_id']} is also in {seen[row['row_id']]}")
+                seen[row["row_id"]] = sheet.name
+                rows.append(dict(row, sheet=sheet.name))
+    return rows
 
-    Returns the number of rows written per study folder. Raises ValueError naming the
-    study and label when a sheet arm label is not mapped in an existing study.yaml.
+
+def import_sheet(sheets: Path | list[Path] | tuple[Path, ...], resources: Path, only: set[str] | None = None) -> dict[str, int]:
+    """Write every study's measurements.csv from one sheet or several (and a draft study.yaml where none exists).
+
+    Pass every sheet at once: a folder is rewritten from the rows given, so a study fed by two
+    sheets (e.g. Garg2012) would lose the rows of a sheet left out. Returns the number of rows
+    written per study folder. Raises ValueError naming the study and label when a sheet arm
+    label is not mapped in an existing study.yaml.
     """
-    with open(sheet, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
     by_study: dict[str, list[dict]] = {}
-    for row in rows:
+    for row in read_sheets(sheets):
         by_study.setdefault(row["study_id"], []).append(row)
     written = {}
     for sheet_id, study_rows in by_study.items():
@@ -233,11 +287,11 @@ def import_sheet(sheet: Path, resources: Path, only: set[str] | None = None) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m livertrials.io.evidence_sheet [STUDY ...]``: (re)transcribe from the sheet."""
+    """``python -m livertrials.io.evidence_sheet [STUDY ...]``: (re)transcribe from every sheet."""
     import sys
 
     only = set(sys.argv[1:] if argv is None else argv) or None
-    written = import_sheet(Path("resources/evidence/extractions.csv"), Path("resources"), only)
+    written = import_sheet(SHEETS, Path("resources"), only)
     print(f"transcribed {sum(written.values())} rows into {len(written)} folders")
 
 
@@ -245,4 +299,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["import_sheet", "study_ref", "split_unit", "split_statistic", "split_value", "MEASUREMENT_COLUMNS"]
+__all__ = ["import_sheet", "read_sheets", "readable_timepoint", "SHEETS", "study_ref", "split_unit", "split_statistic", "split_value", "MEASUREMENT_COLUMNS"]

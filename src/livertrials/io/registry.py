@@ -8,9 +8,10 @@ published formulas take fixed units, so they keep the bilirubin, creatinine and
 albumin factors as constants, equal to the registry's (``tests/test_registry.py``
 checks this).
 """
-
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,11 @@ from pathlib import Path
 import yaml
 
 DEFAULT_REGISTRY = Path("resources/registry/outcomes.yaml")
+# The intervention registry: one home for what an arm received (the ids study.yaml arms may name,
+# each in one class: cell therapy, mobilisation, control, ...). Read from the folder of the outcome
+# registry, so one path (config `registry`) names both.
+INTERVENTIONS_FILE = "interventions.yaml"
+INTERVENTION_ID = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 KINDS = ("continuous", "events", "effect", "duration", "descriptive")
 
 
@@ -49,12 +55,29 @@ class Statistic:
 
 
 @dataclass(frozen=True)
+class InterventionClass:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Intervention:
+    id: str
+    label: str
+    class_id: str  # an id in Registry.classes
+
+
+@dataclass(frozen=True)
 class Registry:
     outcomes: dict[str, Outcome]
     statistics: dict[str, Statistic]
     unit_spellings: dict[str, str]
     _outcome_aliases: dict[str, str] = field(repr=False, default_factory=dict)
     _statistic_aliases: dict[str, str] = field(repr=False, default_factory=dict)
+    # in the order of interventions.yaml (messages list them in that order)
+    interventions: dict[str, Intervention] = field(default_factory=dict)
+    classes: dict[str, InterventionClass] = field(default_factory=dict)
+    interventions_file: str = ""  # where they were read, for messages
 
     def outcome(self, name: str) -> Outcome | None:
         key = self._outcome_aliases.get(name.strip().casefold())
@@ -107,7 +130,49 @@ def _parse(data: dict) -> Registry:
     return Registry(outcomes, statistics, spellings, outcome_aliases, statistic_aliases)
 
 
+def _parse_interventions(data, file: str) -> tuple[dict[str, InterventionClass], dict[str, Intervention]]:
+    """Classes and interventions of interventions.yaml; any problem is a ValueError naming the file and entry."""
+    def entries(key: str) -> list[dict]:
+        listed = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(listed, list) or not listed:
+            raise ValueError(f"{file}: '{key}' must be a non-empty list of entries like {{id: ..., label: ...}}")
+        for number, entry in enumerate(listed, 1):
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not isinstance(entry.get("label"), str):
+                raise ValueError(f"{file}: {key} entry {number} ({entry!r}) needs an id and a label")
+            if not INTERVENTION_ID.match(entry["id"]):
+                raise ValueError(f"{file}: {key} entry {number}: id {entry['id']!r} must be lower-case letters, digits "
+                                 "and '_', starting with a letter (at most 60 characters)")
+        ids = [e["id"] for e in listed]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"{file}: {key} id {twice[0]!r} is listed more than once")
+        return listed
+
+    classes = {e["id"]: InterventionClass(e["id"], e["label"]) for e in entries("classes")}
+    interventions = {}
+    for entry in entries("interventions"):
+        class_id = entry.get("class")
+        if class_id not in classes:
+            raise ValueError(f"{file}: intervention {entry['id']!r} has unknown class {class_id!r} "
+                             f"(classes: {', '.join(classes)})")
+        interventions[entry["id"]] = Intervention(entry["id"], entry["label"], class_id)
+    return classes, interventions
+
+
+def registry_files(path: str | Path = DEFAULT_REGISTRY) -> list[Path]:
+    """Every file ``load_registry(path)`` reads: what a workflow rule or a run manifest should list as inputs."""
+    return [Path(path), Path(path).parent / INTERVENTIONS_FILE]
+
+
 @lru_cache(maxsize=8)
 def load_registry(path: str | Path = DEFAULT_REGISTRY) -> Registry:
+    """The registry of ``path`` (outcomes.yaml) with the interventions.yaml beside it."""
     with open(path, encoding="utf-8") as handle:
-        return _parse(yaml.safe_load(handle))
+        registry = _parse(yaml.safe_load(handle))
+    file = registry_files(path)[1]
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: the intervention registry is missing; it must sit beside the outcome "
+                                f"registry {path} (see resources/registry/README.md)")
+    with open(file, encoding="utf-8") as handle:
+        classes, interventions = _parse_interventions(yaml.safe_load(handle), str(file))
+    return dataclasses.replace(registry, interventions=interventions, classes=classes, interventions_file=str(file))

@@ -23,8 +23,11 @@ def patient_level_study_meta(study_id: str = "SYNTH-PLD-001") -> dict:
         "condition": "decompensated_cirrhosis",
         "meld_variant": "UNOS",
         "arms": [
-            {"id": "cells", "label": "synthetic cell-therapy arm", "role": "intervention", "n_randomized": 20},
-            {"id": "control", "label": "synthetic control arm", "role": "control", "n_randomized": 20},
+            # not a real product or control treatment: the registry's ids that say so
+            {"id": "cells", "label": "synthetic cell-therapy arm", "role": "intervention",
+             "intervention": "unclear_cell_therapy", "n_randomized": 20},
+            {"id": "control", "label": "synthetic control arm", "role": "control",
+             "intervention": "control_unspecified", "n_randomized": 20},
         ],
         "sources": ["synthetic://livertrials.io.synthetic.patient_level_table"],
         "flags": [{"code": "other", "detail": "Synthetic data for demonstrating patient-level input; excluded from pooled analyses."}],

@@ -24,6 +24,7 @@ from pandera.errors import SchemaErrors
 from livertrials.io.extraction import MEASUREMENT_COLUMNS, REQUIRED_COLUMNS, StudyFolder
 from livertrials.io.registry import Registry
 from livertrials.io.timepoints import TimepointError, parse_timepoint
+from livertrials.validate.interventions import validate_interventions
 
 _NON_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "na", "n/a"}
 
@@ -519,5 +520,5 @@ def unit_warnings(study: StudyFolder, registry: Registry) -> list[Issue]:
 
 def validate_study(study: StudyFolder, registry: Registry) -> list[Issue]:
     """All errors and warnings of one study folder."""
-    meta_issues = validate_study_meta(study)
+    meta_issues = validate_interventions(study, registry, validate_study_meta(study))
     return meta_issues + validate_measurements(study, registry) + unit_warnings(study, registry)
