@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from livertrials.io.tables import _field
+from livertrials.io.tables import field as _field
 
 PACKAGES = ("livertrials", "snakemake", "pandas", "pyarrow", "pandera", "numpy", "scipy", "statsmodels", "matplotlib", "pyyaml",
             "jsonschema", "rocrate")

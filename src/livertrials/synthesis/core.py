@@ -32,7 +32,7 @@ from scipy import stats
 from livertrials.harmonize import statconv
 from livertrials.synthesis import meta
 from livertrials.io.registry import load_registry
-from livertrials.io.tables import _field, read_table, to_table, write_table
+from livertrials.io.tables import field as _field, read_table, to_table, write_table  # dataclasses.field is taken
 from livertrials.io.timepoints import DAYS_PER_UNIT
 
 MONTH = DAYS_PER_UNIT["month"]
