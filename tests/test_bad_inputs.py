@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from livertrials.harmonize.shards import build_shard, merge_shards, process_study
+from livertrials.harmonize.shards import build_shard, merge_shards
+from livertrials.harmonize.study import process_study
 from livertrials.io.extraction import FILE_SIZE_LIMIT
 from livertrials.io.registry import load_registry
 from livertrials.io.tables import read_table
