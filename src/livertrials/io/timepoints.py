@@ -23,6 +23,8 @@ NOT_STATED = re.compile(
 SCHEDULE = re.compile(r"^(single|each of|weekly|harvest)\b", re.IGNORECASE)
 UNIT = r"(day|week|month|year)s?"
 NUMBER = r"(\d+(?:\.\d+)?)"
+# a hyphen, an en dash or the word "to": one of them, not any run of the characters -, –, t and o
+RANGE_SEPARATOR = r"(?:-|–|to)"
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ def _parse(text: str) -> Timepoint:
         return Timepoint(raw, "schedule", None, None, qualifier)
     if NOT_STATED.match(lower):
         return Timepoint(raw, "not_stated", None, None, qualifier)
-    # "weeks 0-24", "months 2-3", "first 90 days"
-    span = re.match(rf"^{UNIT}\s+{NUMBER}\s*[-–to]+\s*{NUMBER}(?:\s+.*)?$", lower)
+    # "weeks 0-24", "weeks 0 – 24", "weeks 0 to 24", "months 2-3", "first 90 days"
+    span = re.match(rf"^{UNIT}\s+{NUMBER}\s*{RANGE_SEPARATOR}\s*{NUMBER}(?:\s+.*)?$", lower)
     if span:
         per = DAYS_PER_UNIT[span.group(1)]
         return Timepoint(raw, "range", float(span.group(3)) * per, float(span.group(2)) * per, qualifier)
