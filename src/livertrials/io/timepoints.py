@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from livertrials.io.text import quoted
+
 DAYS_PER_UNIT = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
 
 # Phrases meaning "the source does not say when": kept, never placed in a window
@@ -48,9 +50,9 @@ def parse_timepoint(text: str) -> Timepoint:
     parsed = _parse(text)
     for days in (parsed.days, parsed.start_days):
         if days is not None and not 0 <= days <= MAX_DAYS:
-            raise TimepointError(f"timepoint {text.strip()!r} is beyond 100 years")
+            raise TimepointError(f"timepoint {quoted(text.strip())} is beyond 100 years")
     if parsed.start_days is not None and parsed.days is not None and parsed.start_days > parsed.days:
-        raise TimepointError(f"timepoint range {text.strip()!r} ends before it starts")
+        raise TimepointError(f"timepoint range {quoted(text.strip())} ends before it starts")
     return parsed
 
 
@@ -83,6 +85,6 @@ def _parse(text: str) -> Timepoint:
     if reverse:
         return Timepoint(raw, "point", float(reverse.group(1)) * DAYS_PER_UNIT[reverse.group(2)], None, qualifier)
     raise TimepointError(
-        f"timepoint {raw!r} is not readable: write e.g. 'baseline', 'week 4', 'month 3', 'weeks 0-24' "
+        f"timepoint {quoted(raw)} is not readable: write e.g. 'baseline', 'week 4', 'month 3', 'weeks 0-24' "
         "or 'not stated' (details in parentheses are kept)"
     )

@@ -13,6 +13,7 @@ import jsonschema
 import yaml
 
 from livertrials.io.extraction import StudyFolder
+from livertrials.io.text import quoted, shorten
 from livertrials.validate.issues import Issue
 
 STUDY_SCHEMA = Path(__file__).resolve().parent / "schemas" / "study.schema.yaml"
@@ -59,7 +60,7 @@ def _schema_issues(error: jsonschema.ValidationError) -> list[tuple[str, str, st
     """(column, value, message) for one schema violation, in words a reviewer can act on."""
     path = [str(p) for p in error.path]
     column = ".".join(path)
-    where = f"{column!r}" if column else "study.yaml"
+    where = quoted(column) if column else "study.yaml"
     instance, expected = error.instance, error.validator_value
     value = "" if isinstance(instance, (dict, list)) else str(instance)
     if error.validator == "required" and isinstance(instance, dict):
@@ -73,16 +74,16 @@ def _schema_issues(error: jsonschema.ValidationError) -> list[tuple[str, str, st
                 continue
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
-            issues.append((".".join(path + [str(key)]), "", f"unknown key '{key}' in {where} is not part of the format ({hint})"))
+            issues.append((".".join(path + [str(key)]), "", f"unknown key '{shorten(str(key))}' in {where} is not part of the format ({hint})"))
         return issues
     if error.validator == "type":
         return [(column, value, f"{where} must be {_words(expected)}; found {_found(instance)}")]
     if error.validator == "enum":
         allowed = ", ".join("null" if v is None else str(v) for v in expected)
-        return [(column, value, f"{instance!r} is not one of the allowed values for {where}: {allowed}")]
+        return [(column, value, f"{quoted(instance)} is not one of the allowed values for {where}: {allowed}")]
     if error.validator == "pattern":
         form = _ID_FORMS.get(column) or _ID_FORMS.get(".".join(p for p in path if not p.isdigit()))
-        return [(column, value, f"{where} {form or 'does not have the required form ' + expected}: found {instance!r}")]
+        return [(column, value, f"{where} {form or 'does not have the required form ' + expected}: found {quoted(instance)}")]
     if error.validator == "oneOf":
         types = [t for option in expected for t in ([option.get("type")] if isinstance(option.get("type"), str) else option.get("type", []))]
         return [(column, value, f"{where} must be {_words(types)}; found {_found(instance)}")]
@@ -91,7 +92,9 @@ def _schema_issues(error: jsonschema.ValidationError) -> list[tuple[str, str, st
     if error.validator == "minLength":
         return [(column, value, f"{where} must not be empty")]
     if error.validator == "minimum":
-        return [(column, value, f"{where} must be at least {expected}, not {instance!r}")]
+        return [(column, value, f"{where} must be at least {expected}, not {quoted(instance)}")]
+    if error.validator == "maximum":
+        return [(column, value, f"{where} must be at most {expected:,}, not {quoted(instance)}")]
     return [(column, value, error.message)]
 
 
@@ -105,14 +108,14 @@ def validate_study_meta(study: StudyFolder) -> list[Issue]:
     study_id = study.meta.get("id")
     if isinstance(study_id, str) and study_id != study.folder.name:  # a missing or non-text id is a schema error
         issues.append(Issue(study.study_id, file, None, "", "id", study_id, "id matches folder",
-                            f"id must equal the folder name {study.folder.name!r}"))
+                            f"id must equal the folder name {quoted(study.folder.name)}"))
     arm_ids = group_ids(study.meta, "arms")
     contrast_ids = group_ids(study.meta, "contrasts")
     seen = set()
     for group_id in arm_ids + contrast_ids:
         if group_id in seen:
             issues.append(Issue(study.study_id, file, None, "", "arms", group_id, "unique arm ids",
-                                f"arm or contrast id {group_id!r} is used twice"))
+                                f"arm or contrast id {quoted(group_id)} is used twice"))
         seen.add(group_id)
     for contrast in groups(study.meta, "contrasts"):
         refs = contrast.get("intervention")
@@ -121,5 +124,5 @@ def validate_study_meta(study: StudyFolder) -> list[Issue]:
         for ref in refs + ([control] if isinstance(control, str) and control else []):
             if ref not in arm_ids:
                 issues.append(Issue(study.study_id, file, None, "", f"contrasts.{contrast.get('id')}", str(ref),
-                                    "contrast refers to an arm", f"contrast refers to unknown arm {ref!r}"))
+                                    "contrast refers to an arm", f"contrast refers to unknown arm {quoted(ref)}"))
     return issues

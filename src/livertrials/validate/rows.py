@@ -18,6 +18,7 @@ from pandera.errors import SchemaErrors
 from livertrials.io.extraction import MEASUREMENT_COLUMNS, REQUIRED_COLUMNS, StudyFolder
 from livertrials.io.numbers import explain_number, p_value_number, parse_number
 from livertrials.io.registry import Registry
+from livertrials.io.text import quoted, shorten
 from livertrials.io.timepoints import TimepointError, parse_timepoint
 from livertrials.validate.issues import Issue
 from livertrials.validate.meta import group_ids, groups
@@ -224,7 +225,7 @@ def _describe(rule: str, row: pd.Series, rules: RowRules) -> tuple[str, str]:
         unit, presumed = rules.row_unit(row)
         printed = row["unit_presumed"] if presumed else row["unit"]
         if unit is None:
-            message = f"unit {printed!r} is unknown (accepted for {outcome.id}: {', '.join(outcome.units)})"
+            message = f"unit {quoted(printed)} is unknown (accepted for {outcome.id}: {', '.join(outcome.units)})"
         elif statistic.unit == "none":
             message = f"a {statistic.label} has no unit; leave unit empty"
         elif statistic.unit == "percent":
@@ -233,7 +234,7 @@ def _describe(rule: str, row: pd.Series, rules: RowRules) -> tuple[str, str]:
             message = (f"no unit given for {outcome.id}; if the source printed none, put the unit you presume in "
                        f"unit_presumed (accepted: {', '.join(outcome.units)})")
         else:
-            message = f"unit {printed!r} is not allowed for {outcome.id} (accepted: {', '.join(outcome.units)})"
+            message = f"unit {quoted(printed)} is not allowed for {outcome.id} (accepted: {', '.join(outcome.units)})"
         column = "unit_presumed" if presumed else "unit"
     elif rule == "plausible range":
         outcome = rules.outcome(row)
@@ -275,7 +276,7 @@ def _issues_from_failures(cases: pd.DataFrame, frame: pd.DataFrame, rules: RowRu
             # whole-column problems: missing or extra columns, wrong type
             if check == "column_in_schema":
                 name = str(case.failure_case)
-                what = (f"column {name!r} is" if name else "a column with no name (a trailing comma in the header?) is")
+                what = (f"column {quoted(name)} is" if name else "a column with no name (a trailing comma in the header?) is")
                 issues.append(Issue(study_id, file, 1, "", name, "", "known columns",
                                     f"{what} not part of the format (expected: {', '.join(MEASUREMENT_COLUMNS)})"))
             elif check == "column_in_dataframe":
@@ -292,7 +293,8 @@ def _issues_from_failures(cases: pd.DataFrame, frame: pd.DataFrame, rules: RowRu
             column = case.column
             value = str(case.failure_case)
             if rule == "known arm":
-                message = f"arm {value!r} is not an arm or contrast id in study.yaml (known: {', '.join(rules.sizes) or 'none'})"
+                message = (f"arm {quoted(value)} is not an arm or contrast id in study.yaml "
+                           f"(known: {shorten(', '.join(rules.sizes), 200) or 'none'})")
             elif rule in {"known outcome", "known statistic"}:
                 registry = rules.registry
                 names = ([a for o in registry.outcomes.values() for a in (o.id, *o.aliases)] if rule == "known outcome"
@@ -304,7 +306,7 @@ def _issues_from_failures(cases: pd.DataFrame, frame: pd.DataFrame, rules: RowRu
                     message += f"; known: {', '.join(names)}"
             elif rule == "unique row_id":
                 lines = [str(i + 2) for i in frame.index[frame["row_id"] == value]]
-                message = f"row_id {value!r} is used by more than one row (lines {', '.join(lines)})"
+                message = f"row_id {quoted(value)} is used by more than one row (lines {shorten(', '.join(lines), 200)})"
             elif rule == "readable timepoint":
                 try:
                     parse_timepoint(value)
@@ -335,7 +337,7 @@ def _cross_row_issues(frame: pd.DataFrame, rules: RowRules, study_id: str, file:
         first = frame.index[(frame[content] == row[content]).all(axis=1)][0]
         issues.append(Issue(study_id, file, index + 2, row["row_id"], "", "", "no duplicate rows",
                             f"this row repeats an earlier row exactly (apart from row_id): line {first + 2}, "
-                            f"row_id {frame.loc[first, 'row_id']!r}"))
+                            f"row_id {quoted(frame.loc[first, 'row_id'])}"))
     orders = [("q1", "median"), ("median", "q3"), ("q1", "q3"), ("min", "max"), ("min", "median"), ("median", "max"),
               ("ci95_lower", "ci95_upper")]
     groups: dict[tuple, dict[str, tuple[int, dict]]] = {}
@@ -349,5 +351,6 @@ def _cross_row_issues(frame: pd.DataFrame, rules: RowRules, study_id: str, file:
                 low_value, high_value = parse_number(low_row["value"]), parse_number(high_row["value"])
                 if low_value is not None and high_value is not None and low_value > high_value:
                     issues.append(Issue(study_id, file, index + 2, low_row["row_id"], "value", low_row["value"], f"{low} <= {high}",
-                                        f"{low} ({low_row['value']}) is larger than {high} ({high_row['value']}, row_id {high_row['row_id']})"))
+                                        f"{low} ({shorten(low_row['value'])}) is larger than {high} ({shorten(high_row['value'])}, "
+                                        f"row_id {shorten(high_row['row_id'])})"))
     return issues
