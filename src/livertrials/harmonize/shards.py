@@ -15,8 +15,10 @@ import json
 import math
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
+import pyarrow as pa
 
 from livertrials.harmonize.fields import record_id
 from livertrials.harmonize.study import process_study
@@ -24,7 +26,7 @@ from livertrials.io.atomic import write_text
 from livertrials.io.registry import load_registry
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
 from livertrials.provenance.core import LINEAGE
-from livertrials.validate.issues import Issue
+from livertrials.validate.issues import Issue, unexpected_error
 from livertrials.validate.summary import validation_summary, validation_text
 
 
@@ -48,18 +50,59 @@ def shard_of(study_id: str, shards: int) -> int:
     return zlib.crc32(study_id.encode()) % shards
 
 
+class StudyOutput(NamedTuple):
+    folder: Path
+    records: list[dict]
+    characteristics: list[dict]
+    issues: list[Issue]
+    lineage: list[dict]
+
+
 def build_shard(folders: list[Path], collections: list[str], registry_path: Path, out_dir: Path) -> None:
     registry = load_registry(registry_path)
-    records, chars, issues, lineage = [], [], [], []
+    studies = []
     for folder, collection in zip(folders, collections):
-        r, c, i = process_study(folder, collection, registry, lineage)
-        records += r
-        chars += c
-        issues += [dict(x.to_dict(), issue_id=record_id(*(str(v) for v in x.to_dict().values()))) for x in i]
-    write_table(to_table(records, HARMONIZED), out_dir / "harmonized.parquet")
-    write_table(to_table(chars, CHARACTERISTICS), out_dir / "characteristics.parquet")
-    write_table(to_table(issues, ISSUES), out_dir / "issues.parquet")
-    write_table(to_table(lineage, LINEAGE), out_dir / "lineage.parquet")
+        lineage: list[dict] = []
+        records, chars, issues = process_study(folder, collection, registry, lineage)
+        studies.append(StudyOutput(folder, records, chars, issues, lineage))
+    for name, table in shard_tables(studies).items():
+        write_table(table, out_dir / f"{name}.parquet")
+
+
+SHARD_SCHEMAS = {"harmonized": HARMONIZED, "characteristics": CHARACTERISTICS, "issues": ISSUES, "lineage": LINEAGE}
+
+
+def shard_tables(studies: list[StudyOutput]) -> dict[str, pa.Table]:
+    """The shard's tables, one per SHARD_SCHEMAS entry.
+
+    A value that does not fit its column (e.g. an arm size too large for int64, had validation not
+    stopped it) fails the whole conversion; then each study is converted alone to find the ones that
+    fail, which are excluded with an error Issue, and the others are converted again. Converting
+    everything at once first keeps the common case as fast, and its files as they were."""
+    try:
+        return _tables(studies)
+    except Exception:  # noqa: BLE001 - which study, and why, is found below
+        pass
+    kept = []
+    for study in studies:
+        try:
+            _tables([study])
+            kept.append(study)
+        except Exception as error:  # noqa: BLE001
+            failure = unexpected_error(study.folder.name, study.folder, "writing its rows to the harmonized tables", error)
+            kept.append(StudyOutput(study.folder, [], [], [failure], []))  # its issues may be what failed
+    return _tables(kept)
+
+
+def _tables(studies: list[StudyOutput]) -> dict[str, pa.Table]:
+    rows = {
+        "harmonized": [r for s in studies for r in s.records],
+        "characteristics": [c for s in studies for c in s.characteristics],
+        "issues": [dict(i.to_dict(), issue_id=record_id(*(str(v) for v in i.to_dict().values())))
+                   for s in studies for i in s.issues],
+        "lineage": [e for s in studies for e in s.lineage],
+    }
+    return {name: to_table(rows[name], schema) for name, schema in SHARD_SCHEMAS.items()}
 
 
 def _concat(paths: list[Path]) -> pd.DataFrame:

@@ -32,7 +32,12 @@ def unit_warnings(study: StudyFolder, registry: Registry) -> list[Issue]:
     return warnings
 
 
+def validate_rows(study: StudyFolder, registry: Registry) -> list[Issue]:
+    """Errors and warnings of measurements.csv."""
+    return validate_measurements(study, registry) + unit_warnings(study, registry)
+
+
 def validate_study(study: StudyFolder, registry: Registry) -> list[Issue]:
     """All errors and warnings of one study folder."""
     meta_issues = validate_study_meta(study)
-    return meta_issues + validate_measurements(study, registry) + unit_warnings(study, registry)
+    return meta_issues + validate_rows(study, registry)
