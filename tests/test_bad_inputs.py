@@ -4,7 +4,7 @@ Each case folder is the clean base study with ONE defect; tests/bad_inputs/expec
 (written by tests/bad_inputs/make_corpus.py) names the issue validation must report:
 rule, column, row (line in the file, 1 = header; null = the whole file), the file and a
 substring of the message. Harmless oddities (byte-order mark, CRLF) must be accepted.
-The > 20 MiB file and the two-folders-one-id check are built here in tmp_path.
+The oversize file and the two-folders-one-id check are built here in tmp_path.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from livertrials.harmonize.shards import build_shard, merge_shards, process_study
+from livertrials.harmonize.shards import build_shard, merge_shards
+from livertrials.harmonize.study import process_study
 from livertrials.io.extraction import FILE_SIZE_LIMIT
 from livertrials.io.registry import load_registry
 from livertrials.io.tables import read_table
@@ -156,7 +157,7 @@ def test_file_over_size_limit_is_refused(tmp_path, registry):
     records, characteristics, issues = process_study(folder, "studies", registry)
     assert records == [] and characteristics == []
     _assert_readable(issues)
-    assert any(i.rule == "file size limit" and "larger than 20 MiB" in i.message and i.severity == "error"
+    assert any(i.rule == "file size limit" and f"larger than {FILE_SIZE_LIMIT // 2**20} MiB" in i.message and i.severity == "error"
                and Path(i.file).name == "measurements.csv" for i in issues), [str(i) for i in issues]
 
 

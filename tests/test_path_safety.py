@@ -37,7 +37,8 @@ import yaml
 
 import livertrials
 from conftest import ROOT, minimal_meta, row, write_study
-from livertrials.harmonize.shards import build_shard, process_study
+from livertrials.harmonize.shards import build_shard
+from livertrials.harmonize.study import process_study
 
 REGISTRY_PATH = ROOT / "resources" / "registry" / "outcomes.yaml"
 PACKAGE_DIR = Path(livertrials.__file__).resolve().parent
@@ -411,7 +412,7 @@ def test_patients_fifo_does_not_hang(tmp_path):
     os.mkfifo(folder / "patients.csv")
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from livertrials.harmonize.shards import process_study
+        from livertrials.harmonize.study import process_study
         from livertrials.io.registry import load_registry
         records, _, issues = process_study(Path({str(folder)!r}), "studies", load_registry({str(REGISTRY_PATH)!r}))
         print(len(records), [i.rule for i in issues])

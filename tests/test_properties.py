@@ -28,12 +28,12 @@ from hypothesis import strategies as st
 
 from conftest import ROOT, minimal_meta, row, write_study
 from livertrials.harmonize import statconv as sc
-from livertrials.harmonize.shards import process_study
+from livertrials.harmonize.study import process_study
 from livertrials.io.extraction import MEASUREMENT_COLUMNS
 from livertrials.io.registry import load_registry
 from livertrials.harmonize.scores import (ALBI_GRADE1_MAX, ALBI_GRADE2_MAX, albi, albi_grade, child_pugh)
 from livertrials.io.timepoints import DAYS_PER_UNIT, TimepointError, parse_timepoint
-from livertrials.validate.study import RowRules
+from livertrials.validate.rows import RowRules
 
 REGISTRY = load_registry(ROOT / "resources" / "registry" / "outcomes.yaml")
 PROPS = settings(deadline=None, max_examples=150)

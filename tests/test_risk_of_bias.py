@@ -27,7 +27,7 @@ from livertrials.validate.risk_of_bias import (
     schema_registry,
     validate_risk_of_bias,
 )
-from livertrials.validate.study import study_schema
+from livertrials.validate.meta import study_schema
 
 FILE = "resources/studies/X/study.yaml"
 ROB2_DOMAINS = ["randomization", "deviations", "missing_data", "measurement", "selection_of_reported_result"]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from livertrials.harmonize.shards import process_study
+from livertrials.harmonize.study import process_study
 from livertrials.io.evidence_sheet import SHEETS, import_sheet, study_ref
 from livertrials.io.extraction import study_folders
 

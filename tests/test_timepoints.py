@@ -41,3 +41,16 @@ def test_range_start():
 def test_unreadable_timepoints_raise(text):
     with pytest.raises(TimepointError):
         parse_timepoint(text)
+
+
+@pytest.mark.parametrize("text", ["weeks 0-24", "weeks 0 – 24", "weeks 0 to 24", "weeks 0–24"])
+def test_range_separators(text):
+    parsed = parse_timepoint(text)
+    assert (parsed.kind, parsed.start_days, parsed.days) == ("range", 0.0, 168.0)
+
+
+@pytest.mark.parametrize("text", ["weeks 0 oooo 24", "weeks 0 tttt 24", "weeks 0 --to 24", "weeks 0 ot 24"])
+def test_letters_t_and_o_are_not_a_range_separator(text):
+    """The separator is one of -, – or the word "to", not any run of those characters."""
+    with pytest.raises(TimepointError):
+        parse_timepoint(text)

@@ -12,7 +12,7 @@ from livertrials.lineage.trails import NoLineageError, trail
 
 def validate_command(args) -> int:
     """Validate study folders without running the workflow; exit 1 if any has errors."""
-    from livertrials.harmonize.shards import process_study
+    from livertrials.harmonize.study import process_study
 
     registry = load_registry(args.registry)
     failed = 0

@@ -14,14 +14,14 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from livertrials.harmonize import scores
 from pathlib import Path
 
+from livertrials.harmonize import scores
+from livertrials.harmonize.fields import arm_index, empty_quantities, record_id
 from livertrials.io.extraction import read_measurements
-from livertrials.harmonize.records import _empty_quantities, arm_index, record_id
 from livertrials.io.registry import Registry
 from livertrials.io.timepoints import TimepointError, parse_timepoint
-from livertrials.validate.study import Issue
+from livertrials.validate.issues import Issue
 
 PATIENTS_FILE = "patients.csv"
 LAB_UNITS = {"bilirubin": "bilirubin_unit", "creatinine": "creatinine_unit", "albumin": "albumin_unit"}
@@ -137,7 +137,7 @@ def summarize(scored: pd.DataFrame, study_id: str, meta: dict, registry: Registr
             if values.empty:
                 continue
             outcome = registry.outcomes[outcome_id]
-            record = _empty_quantities()
+            record = empty_quantities()
             record.update(
                 record_id=record_id(study_id, arm_id, visit, outcome_id, "patients"), study_id=study_id, collection=collection,
                 arm_id=arm_id, arm_label=arms[arm_id]["label"], arm_role=arms[arm_id]["role"], is_contrast=False,

@@ -7,16 +7,17 @@ made from, so any value can be traced back to its source sentence.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
 
-from livertrials.harmonize import scores, statconv
+from livertrials.harmonize import statconv
+from livertrials.harmonize.derived import inr_from_prothrombin_time, meld_at_mean_labs
+from livertrials.harmonize.fields import arm_index, empty_quantities, record_id
 from livertrials.io.extraction import StudyFolder
+from livertrials.io.numbers import parse_number
 from livertrials.io.registry import Outcome, Registry
 from livertrials.io.timepoints import parse_timepoint
-from livertrials.validate.study import P_VALUE, parse_number
 
 EFFECT_STATISTICS = {"mean_difference": "MD", "weighted_mean_difference": "WMD", "odds_ratio": "OR",
                      "risk_ratio": "RR", "hazard_ratio": "HR"}
@@ -37,22 +38,6 @@ class Reported:
     flags: set[str] = field(default_factory=set)
     quotes: list[str] = field(default_factory=list)
     outcome_names: set[str] = field(default_factory=set)
-
-
-def record_id(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
-
-
-def arm_index(meta: dict) -> dict[str, dict]:
-    """Arm and contrast entries by id, with the arm size used as denominator."""
-    index = {}
-    for arm in meta.get("arms") or []:
-        index[arm["id"]] = {"label": arm.get("label", ""), "role": arm.get("role", ""), "contrast": False,
-                            "n": arm.get("n_analysed") or arm.get("n_randomized")}
-    for contrast in meta.get("contrasts") or []:
-        index[contrast["id"]] = {"label": contrast.get("label", ""), "role": "contrast", "contrast": True,
-                                 "n": contrast.get("n_total")}
-    return index
 
 
 def collect(study: StudyFolder, registry: Registry) -> dict[tuple[str, str, str], Reported]:
@@ -126,78 +111,8 @@ def harmonize_study(study: StudyFolder, registry: Registry, collection: str = "s
     return records
 
 
-def _arm_means(records: list[dict], outcome: str) -> dict[tuple[str, str], dict]:
-    return {(r["arm_id"], r["timepoint_text"]): r for r in records
-            if r["outcome"] == outcome and not r["is_contrast"] and r["quantity"] == "level" and r["mean"] is not None}
-
-
-def _derived(template: dict, study_id: str, outcome: Outcome, suffix: str, **values) -> dict:
-    record = dict(template)
-    record.update(_empty_quantities())
-    record.update(
-        record_id=record_id(study_id, template["arm_id"], template["timepoint_text"], outcome.id, suffix),
-        outcome=outcome.id, outcome_label=outcome.label, outcome_as_printed=[], kind=outcome.kind,
-        unit=outcome.canonical_unit, p_value=None, t_statistic=None, **values,
-    )
-    return record
-
-
-def meld_at_mean_labs(records: list[dict], study_id: str, registry: Registry) -> list[dict]:
-    """UNOS MELD computed at an arm's mean bilirubin, INR and creatinine.
-
-    The MELD of the mean labs is not the mean MELD (MELD is non-linear in its labs), so the
-    value is its own outcome, flagged as an approximation and kept out of pooling unless the
-    configuration asks for it. Formula and bounds: scores.meld_unos (OPTN policy 9.1.D).
-    """
-    bilirubin, inr, creatinine = (_arm_means(records, o) for o in ("bilirubin", "inr", "creatinine"))
-    outcome = registry.outcomes["meld_at_mean_labs"]
-    derived = []
-    for key in sorted(set(bilirubin) & set(inr) & set(creatinine)):
-        parts = (bilirubin[key], inr[key], creatinine[key])
-        if any(p["unit"] != registry.outcomes[p["outcome"]].canonical_unit for p in parts):
-            continue  # a unit that could not be converted: no score
-        value = float(scores.meld_unos(scores.bilirubin_umol_to_mg_dl(parts[0]["mean"]), parts[1]["mean"],
-                                       scores.creatinine_umol_to_mg_dl(parts[2]["mean"])))
-        flags = sorted({"approximation", "meld_at_mean_labs"} | {f for p in parts for f in p["flags"]})
-        derived.append(_derived(parts[0], study_id, outcome, "meld_at_mean_labs", mean=value, meld_variant="UNOS",
-                                method="UNOS MELD (OPTN 9.1.D) computed at the arm's mean bilirubin, INR and creatinine: "
-                                       "an approximation, not the mean MELD",
-                                source_row_ids=[i for p in parts for i in p["source_row_ids"]], flags=flags))
-    return derived
-
-
-def inr_from_prothrombin_time(records: list[dict], coagulation: dict | None, study_id: str, registry: Registry) -> list[dict]:
-    """INR = (PT / MNPT)^ISI (WHO), only with the study's own ISI and mean normal PT.
-
-    Applied to arm means where the study reports no INR itself. The SD is carried by the
-    delta method (d INR / d PT = ISI * INR / PT); with ISI = 1 the conversion is exact.
-    """
-    if not coagulation:
-        return []
-    isi, mnpt = float(coagulation["isi"]), float(coagulation["mean_normal_pt_s"])
-    reported_inr = _arm_means(records, "inr")
-    outcome = registry.outcomes["inr"]
-    derived = []
-    for key, pt in sorted(_arm_means(records, "prothrombin_time").items()):
-        if key in reported_inr:
-            continue
-        mean = (pt["mean"] / mnpt) ** isi
-        sd = isi * mean / pt["mean"] * pt["sd"] if pt["sd"] is not None else None
-        derived.append(_derived(pt, study_id, outcome, "inr_from_pt", mean=mean, sd=sd, unit_printed="s",
-                                method=f"INR = (PT / {mnpt:g} s)^{isi:g} (WHO; ISI and mean normal PT as the study reports them)",
-                                flags=sorted(set(pt["flags"]) | {"inr_from_pt_isi"})))
-    return derived
-
-
-def _empty_quantities() -> dict:
-    return {"quantity": "level", "unit": None, "unit_printed": None, "unit_factor": None,
-            "mean": None, "sd": None, "median": None, "q1": None, "q3": None, "minimum": None, "maximum": None,
-            "events": None, "events_exact": None, "total": None,
-            "effect_measure": None, "estimate": None, "ci_lower": None, "ci_upper": None, "method": "as reported"}
-
-
 def _quantities(outcome: Outcome, reported: Reported, n: int | None, flags: set[str]) -> dict:
-    out = _empty_quantities()
+    out = empty_quantities()
     values = reported.values
     if len(reported.units) > 1:
         flags.add("mixed_units")
@@ -325,8 +240,3 @@ def _scaled(value: float | None, factor: float) -> float | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return value * factor
-
-
-def p_value_number(text: str | None) -> float | None:
-    match = P_VALUE.match(text or "")
-    return float(match.group(1)) if match else None

@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from livertrials.io.atomic import atomic_path
+from livertrials.io.text import quoted, shorten
 
 STUDY_FILE = "study.yaml"
 MEASUREMENTS_FILE = "measurements.csv"
@@ -37,7 +38,9 @@ MEASUREMENT_COLUMNS = [
     "flags",  # semicolon-separated caveats, e.g. secondary_source;arm_attribution_uncertain
 ]
 REQUIRED_COLUMNS = ["row_id", "arm", "timepoint", "outcome", "statistic", "value", "unit", "source", "quote"]
-FILE_SIZE_LIMIT = 20 * 1024 * 1024  # far above any real extraction; protects the build
+# Each of study.yaml, measurements.csv and patients.csv: the largest shipped file is 25 KB, so this is far above
+# any real extraction and keeps one broken or hostile file from exhausting memory or time.
+FILE_SIZE_LIMIT = 5 * 1024 * 1024
 
 
 class ExtractionReadError(Exception):
@@ -67,9 +70,11 @@ class StudyFolder:
 def _read_text(path: Path) -> str:
     if not path.is_file():
         raise ExtractionReadError(path, f"{path.name} is missing", "required file")
-    if path.stat().st_size > FILE_SIZE_LIMIT:
-        raise ExtractionReadError(path, f"{path.name} is larger than {FILE_SIZE_LIMIT // 2**20} MiB", "file size limit")
-    raw = path.read_bytes()
+    with open(path, "rb") as handle:
+        raw = handle.read(FILE_SIZE_LIMIT + 1)  # never more, even if the file grows after a size check
+    if len(raw) > FILE_SIZE_LIMIT:
+        raise ExtractionReadError(path, f"{path.name} is larger than {FILE_SIZE_LIMIT // 2**20} MiB: an extraction is "
+                                        "far smaller; check that this is the right file", "file size limit")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -87,7 +92,15 @@ _SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _StudyLoader(_SafeBase):
-    """A safe YAML loader that also refuses a key given twice in one mapping (YAML would keep the last silently)."""
+    """A safe YAML loader that also refuses a key given twice in one mapping (YAML would keep the last silently)
+    and any alias (``*name``): study.yaml has no use for them, and nested aliases make a 1 KB file stand for
+    billions of values (a "billion laughs" bomb) that validation or a report would then walk."""
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _refuse_aliases(node)
+        return node
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -99,9 +112,26 @@ class _StudyLoader(_SafeBase):
                 if isinstance(key, (str, int, float, bool)) or key is None:
                     if key in seen:
                         raise yaml.constructor.ConstructorError(
-                            None, None, f"key {key!r} appears more than once in the same mapping", key_node.start_mark)
+                            None, None, f"key {quoted(key)} appears more than once in the same mapping", key_node.start_mark)
                     seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _refuse_aliases(root) -> None:
+    """Raise if any node is reached twice: the composer makes a new node for every value written out,
+    so a node met again is an alias (or a merge key, ``<<: *name``). Stops at the first, so it is cheap."""
+    seen, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            raise yaml.composer.ComposerError(
+                None, None, "the value anchored here (&name) is used again by an alias (*name): aliases and merge "
+                "keys are not allowed in study.yaml; write the values out", node.start_mark)
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
 
 
 def read_study_yaml(path: Path) -> dict:
@@ -113,9 +143,11 @@ def read_study_yaml(path: Path) -> dict:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        if "constructor for the tag" in problem:
-            problem += " (tags such as !!python/... are refused: study.yaml holds plain values only)"
-        raise ExtractionReadError(path, f"study.yaml is not valid YAML{where}: {problem}", "valid YAML") from None
+        hint = " (tags such as !!python/... are refused: study.yaml holds plain values only)" if "constructor for the tag" in problem else ""
+        raise ExtractionReadError(path, f"study.yaml is not valid YAML{where}: {shorten(problem, 200)}{hint}", "valid YAML") from None
+    except ValueError as error:  # e.g. an integer of more than 4300 digits
+        raise ExtractionReadError(path, f"study.yaml has a value that cannot be read: {shorten(str(error), 200)}",
+                                  "valid YAML") from None
     if meta is None:
         raise ExtractionReadError(path, "study.yaml is empty", "valid YAML")
     if not isinstance(meta, dict):
@@ -157,7 +189,7 @@ def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[
                 names = [c.strip() for c in header]
                 twice = sorted({c for c in names if names.count(c) > 1})
                 if twice:
-                    fail(f"column {twice[0]!r} appears more than once in the header (line 1); each column must appear once",
+                    fail(f"column {quoted(twice[0])} appears more than once in the header (line 1); each column must appear once",
                          "unique column names")
                 continue
             if len(record) != len(header):
@@ -176,7 +208,11 @@ def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[
 
 
 def load_study(folder: Path) -> StudyFolder:
-    meta = read_study_yaml(folder / STUDY_FILE)
+    return load_measurements(folder, read_study_yaml(folder / STUDY_FILE))
+
+
+def load_measurements(folder: Path, meta: dict) -> StudyFolder:
+    """The study with its measurements.csv read (``meta``: its study.yaml, already read)."""
     measurements = read_measurements(folder / MEASUREMENTS_FILE)
     extra = [c for c in measurements.columns if c not in MEASUREMENT_COLUMNS]
     for column in MEASUREMENT_COLUMNS:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from livertrials.io.text import quoted
+
 DAYS_PER_UNIT = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
 
 # Phrases meaning "the source does not say when": kept, never placed in a window
@@ -23,6 +25,8 @@ NOT_STATED = re.compile(
 SCHEDULE = re.compile(r"^(single|each of|weekly|harvest)\b", re.IGNORECASE)
 UNIT = r"(day|week|month|year)s?"
 NUMBER = r"(\d+(?:\.\d+)?)"
+# a hyphen, an en dash or the word "to": one of them, not any run of the characters -, –, t and o
+RANGE_SEPARATOR = r"(?:-|–|to)"
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,9 @@ def parse_timepoint(text: str) -> Timepoint:
     parsed = _parse(text)
     for days in (parsed.days, parsed.start_days):
         if days is not None and not 0 <= days <= MAX_DAYS:
-            raise TimepointError(f"timepoint {text.strip()!r} is beyond 100 years")
+            raise TimepointError(f"timepoint {quoted(text.strip())} is beyond 100 years")
     if parsed.start_days is not None and parsed.days is not None and parsed.start_days > parsed.days:
-        raise TimepointError(f"timepoint range {text.strip()!r} ends before it starts")
+        raise TimepointError(f"timepoint range {quoted(text.strip())} ends before it starts")
     return parsed
 
 
@@ -65,8 +69,8 @@ def _parse(text: str) -> Timepoint:
         return Timepoint(raw, "schedule", None, None, qualifier)
     if NOT_STATED.match(lower):
         return Timepoint(raw, "not_stated", None, None, qualifier)
-    # "weeks 0-24", "months 2-3", "first 90 days"
-    span = re.match(rf"^{UNIT}\s+{NUMBER}\s*[-–to]+\s*{NUMBER}(?:\s+.*)?$", lower)
+    # "weeks 0-24", "weeks 0 – 24", "weeks 0 to 24", "months 2-3", "first 90 days"
+    span = re.match(rf"^{UNIT}\s+{NUMBER}\s*{RANGE_SEPARATOR}\s*{NUMBER}(?:\s+.*)?$", lower)
     if span:
         per = DAYS_PER_UNIT[span.group(1)]
         return Timepoint(raw, "range", float(span.group(3)) * per, float(span.group(2)) * per, qualifier)
@@ -81,6 +85,6 @@ def _parse(text: str) -> Timepoint:
     if reverse:
         return Timepoint(raw, "point", float(reverse.group(1)) * DAYS_PER_UNIT[reverse.group(2)], None, qualifier)
     raise TimepointError(
-        f"timepoint {raw!r} is not readable: write e.g. 'baseline', 'week 4', 'month 3', 'weeks 0-24' "
+        f"timepoint {quoted(raw)} is not readable: write e.g. 'baseline', 'week 4', 'month 3', 'weeks 0-24' "
         "or 'not stated' (details in parentheses are kept)"
     )

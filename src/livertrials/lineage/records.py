@@ -11,7 +11,7 @@ import json
 
 import pyarrow as pa
 
-from livertrials.io.tables import _field
+from livertrials.io.tables import field as _field
 
 LINEAGE = pa.schema([
     _field("output_id", pa.string(), "id of the derived row (harmonized record, comparison, pooled estimate)"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from livertrials.io.tables import _field
+from livertrials.io.tables import field as _field
 
 _LIST = pa.list_(pa.string())
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from livertrials.io.extraction import StudyFolder
 from livertrials.io.registry import Registry
+from livertrials.validate.issues import Issue
+from livertrials.validate.meta import groups
 
 RULE = "known intervention"
 # classes whose ids a missing-intervention message suggests first, by the arm's role
@@ -37,10 +39,6 @@ def validate_interventions(study: StudyFolder, registry: Registry, meta_issues: 
     A missing or empty intervention is reported once, here, with what to add: the schema's
     generic report of the same key (required, or not text) is left out of ``meta_issues``.
     """
-    # Deferred: validate/study.py imports this module and still holds Issue and groups. TODO(split): once
-    # they move out (validate/issues.py, validate/meta.py on the split branch), import them at module level.
-    from livertrials.validate.study import Issue, groups
-
     file = str(study.folder / "study.yaml")
     where = registry.interventions_file or "the intervention registry"
     known = list(registry.interventions)

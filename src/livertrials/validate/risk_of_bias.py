@@ -19,7 +19,7 @@ import pyarrow as pa
 import yaml
 from referencing import Registry, Resource
 
-from livertrials.validate.study import Issue
+from livertrials.validate.issues import Issue
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "risk_of_bias.schema.yaml"
 

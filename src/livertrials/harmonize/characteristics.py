@@ -1,0 +1,20 @@
+"""Study characteristics: one row per study x arm (design, population, cell source, route, dose, sizes, flags)."""
+
+from __future__ import annotations
+
+from livertrials.harmonize.fields import record_id
+
+
+def characteristics(meta: dict, study_id: str, collection: str) -> list[dict]:
+    flags = [f"{f.get('code')}: {f.get('detail', '')}" for f in meta.get("flags") or []]
+    base = {k: meta.get(k) for k in ("kind", "citation", "doi_or_pmid", "design", "randomized", "condition",
+                                      "population", "etiology", "country")}
+    base.update(study_id=study_id, collection=collection, meld_variant=meta.get("meld_variant", "not_stated"), study_flags=flags)
+    rows = []
+    for arm in meta.get("arms") or []:
+        row = dict(base, characteristic_id=record_id(study_id, arm["id"], "characteristics"), arm_id=arm["id"],
+                   arm_label=arm.get("label"), arm_role=arm.get("role"))
+        for key in ("n_randomized", "n_analysed", "cell_source", "cell_type", "origin", "route", "dose", "infusions", "co_intervention"):
+            row[key] = arm.get(key)
+        rows.append(row)
+    return rows
