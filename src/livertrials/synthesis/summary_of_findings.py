@@ -26,6 +26,7 @@ from livertrials.synthesis.certainty import (
     items,
     num,
 )
+from livertrials.io.tables import field as _field
 from livertrials.synthesis.measures import RATIO_MEASURES
 
 PER = 1000
@@ -33,10 +34,6 @@ PER = 1000
 MEASURE_PREFERENCE = ("RR", "OR", "HR", "RD", "MD", "SMD")
 ALL_COMPARISONS = "all"
 VERBS = {4: "", 3: "probably ", 2: "may "}   # GRADE informative statements (Santesso et al. 2020)
-
-
-def _field(name: str, type_: pa.DataType, description: str, unit: str = "") -> pa.Field:
-    return pa.field(name, type_, metadata={"description": description, **({"unit": unit} if unit else {})})
 
 
 _PER_1000 = "per 1,000 patients"
