@@ -373,3 +373,20 @@ def test_summary_bars_have_the_shares_as_widths_and_the_specified_colours(table,
 def test_a_weighted_study_missing_from_the_table_is_refused(table):
     with pytest.raises(ValueError, match="Nowhere2020"):
         weighted_summary(table, {"Trial2010": 50.0, "Nowhere2020": 50.0})
+
+
+def test_process_study_reports_a_bad_risk_of_bias_in_study_yaml(tmp_path, registry):
+    """The checks run where every study.yaml check runs: an unknown domain rejects the study with a clear error."""
+    from conftest import row, write_study
+    from livertrials.harmonize.study import process_study
+
+    meta = minimal_meta("ROBTEST")
+    meta["risk_of_bias"] = {"tool": "rob2",
+                            "domains": [{"domain": "randomisation_process", "judgement": "low",
+                                         "support": "randomly assigned", "source": "Methods"}],
+                            "overall": {"judgement": "low", "support": "randomly assigned", "source": "Methods"}}
+    folder = write_study(tmp_path / "ROBTEST", meta,
+                         [row("r1", "cells", "week 4", "albumin", "mean", "30", "g/L")])
+    _, _, issues, *_ = process_study(folder, "studies", registry)
+    errors = [i for i in issues if i.severity == "error"]
+    assert any("randomisation_process" in str(i) and i.rule == "risk of bias" for i in errors), errors

@@ -14,6 +14,7 @@ import yaml
 
 from livertrials.io.extraction import StudyFolder
 from livertrials.io.text import quoted, shorten
+from livertrials.validate import risk_of_bias
 from livertrials.validate.issues import Issue
 
 STUDY_SCHEMA = Path(__file__).resolve().parent / "schemas" / "study.schema.yaml"
@@ -101,7 +102,7 @@ def _schema_issues(error: jsonschema.ValidationError) -> list[tuple[str, str, st
 def validate_study_meta(study: StudyFolder) -> list[Issue]:
     file = str(study.folder / "study.yaml")
     issues = []
-    validator = jsonschema.Draft202012Validator(study_schema())
+    validator = jsonschema.Draft202012Validator(study_schema(), registry=risk_of_bias.schema_registry())
     for error in sorted(validator.iter_errors(study.meta), key=lambda e: [str(p) for p in e.path]):
         for column, value, message in _schema_issues(error):
             issues.append(Issue(study.study_id, file, None, "", column, value, "study.yaml schema", message))
@@ -125,4 +126,5 @@ def validate_study_meta(study: StudyFolder) -> list[Issue]:
             if ref not in arm_ids:
                 issues.append(Issue(study.study_id, file, None, "", f"contrasts.{contrast.get('id')}", str(ref),
                                     "contrast refers to an arm", f"contrast refers to unknown arm {quoted(ref)}"))
+    issues += risk_of_bias.validate_risk_of_bias(study.meta, study.study_id, file)
     return issues
