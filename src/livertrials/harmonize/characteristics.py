@@ -1,11 +1,13 @@
-"""Study characteristics: one row per study x arm (design, population, cell source, route, dose, sizes, flags)."""
+"""Study characteristics: one row per study x arm (design, population, intervention with its registry label and
+class, cell source, route, dose, sizes, flags)."""
 
 from __future__ import annotations
 
-from livertrials.harmonize.fields import record_id
+from livertrials.harmonize.fields import intervention_fields, record_id
+from livertrials.io.registry import Registry
 
 
-def characteristics(meta: dict, study_id: str, collection: str) -> list[dict]:
+def characteristics(meta: dict, study_id: str, collection: str, registry: Registry) -> list[dict]:
     flags = [f"{f.get('code')}: {f.get('detail', '')}" for f in meta.get("flags") or []]
     base = {k: meta.get(k) for k in ("kind", "citation", "doi_or_pmid", "design", "randomized", "condition",
                                       "population", "etiology", "country")}
@@ -13,7 +15,8 @@ def characteristics(meta: dict, study_id: str, collection: str) -> list[dict]:
     rows = []
     for arm in meta.get("arms") or []:
         row = dict(base, characteristic_id=record_id(study_id, arm["id"], "characteristics"), arm_id=arm["id"],
-                   arm_label=arm.get("label"), arm_role=arm.get("role"))
+                   arm_label=arm.get("label"), arm_role=arm.get("role"),
+                   **intervention_fields(arm.get("intervention"), registry))
         for key in ("n_randomized", "n_analysed", "cell_source", "cell_type", "origin", "route", "dose", "infusions", "co_intervention"):
             row[key] = arm.get(key)
         rows.append(row)

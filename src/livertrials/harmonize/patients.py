@@ -122,7 +122,7 @@ def score_patients(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
 
 def summarize(scored: pd.DataFrame, study_id: str, meta: dict, registry: Registry, collection: str) -> list[dict]:
     """One harmonized record per arm x visit x (score or lab), computed from the patient rows."""
-    arms = arm_index(meta)
+    arms = arm_index(meta, registry)
     variables = {name: name for name in SCORES if name in scored}
     variables.update({"bilirubin": "bilirubin_umol_l", "creatinine": "creatinine_umol_l", "inr": "inr"})
     if "albumin_g_l" in scored:
@@ -141,6 +141,7 @@ def summarize(scored: pd.DataFrame, study_id: str, meta: dict, registry: Registr
             record.update(
                 record_id=record_id(study_id, arm_id, visit, outcome_id, "patients"), study_id=study_id, collection=collection,
                 arm_id=arm_id, arm_label=arms[arm_id]["label"], arm_role=arms[arm_id]["role"], is_contrast=False,
+                **arms[arm_id]["fields"],
                 outcome=outcome_id, outcome_label=outcome.label, outcome_as_printed=[column], kind=outcome.kind,
                 timepoint_text=visit, timepoint_kind=timepoint.kind, timepoint_days=timepoint.days,
                 timepoint_start_days=timepoint.start_days, unit=outcome.canonical_unit, unit_printed=outcome.canonical_unit,

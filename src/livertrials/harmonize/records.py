@@ -68,7 +68,7 @@ def collect(study: StudyFolder, registry: Registry) -> dict[tuple[str, str, str]
 
 
 def harmonize_study(study: StudyFolder, registry: Registry, collection: str = "studies") -> list[dict]:
-    arms = arm_index(study.meta)
+    arms = arm_index(study.meta, registry)
     records = []
     for (arm_id, timepoint_text, outcome_id), reported in collect(study, registry).items():
         outcome = registry.outcomes[outcome_id]
@@ -82,6 +82,7 @@ def harmonize_study(study: StudyFolder, registry: Registry, collection: str = "s
             "arm_label": arm["label"],
             "arm_role": arm["role"],
             "is_contrast": arm["contrast"],
+            **arm["fields"],
             "outcome": outcome_id,
             "outcome_label": outcome.label,
             "outcome_as_printed": sorted(reported.outcome_names),

@@ -86,7 +86,7 @@ def _process(folder: Path, collection: str, registry, step: Step, with_lineage: 
     step("recording the lineage of its records", folder)
     edges = record_lineage(study, records) if with_lineage else []
     step("describing the study (characteristics)", folder / STUDY_FILE)
-    return records, characteristics(study.meta, study.study_id, collection), issues, edges
+    return records, characteristics(study.meta, study.study_id, collection, registry), issues, edges
 
 
 def _errors(issues: list[Issue]) -> bool:

@@ -26,6 +26,13 @@ HARMONIZED = pa.schema([
     field("arm_label", pa.string(), "arm label as printed"),
     field("arm_role", pa.string(), "intervention, control, active_comparator, all, or contrast"),
     field("is_contrast", pa.bool_(), "true if the record is a between-group effect"),
+    field("intervention", pa.string(), "what the arm received: id from the intervention registry (null for a contrast)"),
+    field("intervention_label", pa.string(), "label of the intervention in the registry"),
+    field("intervention_class", pa.string(), "class id of the intervention (cell_therapy, mobilisation, control, ...)"),
+    field("contrast_arms_1", pa.list_(pa.string()), "contrast records: arm ids of its experimental side (study.yaml "
+          "contrast 'intervention')"),
+    field("contrast_arms_2", pa.list_(pa.string()), "contrast records: arm ids of its comparator side (contrast "
+          "'control'; empty if none is named)"),
     field("outcome", pa.string(), "registry outcome id"),
     field("outcome_label", pa.string(), "outcome name for people"),
     field("outcome_as_printed", pa.list_(pa.string()), "outcome names used in the extraction rows"),
@@ -78,6 +85,9 @@ CHARACTERISTICS = pa.schema([
     field("arm_id", pa.string(), "arm id"),
     field("arm_label", pa.string(), "arm label as printed"),
     field("arm_role", pa.string(), "intervention, control, active_comparator or all"),
+    field("intervention", pa.string(), "what the arm received: id from the intervention registry"),
+    field("intervention_label", pa.string(), "label of the intervention in the registry"),
+    field("intervention_class", pa.string(), "class id of the intervention (cell_therapy, mobilisation, control, ...)"),
     field("n_randomized", pa.int64(), "patients randomized or allocated", "patients"),
     field("n_analysed", pa.int64(), "patients analysed", "patients"),
     field("cell_source", pa.string(), "bone marrow, umbilical cord, ..."),
