@@ -1,4 +1,5 @@
-"""Snakemake script: study-level effects, window assignment, pooled estimates, comparators and their lineage."""
+"""Snakemake script: study-level effects per comparison, window assignment, pooled estimates, comparators, the
+studies in no comparison, and their lineage."""
 from pathlib import Path
 
 from livertrials.io.logs import log_to
@@ -13,4 +14,5 @@ with log_to(snakemake.log[0]):
         dict(snakemake.params.settings),
         {name: Path(path) for name, path in snakemake.output.items()},
         manifest_metadata(snakemake.config, workflow_root(snakemake)),
+        comparisons=list(snakemake.params.comparisons),
     )

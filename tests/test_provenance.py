@@ -63,8 +63,9 @@ def synthesize_toy(tmp_path, studies=TOY, **kw) -> dict[str, pd.DataFrame]:
     harmonized, characteristics = tmp_path / "h.parquet", tmp_path / "c.parquet"
     pq.write_table(to_table(records, HARMONIZED), harmonized)
     pq.write_table(to_table(chars, CHARACTERISTICS), characteristics)
-    outputs = {n: tmp_path / f"{n}.parquet" for n in ("comparisons", "windows", "pooled", "comparators", "lineage")}
-    synthesize(harmonized, characteristics, ROOT / "resources" / "registry" / "outcomes.yaml", {}, outputs,
+    outputs = {n: tmp_path / f"{n}.parquet" for n in ("comparisons", "windows", "pooled", "comparators", "unmatched",
+                                                       "lineage")}
+    synthesize(harmonized, characteristics, ROOT / "resources" / "registry" / "outcomes.yaml", {"longest_follow_up": False}, outputs,
                          {"livertrials.manifest": "{}"})
     return {name: pd.read_parquet(path) for name, path in outputs.items()}
 
@@ -122,7 +123,7 @@ def test_a_timepoint_further_from_the_window_is_an_exclusion(tmp_path):
     settings = Settings.default()
     tables = {"comparisons": comparisons, "pooled": pool_comparisons(comparisons, settings)}
     tables["windows"] = window_report(h, comparisons, reasons, settings)
-    tables["comparators"] = comparators_table(h, tables["pooled"], settings)
+    tables["comparators"] = comparators_table(h, c, tables["pooled"], settings)
     edges = pd.DataFrame(synthesis_lineage(h, tables, settings))
     excluded = edges[edges["step"] == "exclude"]
     assert len(excluded) and excluded["transformation"].str.contains("'week 13' is closer to the window's nominal day").all()

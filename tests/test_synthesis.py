@@ -39,18 +39,31 @@ from livertrials.synthesis.windows import assign_window, mark_used, window_repor
 ROOT = Path(__file__).resolve().parents[1]
 R_DIR = Path(__file__).parent / "r"
 Z = stats.norm.isf(0.025)
+# the window analyses alone: most tests look at one window, and the longest follow-up analysis would add a copy
+# of each study's latest effect (tested on its own below)
+WINDOWS_ONLY = Settings.from_config({"longest_follow_up": False})
 MONTH = 365.25 / 12
 
 
 # ---------------------------------------------------------------- synthetic harmonized tables
 
+# what an arm of each role received, unless a test says otherwise: (intervention id, class) as in the registry
+RECEIVED = {"intervention": ("bm_msc", "cell_therapy"), "control": ("standard_care", "control"),
+            "active_comparator": ("gcsf", "mobilisation"), "all": ("all_arms", "whole_population")}
+
+
 def rec(study, arm, role, *, outcome="albumin", tp="month 3", days=3 * MONTH, tkind="point", kind="continuous",
         n=20, mean=None, sd=None, events=None, total=None, quantity="level", collection="studies", flags=(),
-        meld_variant=None, effect_measure=None, estimate=None, lo=None, hi=None, unit="g/L", p_value=None):
+        meld_variant=None, effect_measure=None, estimate=None, lo=None, hi=None, unit="g/L", p_value=None,
+        received=None, arms_1=("cells",), arms_2=("control",)):
     contrast = role == "contrast"
+    intervention, klass = received or RECEIVED.get(role, (None, None))
     return {
         "record_id": f"{study}|{arm}|{tp}|{outcome}", "study_id": study, "collection": collection, "arm_id": arm,
-        "arm_label": arm, "arm_role": role, "is_contrast": contrast, "outcome": outcome, "outcome_label": outcome,
+        "arm_label": arm, "arm_role": role, "is_contrast": contrast, "intervention": intervention,
+        "intervention_label": intervention, "intervention_class": klass,
+        "contrast_arms_1": list(arms_1) if contrast else [], "contrast_arms_2": list(arms_2) if contrast else [],
+        "outcome": outcome, "outcome_label": outcome,
         "outcome_as_printed": [outcome], "kind": kind, "quantity": quantity, "timepoint_text": tp,
         "timepoint_kind": tkind, "timepoint_days": days, "timepoint_start_days": None, "unit": unit,
         "unit_printed": unit, "unit_factor": 1.0, "n": n, "mean": mean, "sd": sd, "median": None, "q1": None,
@@ -62,9 +75,11 @@ def rec(study, arm, role, *, outcome="albumin", tp="month 3", days=3 * MONTH, tk
 
 
 def char(study, arm, role, *, randomized=True, condition="decompensated_cirrhosis", source="bone_marrow",
-         route="hepatic_artery", kind="trial", collection="studies"):
+         route="hepatic_artery", kind="trial", collection="studies", received=None):
+    intervention, klass = received or RECEIVED.get(role, (None, None))
     return {"study_id": study, "collection": collection, "kind": kind, "randomized": randomized, "condition": condition,
-            "meld_variant": "not_stated", "arm_id": arm, "arm_role": role,
+            "meld_variant": "not_stated", "arm_id": arm, "arm_role": role, "intervention": intervention,
+            "intervention_label": intervention, "intervention_class": klass,
             "cell_source": source if role == "intervention" else "none", "route": route if role == "intervention" else "none",
             "study_flags": []}
 
@@ -92,7 +107,7 @@ def toy(settings=None, studies=TOY, **kw):
         records += r
         chars += c
     h, c = frames(records, chars)
-    comparisons, reasons = build_comparisons(h, c, settings or Settings.default())
+    comparisons, reasons = build_comparisons(h, c, settings or WINDOWS_ONLY)
     return comparisons, reasons, h, c
 
 
@@ -133,7 +148,7 @@ def test_event_measures_with_metafor_zero_cell_correction():
     records = [rec("E", "cells", "intervention", kind="events", n=12, events=12, total=12, unit="patients"),
                rec("E", "control", "control", kind="events", n=13, events=1, total=13, unit="patients")]
     h, c = frames(records, [char("E", "cells", "intervention"), char("E", "control", "control")])
-    rows = build_comparisons(h, c, Settings.default())[0].set_index("measure")
+    rows = build_comparisons(h, c, WINDOWS_ONLY)[0].set_index("measure")
     a, b, cc, d = 12.5, 0.5, 1.5, 12.5
     assert rows.at["RR", "yi"] == pytest.approx(math.log((a / (a + b)) / (cc / (cc + d))), abs=1e-12)
     assert rows.at["RR", "vi"] == pytest.approx(1 / a - 1 / (a + b) + 1 / cc - 1 / (cc + d), abs=1e-12)
@@ -150,8 +165,10 @@ def test_reported_effects_enter_with_yi_vi_from_their_ci():
                    quantity="ratio", effect_measure="HR", estimate=0.47, lo=0.29, hi=0.76, unit="HR"),
                rec("M", "c", "contrast", tp="month 6", days=6 * MONTH, quantity="difference",
                    effect_measure="WMD", estimate=2.0, lo=0.5, hi=3.5)]
-    h, c = frames(records, [char("H", "c", "intervention"), char("M", "c", "intervention")])
-    rows = build_comparisons(h, c, Settings.default())[0].set_index("study_id")
+    arms = [char(study, arm, role) for study in ("H", "M") for arm, role in (("cells", "intervention"), ("control", "control"))]
+    h, c = frames(records, arms)
+    rows = build_comparisons(h, c, WINDOWS_ONLY)[0].set_index("study_id")
+    assert set(rows["comparison"]) == {"cell_vs_control"}          # the contrast's arms: cells vs control
     assert rows.at["H", "measure"] == "HR" and rows.at["H", "source"] == "reported_effect"
     assert rows.at["H", "yi"] == pytest.approx(math.log(0.47), abs=1e-12)
     assert rows.at["H", "vi"] == pytest.approx(((math.log(0.76) - math.log(0.29)) / (2 * Z)) ** 2, abs=1e-12)
@@ -163,34 +180,36 @@ def test_reported_effects_enter_with_yi_vi_from_their_ci():
 def test_arm_data_supersede_a_reported_effect_at_the_same_timepoint():
     records, chars = two_arm("R", 32.0, 5.0, 20, 29.0, 6.0, 22)
     records.append(rec("R", "c", "contrast", quantity="difference", effect_measure="MD", estimate=2.5, lo=0.5, hi=4.5))
-    comparisons = build_comparisons(*frames(records, chars), Settings.default())[0]
+    comparisons = build_comparisons(*frames(records, chars), WINDOWS_ONLY)[0]
     md = comparisons[comparisons["measure"] == "MD"].set_index("source")
     assert md.at["arm_data", "used"] and not md.at["reported_effect", "used"]
     assert md.at["reported_effect", "not_used_reason"] == "arm-level data used instead of the reported effect"
     # the reported MD alone (no arm data) is pooled with other studies' MDs
     other, other_chars = two_arm("O", 30.0, 5.0, 20, 29.0, 6.0, 22)
     alone = [r for r in records if r["arm_role"] == "contrast"] + other
-    pooled = pool_comparisons(build_comparisons(*frames(alone, chars + other_chars), Settings.default())[0], Settings.default())
+    pooled = pool_comparisons(build_comparisons(*frames(alone, chars + other_chars), WINDOWS_ONLY)[0], WINDOWS_ONLY)
     row = pick(main_rows(pooled), "REML")
     assert row["k"] == 2 and row["basis"] == "final values + reported mean difference"
 
 
 def test_multi_arm_cell_arms_combined_by_cochrane_formula():
-    # formulas-and-methods.md §4.2 (Cochrane Table 6.5.a): N 45, mean 12.2222, SD 4.5028
+    # formulas-and-methods.md §4.2 (Cochrane Handbook 23.3.4 / Table 6.5.a): N 45, mean 12.2222, SD 4.5028
     records = [rec("M3", "a", "intervention", n=10, mean=11.8, sd=2.4), rec("M3", "b", "intervention", n=20, mean=15.3, sd=3.2),
                rec("M3", "c", "intervention", n=15, mean=8.4, sd=4.1), rec("M3", "ctl", "control", n=20, mean=10.0, sd=3.0)]
     chars = [char("M3", a, "intervention") for a in "abc"] + [char("M3", "ctl", "control")]
-    comparisons = build_comparisons(*frames(records, chars), Settings.default())[0]
-    main = comparisons[(comparisons["comparison_type"] == "main") & (comparisons["measure"] == "MD")].iloc[0]
+    comparisons = build_comparisons(*frames(records, chars), WINDOWS_ONLY)[0]
+    between = comparisons[(comparisons["design"] == "between_arms") & (comparisons["measure"] == "MD")]
+    assert len(between) == 1                            # one row: the three cell arms are one side of cell_vs_control
+    main = between.iloc[0]
+    assert main["comparison"] == "cell_vs_control" and main["comparison_type"] == "main"
     assert list(main["arms_1"]) == ["a", "b", "c"] and list(main["arms_2"]) == ["ctl"]
     assert main["n_1"] == 45
     assert main["mean_1"] == pytest.approx(12.2222, abs=1e-4)
     assert main["sd_1"] == pytest.approx(4.5028, abs=1e-4)
     assert main["yi"] == pytest.approx(12.2222 - 10.0, abs=1e-4)
-    pairs = comparisons[(comparisons["comparison_type"] == "arm_vs_arm") & (comparisons["measure"] == "MD")]
-    assert sorted(pairs["comparison"]) == ["a vs b", "a vs c", "b vs c"]
-    assert not pairs["used"].any()                     # arm-vs-arm contrasts are kept, never pooled
-    assert pairs.set_index("comparison").at["a vs b", "yi"] == pytest.approx(11.8 - 15.3, abs=1e-12)
+    assert "a + b + c combined into one group (Cochrane Handbook 23.3.4)" in main["note"]
+    # arms on the same side are never compared with each other unless a comparison declares it
+    assert set(comparisons["comparison_type"]) == {"main"}
 
 
 def test_multi_arm_events_add_events_and_totals():
@@ -198,7 +217,7 @@ def test_multi_arm_events_add_events_and_totals():
                rec("EV", "b", "intervention", kind="events", n=12, events=5, total=12, unit="patients"),
                rec("EV", "ctl", "control", kind="events", n=20, events=4, total=20, unit="patients")]
     chars = [char("EV", "a", "intervention"), char("EV", "b", "intervention"), char("EV", "ctl", "control")]
-    comparisons = build_comparisons(*frames(records, chars), Settings.default())[0]
+    comparisons = build_comparisons(*frames(records, chars), WINDOWS_ONLY)[0]
     rr = comparisons[(comparisons["comparison_type"] == "main") & (comparisons["measure"] == "RR")].iloc[0]
     assert (rr["events_1"], rr["total_1"]) == (8, 22)
     assert rr["yi"] == pytest.approx(math.log((8 / 22) / (4 / 20)), abs=1e-12)
@@ -208,25 +227,28 @@ def test_within_arm_change_with_configurable_correlation():
     base = rec("CS", "cells", "intervention", tp="baseline", days=0.0, n=12, mean=28.2, sd=5.8)
     after = rec("CS", "cells", "intervention", tp="week 24", days=168.0, n=12, mean=33.8, sd=5.4)
     h, c = frames([base, after], [char("CS", "cells", "intervention", kind="case_series", randomized=False)])
-    comparisons = build_comparisons(h, c, Settings.default())[0]
-    assert set(comparisons["design"]) == {"within_arm"}
+    every = build_comparisons(h, c, WINDOWS_ONLY)[0]
+    assert set(every["design"]) == {"within_arm"}
+    # the cell arm is on the experimental side of two default comparisons: its change is a row of each
+    assert sorted(set(every["comparison"])) == ["cell_vs_control", "cell_vs_gcsf"]
+    comparisons = every[every["comparison"] == "cell_vs_control"]
     by_r = comparisons.set_index("pre_post_correlation")
     for r in (0.5, 0.2, 0.8):
         assert by_r.at[r, "yi"] == pytest.approx(5.6, abs=1e-12)
         assert by_r.at[r, "vi"] == pytest.approx((5.8**2 + 5.4**2 - 2 * r * 5.8 * 5.4) / 12, abs=1e-12)
         assert by_r.at[r, "measure"] == "MC" and by_r.at[r, "window"] == "month 6"
-    pooled = pool_comparisons(comparisons, Settings.default())
+    pooled = pool_comparisons(comparisons, WINDOWS_ONLY)
     assert pooled.set_index("analysis_name").at["main", "pre_post_correlation"] == 0.5
     assert {"pre-post correlation 0.2", "pre-post correlation 0.8"} <= set(pooled["analysis_name"])
-    other = Settings.from_config({"pre_post_correlation": 0.3, "pre_post_correlation_sensitivity": [0.6]})
-    assert sorted(build_comparisons(h, c, other)[0]["pre_post_correlation"]) == [0.3, 0.6]
+    other = Settings.from_config({"longest_follow_up": False, "pre_post_correlation": 0.3, "pre_post_correlation_sensitivity": [0.6]})
+    assert sorted(set(build_comparisons(h, c, other)[0]["pre_post_correlation"])) == [0.3, 0.6]
 
 
 # ---------------------------------------------------------------- pooling by hand
 
 def test_common_effect_and_dersimonian_laird_by_hand():
     comparisons, *_ = toy()
-    rows = main_rows(pool_comparisons(comparisons, Settings.default()))
+    rows = main_rows(pool_comparisons(comparisons, WINDOWS_ONLY))
     y, v = np.array([hand_md(*s[1:])[0] for s in TOY]), np.array([hand_md(*s[1:])[1] for s in TOY])
     w = 1 / v
     mu_ee = (w @ y) / w.sum()
@@ -271,7 +293,7 @@ def test_two_studies_tau2_closed_form(method, tol):
     (y1, v1), (y2, v2) = (hand_md(*s[1:]) for s in TOY[:2])
     tau2 = max(0.0, ((y1 - y2) ** 2 - v1 - v2) / 2)
     assert tau2 > 1
-    row = pick(main_rows(pool_comparisons(comparisons, Settings.default())), method)
+    row = pick(main_rows(pool_comparisons(comparisons, WINDOWS_ONLY)), method)
     assert row["tau2"] == pytest.approx(tau2, abs=tol)
     w = np.array([1 / (v1 + tau2), 1 / (v2 + tau2)])
     assert row["estimate"] == pytest.approx((w @ [y1, y2]) / w.sum(), abs=tol)
@@ -279,7 +301,7 @@ def test_two_studies_tau2_closed_form(method, tol):
 
 def test_single_study_is_reported_not_pooled():
     comparisons, *_ = toy(studies=TOY[:1])
-    rows = main_rows(pool_comparisons(comparisons, Settings.default()))
+    rows = main_rows(pool_comparisons(comparisons, WINDOWS_ONLY))
     assert len(rows) == 1
     row = rows.iloc[0]
     assert not row["pooled"] and row["k"] == 1 and "k=1: not pooled" in row["warnings"]
@@ -289,14 +311,14 @@ def test_single_study_is_reported_not_pooled():
 def test_reml_non_convergence_falls_back_visibly(monkeypatch):
     monkeypatch.setattr(meta, "rma_models", functools.partial(meta.rma_models, maxiter=0))
     comparisons, *_ = toy()
-    reml = pick(main_rows(pool_comparisons(comparisons, Settings.default())), "REML")
+    reml = pick(main_rows(pool_comparisons(comparisons, WINDOWS_ONLY)), "REML")
     assert reml["method_used"] == "DL" and not reml["converged"]
     assert any("fell back to method=DL" in w for w in reml["warnings"])
 
 
 def test_settings_on_every_pooled_row():
     comparisons, *_ = toy()
-    pooled = pool_comparisons(comparisons, Settings.default())
+    pooled = pool_comparisons(comparisons, WINDOWS_ONLY)
     for column in ("analysis", "analysis_name", "method", "test", "measure", "window", "level", "prediction_interval"):
         assert pooled[column].notna().all(), column
     row = pick(main_rows(pooled), "REML")
@@ -315,7 +337,7 @@ def test_subgroups_sensitivity_and_leave_one_out():
         r, c = two_arm(study, *s[1:], flags=flags, randomized=randomized, source=source, condition=condition)
         records += r
         chars += c
-    pooled = pool_comparisons(build_comparisons(*frames(records, chars), Settings.default())[0], Settings.default())
+    pooled = pool_comparisons(build_comparisons(*frames(records, chars), WINDOWS_ONLY)[0], WINDOWS_ONLY)
     md = pooled[pooled["measure"] == "MD"]
     by_name = md.groupby("analysis_name")["study_ids"].apply(list)
     assert [sorted(x) for x in by_name["exclude arm_attribution_uncertain"]] == [["A", "B", "D"]]
@@ -341,29 +363,40 @@ def test_meld_variants_pooled_separately_unless_allowed():
         r, c = two_arm(study, *numbers, outcome="meld", meld_variant=variant, unit="points")
         records += r
         chars += c
-    comparisons = build_comparisons(*frames(records, chars), Settings.default())[0]
-    separate = main_rows(pool_comparisons(comparisons, Settings.default()))
+    comparisons = build_comparisons(*frames(records, chars), WINDOWS_ONLY)[0]
+    separate = main_rows(pool_comparisons(comparisons, WINDOWS_ONLY))
     assert set(separate["meld_variant"]) == {"MELD", "MELD-Na"}
     assert set(separate["k"]) == {1, 2}
-    together = main_rows(pool_comparisons(comparisons, Settings.from_config({"pool_across_meld_variants": True})))
+    together = main_rows(pool_comparisons(comparisons, Settings.from_config({"longest_follow_up": False, "pool_across_meld_variants": True})))
     assert set(together["meld_variant"]) == {"any"} and set(together["k"]) == {3}
 
 
 # ---------------------------------------------------------------- windows
 
 @pytest.mark.parametrize("days, window", [
-    (14.0, "week 4"), (28.0, "week 4"), (42.0, "week 4"), (43.0, None), (56.0, None), (2 * MONTH, "month 3"),
-    (84.0, "month 3"), (4 * MONTH, "month 3"), (168.0, "month 6"), (8 * MONTH, "month 6"), (252.0, None),
-    (336.0, "month 12"), (15 * MONTH, "month 12"), (16 * MONTH, None), (18 * MONTH, "month 24+"), (1826.25, "month 24+"),
+    (0.5, None), (1.0, "week 4"), (14.0, "week 4"), (28.0, "week 4"), (42.0, "week 4"), (43.0, "week 4"),
+    (48.99, "week 4"), (49.0, "month 3"), (56.0, "month 3"), (60.0, "month 3"), (2 * MONTH, "month 3"),
+    (84.0, "month 3"), (4 * MONTH, "month 3"), (136.9, "month 3"), (137.0, "month 6"), (168.0, "month 6"),
+    (8 * MONTH, "month 6"), (252.0, "month 6"), (273.9, "month 6"), (274.0, "month 12"), (336.0, "month 12"),
+    (15 * MONTH, "month 12"), (16 * MONTH, "month 12"), (547.9, "month 12"), (548.0, "month 24+"),
+    (18 * MONTH + 1, "month 24+"), (1826.25, "month 24+"),
 ])
 def test_default_windows(days, window):
-    got, assignment = assign_window("S", f"day {days}", "point", days, Settings.default())
+    got, assignment = assign_window("S", f"day {days}", "point", days, WINDOWS_ONLY)
     assert got == window
     assert assignment == window if window else assignment.startswith("unassigned: day")
 
 
+def test_default_windows_cover_every_day_after_baseline_once():
+    windows = WINDOWS_ONLY.windows
+    for days in np.arange(1.0, 3000.0, 0.25):
+        assert sum(w.contains(days) for w in windows) == 1, days
+    assert [w.words() for w in windows] == ["days 1 to <49", "days 49 to <137", "days 137 to <274", "days 274 to <548",
+                                            "days 548 on"]
+
+
 def test_baseline_and_not_stated_are_never_in_a_window_unless_config_says_so():
-    settings = Settings.default()
+    settings = WINDOWS_ONLY
     assert assign_window("S", "baseline", "point", 0.0, settings)[0] is None
     assert assign_window("S", "baseline biopsy", "point", 0.0, settings)[1].startswith("baseline")
     assert assign_window("S", "end of follow-up", "not_stated", float("nan"), settings) == (None, "unassigned: timepoint not stated")
@@ -378,6 +411,15 @@ def test_windows_must_not_overlap_and_assignments_must_name_a_window():
     with pytest.raises(ValueError, match="overlap"):
         Settings.from_config({"windows": [{"label": "a", "from_days": 1, "to_days": 50, "nominal_days": 20},
                                           {"label": "b", "from_days": 40, "to_days": 90, "nominal_days": 60}]})
+    # half-open: one window may start where the other ends
+    back_to_back = Settings.from_config({"windows": [{"label": "a", "from_days": 1, "to_days": 50, "nominal_days": 20},
+                                                     {"label": "b", "from_days": 50, "to_days": None, "nominal_days": 60}]})
+    assert [w.label for w in back_to_back.windows if w.contains(50.0)] == ["b"]
+    with pytest.raises(ValueError, match="to_days must be after"):
+        Settings.from_config({"windows": [{"label": "a", "from_days": 60, "to_days": 60, "nominal_days": 60}]})
+    with pytest.raises(ValueError, match="longest follow-up"):
+        Settings.from_config({"windows": [{"label": "longest follow-up", "from_days": 1, "to_days": None,
+                                           "nominal_days": 60}]})
     with pytest.raises(ValueError, match="unknown window"):
         Settings.from_config({"not_stated_assignments": [{"study_id": "S", "timepoint_text": "x", "window": "month 99",
                                                           "reason": "r"}]})
@@ -389,11 +431,11 @@ def test_two_timepoints_in_one_window_keep_the_closest():
         records += [rec("T", "cells", "intervention", tp=tp, days=days, mean=30 + shift, sd=5),
                     rec("T", "control", "control", tp=tp, days=days, mean=28, sd=5)]
     h, c = frames(records, [char("T", "cells", "intervention"), char("T", "control", "control")])
-    comparisons, reasons = build_comparisons(h, c, Settings.default())
+    comparisons, reasons = build_comparisons(h, c, WINDOWS_ONLY)
     md = comparisons[comparisons["measure"] == "MD"].set_index("timepoint_text")
     assert md.at["week 12", "used"] and not md.at["week 10", "used"] and not md.at["week 16", "used"]
     assert "'week 12' is closer" in md.at["week 10", "not_used_reason"]
-    report = window_report(h, comparisons, reasons, Settings.default()).set_index("timepoint_text")
+    report = window_report(h, comparisons, reasons, WINDOWS_ONLY).set_index("timepoint_text")
     assert report.at["week 12", "status"] == "used"
     assert report.at["week 16", "status"] == "not used" and "closer" in report.at["week 16", "note"]
     assert set(report["window"]) == {"month 3"}
@@ -408,12 +450,13 @@ def test_window_report_explains_unused_timepoints():
                rec("U", "cells", "intervention", tp="month 6", days=6 * MONTH, mean=34, sd=5),
                rec("U", "control", "control", tp="month 6", days=6 * MONTH, mean=31, sd=None)]
     h, c = frames(records, [char("U", "cells", "intervention"), char("U", "control", "control")])
-    comparisons, reasons = build_comparisons(h, c, Settings.default())
-    report = window_report(h, comparisons, reasons, Settings.default()).set_index("timepoint_text")
+    comparisons, reasons = build_comparisons(h, c, WINDOWS_ONLY)
+    report = window_report(h, comparisons, reasons, WINDOWS_ONLY).set_index("timepoint_text")
     assert report.at["baseline", "status"] == "used"             # reference of the month-6 within-arm change
     assert pd.isna(report.at["baseline", "window"])
     assert report.at["follow-up (not stated)", "status"] == "unassigned"
-    assert report.at["week 8", "assignment"].startswith("unassigned: day 56")
+    assert report.at["week 8", "window"] == "month 3"             # day 56: no gap between week 4 and month 3 any more
+    assert report.at["week 8", "status"] == "used"                # within-arm change (control SD missing)
     assert report.at["month 6", "status"] == "used"               # within-arm change (control SD missing)
     assert "no n, mean and SD > 0 in control" in reasons[("U", "albumin", "month 6")]
 
@@ -434,18 +477,21 @@ def test_comparators_are_never_pooled_and_shown_beside_ours():
     records += [rec("MA", "x", "intervention", outcome="survival", kind="events", n=100, events=90, total=100, collection="comparators"),
                 rec("MA", "y", "control", outcome="survival", kind="events", n=100, events=50, total=100, collection="comparators"),
                 rec("MA", "x_vs_y", "contrast", outcome="survival", kind="events", quantity="ratio", collection="comparators",
+                    arms_1=["x"], arms_2=["y"],
                     effect_measure="OR", estimate=2.2, lo=1.4, hi=3.5, n=None, unit="OR")]
-    chars += [char("MA", "x", "intervention", kind="meta_analysis", collection="comparators")]
+    chars += [char("MA", "x", "intervention", kind="meta_analysis", collection="comparators"),
+              char("MA", "y", "control", kind="meta_analysis", collection="comparators")]
     h, c = frames(records, chars)
-    comparisons = build_comparisons(h, c, Settings.default())[0]
+    comparisons = build_comparisons(h, c, WINDOWS_ONLY)[0]
     assert set(comparisons["study_id"]) == {"S1", "S2", "S3"}
-    pooled = pool_comparisons(comparisons, Settings.default())
+    pooled = pool_comparisons(comparisons, WINDOWS_ONLY)
     with pytest.raises(ValueError, match="never be pooled"):
-        pool_comparisons(comparisons.assign(collection="comparators"), Settings.default())
-    table = comparators_table(h, pooled, Settings.default())
+        pool_comparisons(comparisons.assign(collection="comparators"), WINDOWS_ONLY)
+    table = comparators_table(h, c, pooled, WINDOWS_ONLY)
     assert len(table) == 1
     row = table.iloc[0]
     assert row["source"] == "published, not recomputed" and row["published_estimate"] == 2.2
+    assert row["comparison"] == "cell_vs_control"          # its arms x (cells) vs y (control)
     ours = pick(pooled[(pooled["analysis"] == "main") & (pooled["measure"] == "OR")], "REML")
     assert row["our_k"] == 3 and row["our_measure"] == "OR"
     assert row["our_estimate"] == pytest.approx(math.exp(ours["estimate"]), rel=1e-12)   # on the published (ratio) scale
@@ -456,10 +502,10 @@ def test_comparators_are_never_pooled_and_shown_beside_ours():
 
 def test_shipped_config_equals_the_defaults():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    assert Settings.from_config(config["synthesis"]) == Settings.default()
+    assert Settings.from_config(config["synthesis"], config["comparisons"]) == Settings.default()
 
 
-def test_synthesize_writes_the_four_tables_with_their_schemas(tmp_path):
+def test_synthesize_writes_the_five_tables_with_their_schemas(tmp_path):
     records, chars = [], []
     for s in TOY:
         r, c = two_arm(*s)
@@ -468,7 +514,7 @@ def test_synthesize_writes_the_four_tables_with_their_schemas(tmp_path):
     harmonized, characteristics = tmp_path / "h.parquet", tmp_path / "c.parquet"
     pq.write_table(to_table(records, HARMONIZED), harmonized)
     pq.write_table(to_table(chars, CHARACTERISTICS), characteristics)
-    outputs = {name: tmp_path / f"{name}.parquet" for name in ("comparisons", "windows", "pooled", "comparators")}
+    outputs = {name: tmp_path / f"{name}.parquet" for name in SCHEMAS}
     synthesize(harmonized, characteristics, ROOT / "resources" / "registry" / "outcomes.yaml", {}, outputs)
     for name, path in outputs.items():
         table = pq.read_table(path)
@@ -491,7 +537,7 @@ def _compare_with_metafor(fixture: pd.DataFrame, results: pd.DataFrame) -> int:
     checked = 0
     for ref in results.itertuples():
         group = fixture[fixture["group"] == ref.group]
-        ours = pool_effects(group["yi"], group["vi"], ref.method, ref.test, Settings.default())
+        ours = pool_effects(group["yi"], group["vi"], ref.method, ref.test, WINDOWS_ONLY)
         assert ours["k"] == ref.k
         tol = CLOSED_FORM[ref.method]
         for column in COMPARED:
@@ -564,10 +610,10 @@ def test_meld_at_mean_labs_is_kept_out_of_pools_unless_configured():
         return row
 
     frame = pd.DataFrame([comparison("A", "meld_at_mean_labs"), comparison("B", "meld")])
-    default = mark_used(frame, Settings.from_config({}))
+    default = mark_used(frame, WINDOWS_ONLY)
     assert list(default["used"]) == [False, True]
     assert "include_meld_approximations" in default.loc[0, "not_used_reason"]
-    included = mark_used(frame, Settings.from_config({"include_meld_approximations": True}))
+    included = mark_used(frame, Settings.from_config({"longest_follow_up": False, "include_meld_approximations": True}))
     assert list(included["used"]) == [True, True]
 
 
@@ -579,7 +625,7 @@ def test_effect_sizes_in_one_batch_equal_one_pair_at_a_time():
     events = [(Side(["a"], [], n=t1, events=e1, total=t1), Side(["b"], [], n=t2, events=e2, total=t2))
               for e1, t1, e2, t2 in ((3, 20, 7, 21), (0, 15, 4, 15), (0, 10, 0, 12), (12, 12, 5, 11))]
     for drop00 in (False, True):
-        settings = Settings.from_config({"continuity_correction": {"drop00": drop00}})
+        settings = Settings.from_config({"longest_follow_up": False, "continuity_correction": {"drop00": drop00}})
         for kind, pairs in (("continuous", continuous), ("events", events)):
             one_at_a_time = [effects.effect_sizes(kind, [pair], settings)[0] for pair in pairs]
             assert effects.effect_sizes(kind, pairs, settings) == one_at_a_time

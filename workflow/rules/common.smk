@@ -4,6 +4,7 @@ from snakemake.utils import validate
 
 from livertrials.harmonize.shards import shard_count, shard_of
 from livertrials.io.extraction import study_folders as folders_under
+from livertrials.io.registry import registry_files
 from livertrials.lineage.run_info import input_files
 from livertrials.provenance.lineage import rule_outputs
 from livertrials.settings import SCHEMA_PATH
@@ -57,7 +58,8 @@ def shard_inputs(wildcards):
         for name in STUDY_FILES
         if (folder / name).exists()
     )
-    return {"registry": config["registry"], "studies": files}
+    # interventions.yaml too: the records carry each arm's intervention label and class from it
+    return {"registry": config["registry"], "interventions": str(registry_files(config["registry"])[1]), "studies": files}
 
 
 def shard_folders(wildcards):

@@ -1,6 +1,7 @@
-"""Study-level comparisons: at each study x outcome x timepoint, the cell arms against the control arms (and
-arm against arm), the study's own reported effects, and the change from baseline within the cell arms; one
-row per effect measure. Comparator records (published meta-analyses) never become comparisons."""
+"""Study-level comparisons: at each study x outcome x timepoint and for each declared comparison (config
+``comparisons``), the arms on its experimental side against the arms on its control side, the study's own
+reported effects whose arms fall on its sides, and the change from baseline within the experimental side's arms;
+one row per effect measure. Comparator records (published meta-analyses) never become comparisons."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from livertrials.synthesis.effects import (
     Side,
     continuous_side,
     effect_sizes,
+    merge_note,
     reported_effect,
     side_summary,
     within_arm_change,
 )
+from livertrials.synthesis.matching import arm_side, arm_text, contrast_side
 from livertrials.synthesis.measures import MEASURE_SCALE
 from livertrials.synthesis.schemas import COMPARISONS
-from livertrials.synthesis.settings import Settings
+from livertrials.synthesis.settings import Comparison, Settings
 from livertrials.synthesis.windows import is_baseline, mark_used
 
 COMPARED_KINDS = ("continuous", "events", "effect")
@@ -58,42 +61,33 @@ def _with_effects(parts: list, settings: Settings) -> list[dict]:
     return out
 
 
-def _arm_pairs(records: list[dict]) -> list[tuple[dict, dict]]:
-    """Arm-vs-arm contrasts: every pair of cell arms, and each cell arm vs each active comparator."""
-    cells = sorted((r for r in records if r["arm_role"] == "intervention"), key=lambda r: r["arm_id"])
-    actives = sorted((r for r in records if r["arm_role"] == "active_comparator"), key=lambda r: r["arm_id"])
-    pairs = [(a, b) for i, a in enumerate(cells) for b in cells[i + 1:]]
-    return pairs + [(a, b) for a in cells for b in actives]
-
-
-def _why_no_main(records: list[dict]) -> str:
-    roles = sorted({r["arm_role"] for r in records})
+def _why_none(records: list[dict]) -> str:
+    """Why no declared comparison has arms on both of its sides at this timepoint."""
+    arms = ", ".join(arm_text(r) for r in records)
     if len(records) == 1:
-        return f"single group at this timepoint ({records[0]['arm_id']}, role {records[0]['arm_role']})"
-    if "intervention" not in roles:
-        return f"no cell-therapy arm (roles: {', '.join(roles)})"
-    return f"no control arm (roles: {', '.join(roles)})"
+        return f"single group at this timepoint ({arms})"
+    return f"no declared comparison has one of these arms on each side: {arms}"
 
 
-def _between_arms(records: list[dict], kind: str) -> tuple[list[tuple], str]:
-    """[(comparison_type, label, side1, side2, note)] at one timepoint, and why the main one is missing."""
-    cells = [r for r in records if r["arm_role"] == "intervention"]
-    controls = [r for r in records if r["arm_role"] == "control"]
-    candidates = [("arm_vs_arm", [a], [b]) for a, b in _arm_pairs(records)]
-    reasons = []
-    if cells and controls:
-        candidates.insert(0, ("main", cells, controls))
-    else:
-        reasons.append(_why_no_main(records))
-    made = []
-    for comparison_type, first, second in candidates:
+def _between_arms(records: list[dict], kind: str, settings: Settings) -> tuple[list[tuple], str]:
+    """[(comparison, label, side1, side2, note)] at one timepoint: per declared comparison, its experimental
+    side's arms (combined) vs its control side's arms (combined), and why there is none where there is none. Each
+    arm is used once per comparison, so a control shared by two comparisons is never counted twice in one."""
+    made, reasons = [], []
+    for comparison in settings.comparisons:
+        first = [r for r in records if arm_side(comparison, r) == 1]
+        second = [r for r in records if arm_side(comparison, r) == 2]
+        if not first or not second:
+            continue
         s1, s2 = side_summary(kind, first), side_summary(kind, second)
         reasons += [s for s in (s1, s2) if isinstance(s, str)]
         if isinstance(s1, str) or isinstance(s2, str):
             continue
         label = f"{' + '.join(s1.arms)} vs {' + '.join(s2.arms)}"
-        note = "; ".join(n for n in (_merge_note(s1, first), _merge_note(s2, second)) if n)
-        made.append((comparison_type, label, s1, s2, note))
+        note = "; ".join(n for n in (merge_note(s1, first), merge_note(s2, second)) if n)
+        made.append((comparison, label, s1, s2, note))
+    if not made and not reasons:
+        reasons.append(_why_none(records))
     return made, "; ".join(dict.fromkeys(reasons))
 
 
@@ -113,9 +107,11 @@ def _mixed(values) -> str | None:
 
 
 def _study_info(characteristics: pd.DataFrame) -> dict[str, dict]:
-    """Per study: kind, condition and randomization (from its first row) and each arm's cell source and route."""
+    """Per study: kind, condition and randomization (from its first row) and each arm's cell source, route,
+    role and intervention (id and class: where a reported contrast's arms fall)."""
     info = {}
-    columns = ["study_id", "kind", "condition", "randomized", "arm_id", "cell_source", "route"]
+    columns = ["study_id", "kind", "condition", "randomized", "arm_id", "arm_role", "cell_source", "route",
+               "intervention", "intervention_class"]
     for row in rows.records(characteristics[columns]):   # one pass: a groupby per study dominated large corpora
         if row["study_id"] not in info:
             randomized = row["randomized"]
@@ -128,7 +124,8 @@ def _study_info(characteristics: pd.DataFrame) -> dict[str, dict]:
         arms = info[row["study_id"]]["arms"]
         if row["arm_id"] in arms:   # refused, as the per-study to_dict("index") this replaces did
             raise ValueError(f"study {row['study_id']}: arm {row['arm_id']!r} appears twice in the characteristics")
-        arms[row["arm_id"]] = {"cell_source": row["cell_source"], "route": row["route"]}
+        arms[row["arm_id"]] = {k: row[k] for k in ("arm_id", "arm_role", "cell_source", "route", "intervention",
+                                                   "intervention_class")}
     return info
 
 
@@ -163,18 +160,45 @@ def _effect_rows(first: dict, info: dict, labels: dict, effects: list, s1: Side 
         out.append({**base, "measure": measure, "scale": MEASURE_SCALE[measure], "unit": unit, "yi": yi,
                     "vi": vi, "se": se, "ci_lb": yi - z * se, "ci_ub": yi + z * se, "note": notes,
                     "comparison_id": rows.stable_id(first["study_id"], first["outcome"], first["timepoint_text"],
-                                                    labels["comparison"], measure, corr)})
+                                                    labels["comparison"], labels["contrast"], measure, corr)})
     return out
 
 
-def _merge_note(side: Side, role_records: list[dict]) -> str:
-    missing = sorted({r["arm_id"] for r in role_records} - set(side.arms))
-    parts = []
-    if len(side.arms) > 1:
-        parts.append(f"{' + '.join(side.arms)} combined (Cochrane Table 6.5.a)")
-    if missing:
-        parts.append(f"{', '.join(missing)} without usable data")
-    return "; ".join(parts)
+def _reported_rows(record: dict, info: dict, settings: Settings) -> tuple[list[dict], str]:
+    """Rows of one reported contrast (arm A vs arm B as printed), one per comparison whose sides its arms fall
+    on (reversed when printed the other way round: the sign of the log ratio or the difference turns), or why
+    there is none."""
+    effect = reported_effect(record)
+    if isinstance(effect, str):
+        p_value = f" (p {record['p_value']})" if rows.text(record["p_value"]) else ""
+        return [], (effect if rows.text(record["effect_measure"]) else
+                    f"contrast {record['arm_id']}: no effect estimate with a 95% CI{p_value}")
+    measure, yi, vi = effect
+    named_1, named_2 = list(record["contrast_arms_1"]), list(record["contrast_arms_2"])
+    known = info.get("arms", {})
+    arms_1, arms_2 = [known.get(a, {"arm_id": a}) for a in named_1], [known.get(a, {"arm_id": a}) for a in named_2]
+    printed = f"{' + '.join(named_1) or '?'} vs {' + '.join(named_2) or '?'}"
+    out = []
+    for comparison in settings.comparisons:
+        how = contrast_side(comparison, arms_1, arms_2)
+        if how is None:
+            continue
+        flip = how == "reversed"
+        note = f"{record['effect_measure']} and 95% CI as reported"
+        if flip:
+            note += f"; printed as {printed}, reversed to the comparison's experimental vs control side"
+        labels = {"comparison": comparison.id, "design": "between_arms", "comparison_type": "main",
+                  "contrast": record["arm_id"], "source": "reported_effect",
+                  "basis": _basis(record, "reported_effect", measure),
+                  "arms_1": named_2 if flip else named_1, "arms_2": named_1 if flip else named_2, "note": note}
+        out += _effect_rows(record, info, labels, [(measure, -yi if flip else yi, vi, "")], None, None, [record],
+                            settings)
+    if out:
+        return out, ""
+    if not named_2:
+        return [], f"contrast {record['arm_id']} ({printed}) names no comparator arm: it fits no comparison"
+    arms = ", ".join(arm_text(a) for a in arms_1 + arms_2)
+    return [], f"contrast {record['arm_id']} ({printed}): no declared comparison has its arms on opposite sides ({arms})"
 
 
 def _timepoint_comparisons(records: list[dict], info: dict, settings: Settings) -> tuple[list, str]:
@@ -188,37 +212,38 @@ def _timepoint_comparisons(records: list[dict], info: dict, settings: Settings) 
         if quantity not in ("level", "change"):
             reasons.append(f"{quantity} values cannot give a study effect with a variance")
             continue
-        made, why = _between_arms(group, first["kind"])
+        made, why = _between_arms(group, first["kind"], settings)
         reasons.append(why)
-        for comparison_type, label, s1, s2, note in made:
-            labels = {"design": "between_arms", "comparison_type": comparison_type, "comparison": label,
-                      "source": "arm_data", "basis": _basis(group[0], "arm_data"),
+        for comparison, label, s1, s2, note in made:
+            labels = {"comparison": comparison.id, "design": "between_arms", "comparison_type": "main",
+                      "contrast": label, "source": "arm_data", "basis": _basis(group[0], "arm_data"),
                       "arms_1": s1.arms, "arms_2": s2.arms, "note": note}
             out.append(_ArmComparison(first, info, labels, first["kind"], s1, s2))
     for record in (r for r in records if r["is_contrast"]):
-        effect = reported_effect(record)
-        if isinstance(effect, str):
-            p_value = f" (p {record['p_value']})" if rows.text(record["p_value"]) else ""
-            reasons.append(effect if rows.text(record["effect_measure"]) else
-                           f"contrast {record['arm_id']}: no effect estimate with a 95% CI{p_value}")
-            continue
-        measure, yi, vi = effect
-        labels = {"design": "between_arms", "comparison_type": "main", "comparison": record["arm_id"],
-                  "source": "reported_effect", "basis": _basis(record, "reported_effect", measure),
-                  "arms_1": [record["arm_id"]], "arms_2": [], "note": f"{record['effect_measure']} and 95% CI as reported"}
-        out += _effect_rows(record, info, labels, [(measure, yi, vi, "")], None, None, [record], settings)
+        made, why = _reported_rows(record, info, settings)
+        out += made
+        reasons.append(why)
     return out, "; ".join(r for r in dict.fromkeys(reasons) if r)
 
 
 def _within_arm(records: list[dict], info: dict, settings: Settings) -> list[dict]:
-    """Change from baseline in the cell arms (combined), SD of change imputed with each correlation."""
-    cells = [r for r in records if r["arm_role"] == "intervention" and not r["is_contrast"]
-             and r["kind"] == "continuous" and r["quantity"] == "level"]
-    baseline = {r["arm_id"]: r for r in cells if is_baseline(r["timepoint_text"], r["timepoint_kind"], r["timepoint_days"])
+    """Change from baseline in the arms of each comparison's experimental side (combined), SD of change imputed
+    with each correlation; a study's arms give the same change in every comparison whose experimental side they
+    are on, and it is a row of each."""
+    out = []
+    for comparison in settings.comparisons:
+        out += _within_arm_of(comparison, records, info, settings)
+    return out
+
+
+def _within_arm_of(comparison: Comparison, records: list[dict], info: dict, settings: Settings) -> list[dict]:
+    arms = [r for r in records if arm_side(comparison, r) == 1 and not r["is_contrast"]
+            and r["kind"] == "continuous" and r["quantity"] == "level"]
+    baseline = {r["arm_id"]: r for r in arms if is_baseline(r["timepoint_text"], r["timepoint_kind"], r["timepoint_days"])
                 if isinstance(continuous_side([r]), Side)}
     out = []
-    for text in dict.fromkeys(r["timepoint_text"] for r in cells):
-        follow = [r for r in cells if r["timepoint_text"] == text and r["arm_id"] in baseline
+    for text in dict.fromkeys(r["timepoint_text"] for r in arms):
+        follow = [r for r in arms if r["timepoint_text"] == text and r["arm_id"] in baseline
                   and not is_baseline(text, r["timepoint_kind"], r["timepoint_days"])
                   and isinstance(continuous_side([r]), Side)]
         if not follow:
@@ -226,10 +251,10 @@ def _within_arm(records: list[dict], info: dict, settings: Settings) -> list[dic
         after = continuous_side(follow)
         before = continuous_side([baseline[r["arm_id"]] for r in follow])
         label = f"{' + '.join(after.arms)}: {text} vs baseline"
-        combined = (f"{' + '.join(after.arms)} combined at baseline and at follow-up (Cochrane Table 6.5.a); "
-                    if len(follow) > 1 else "")
-        labels = {"design": "within_arm", "comparison_type": "within_arm", "comparison": label, "source": "arm_data",
-                  "basis": "within-arm change", "arms_1": after.arms, "arms_2": before.arms,
+        combined = (f"{merge_note(after, follow)} at baseline and at follow-up; " if len(follow) > 1 else "")
+        labels = {"comparison": comparison.id, "design": "within_arm", "comparison_type": "within_arm",
+                  "contrast": label, "source": "arm_data", "basis": "within-arm change", "arms_1": after.arms,
+                  "arms_2": before.arms,
                   "note": combined + "SD of change imputed with the pre-post correlation (Cochrane Handbook 6.5.2.8)"}
         for corr in settings.correlations:
             yi, vi = within_arm_change(before, after, corr)

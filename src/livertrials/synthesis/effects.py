@@ -1,5 +1,6 @@
-"""Effect-size arithmetic: arms merged into the two sides of a comparison, escalc effect sizes of pairs of
-sides, and a study's own effect and 95% CI as yi and vi. All formulas are those of ``synthesis.meta``."""
+"""Effect-size arithmetic: arms merged into the two sides of a comparison (the one home of combining the arms of
+a multi-arm trial that fall on one side, and of the note saying so), escalc effect sizes of pairs of sides, and a
+study's own effect and 95% CI as yi and vi. All formulas are those of ``synthesis.meta``."""
 
 from __future__ import annotations
 
@@ -16,9 +17,15 @@ from livertrials.synthesis.rows import finite, text
 from livertrials.synthesis.settings import Settings
 
 
+# Two or more arms of one trial on one side of a comparison become one group (Cochrane Handbook 23.3.4, the formula
+# of Table 6.5.a: N = N1 + N2, mean = (N1 M1 + N2 M2) / N, SD from both groups' SDs and means; events and totals
+# added), so the trial enters the comparison once and a shared control is never counted twice.
+COMBINED = "combined into one group (Cochrane Handbook 23.3.4)"
+
+
 @dataclass
 class Side:
-    """One side of a comparison: its arms merged (Cochrane Table 6.5.a / events and totals added)."""
+    """One side of a comparison: its arms merged (Cochrane Handbook 23.3.4 / events and totals added)."""
 
     arms: list[str]
     records: list[dict]
@@ -47,6 +54,17 @@ def _events_side(records: list[dict]) -> Side | str:
         return "no events and denominator in " + ", ".join(sorted(r["arm_id"] for r in records))
     events, totals = statconv.combine_events([r["events"] for r in usable], [total(r) for r in usable])
     return Side([r["arm_id"] for r in usable], usable, n=totals, events=events, total=totals)
+
+
+def merge_note(side: Side, side_records: list[dict]) -> str:
+    """What the row says about a side of several arms: which were combined, and which had no usable data."""
+    missing = sorted({r["arm_id"] for r in side_records} - set(side.arms))
+    parts = []
+    if len(side.arms) > 1:
+        parts.append(f"{' + '.join(side.arms)} {COMBINED}")
+    if missing:
+        parts.append(f"{', '.join(missing)} without usable data")
+    return "; ".join(parts)
 
 
 def side_summary(kind: str, records: list[dict]) -> Side | str:

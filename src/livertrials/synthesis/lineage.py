@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 
 from livertrials.synthesis import rows
+from livertrials.synthesis.effects import COMBINED
 from livertrials.synthesis.measures import EFFECT_FORMULA, EVENT_MEASURES, reported_formula
 from livertrials.synthesis.pooling import MD_POOL_BASIS, POOLED_TYPES, flag_codes, subgroup_level, with_pool_keys
-from livertrials.synthesis.settings import Settings
+from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, Settings
 
 
 def _num(x) -> str:
@@ -17,12 +18,12 @@ def _num(x) -> str:
 
 def _side_text(row, side: int) -> str:
     arms = list(row[f"arms_{side}"])
-    combined = " combined (Cochrane Table 6.5.a)" if len(arms) > 1 else ""
+    combined = f" {COMBINED}" if len(arms) > 1 else ""
     if row["measure"] in EVENT_MEASURES:
         numbers = f"events {_num(row[f'events_{side}'])} / {_num(row[f'total_{side}'])}"
     else:
         numbers = f"n {_num(row[f'n_{side}'])}, mean {_num(row[f'mean_{side}'])}, SD {_num(row[f'sd_{side}'])}"
-    who = {1: "side 1", 2: "side 2"}[side]
+    who = {1: "side 1 (experimental)", 2: "side 2 (control)"}[side]
     if row["design"] == "within_arm":
         who = "follow-up" if side == 1 else "baseline"
     return f"{who} = {' + '.join(arms)}{combined}: {numbers}"
@@ -35,7 +36,7 @@ def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame) -> li
     records = {r["record_id"]: r for r in rows.records(harmonized[["record_id", "arm_id", "timepoint_text"]])}
     edges = []
     for row in rows.records(comparisons):
-        head = f"{row['comparison_type']} comparison {row['comparison']} ({row['basis']})"
+        head = f"comparison {row['comparison']}: {row['contrast']} ({row['basis']})"
         if row["source"] == "reported_effect":
             scale = reported_formula(row["measure"])
             texts = {None: f"{head}: {row['measure']} and 95% CI as reported by the study; {scale}"}
@@ -65,11 +66,12 @@ def _window_text(row, settings: Settings) -> str:
     window = rows.text(row["window"])
     if window is None:
         return str(row["assignment"])
+    if window == LONGEST_FOLLOW_UP:
+        return f"timepoint {row['timepoint_text']!r} -> {row['assignment']}"
     bounds = {w.label: w for w in settings.windows}.get(window)
     if "(config:" in str(row["assignment"]):
         return f"timepoint {row['timepoint_text']!r} placed in {row['assignment']}"
-    span = "" if bounds is None else (f" (days {bounds.from_days:.10g}-" + ("" if bounds.to_days is None else f"{bounds.to_days:.10g}")
-                                      + f", nominal {bounds.nominal_days:.10g})")
+    span = "" if bounds is None else f" ({bounds.words()}, nominal {bounds.nominal_days:.10g})"
     return f"timepoint {row['timepoint_text']!r} = day {_num(row['timepoint_days'])} -> window {window}{span}"
 
 
@@ -125,14 +127,14 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
     window_text = {cid: _window_text(r, settings) for cid, r in info.items()}
     families: dict[tuple, list[str]] = {}
     for cid, r in info.items():   # keys built here: a None put into a float column would come back as NaN
-        key = (r["design"], r["pool_basis"], r["outcome"], rows.text(r["window"]), r["measure"], str(r["meld_key"]),
-               rows.optional_float(r["pre_post_correlation"]))
+        key = (r["comparison"], r["design"], r["pool_basis"], r["outcome"], rows.text(r["window"]), r["measure"],
+               str(r["meld_key"]), rows.optional_float(r["pre_post_correlation"]))
         families.setdefault(key, []).append(cid)
     edges = []
     for row in rows.records(pooled):
         pool_basis = MD_POOL_BASIS if row["measure"] == "MD" else row["basis"]
-        key = (row["design"], pool_basis, row["outcome"], row["window"], row["measure"], rows.text(row["meld_variant"]) or "",
-               rows.optional_float(row["pre_post_correlation"]))
+        key = (row["comparison"], row["design"], pool_basis, row["outcome"], row["window"], row["measure"],
+               rows.text(row["meld_variant"]) or "", rows.optional_float(row["pre_post_correlation"]))
         analysis = _analysis_text(row)
         head = f"{analysis}; {_method_text(row)}"
         members = list(row["comparison_ids"])
@@ -142,8 +144,9 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
                   for cid, weight in zip(members, row["weights"])]
         member_set = set(members)
         left_out = [c for c in families.get(key, []) if c not in member_set]
-        if row["analysis"] == "main":   # timepoints in no window could have been anywhere: shown with the main analysis
-            left_out += [c for c in families.get(key[:3] + (None,) + key[4:], [])
+        if row["analysis"] == "main" and row["window"] != LONGEST_FOLLOW_UP:
+            # timepoints in no window could have been anywhere: shown with the main analysis
+            left_out += [c for c in families.get(key[:4] + (None,) + key[5:], [])
                          if info[c]["comparison_type"] in POOLED_TYPES]
         edges += [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
                    "input_kind": "comparison", "step": "exclude", "study_id": info[cid]["study_id"],

@@ -1,5 +1,5 @@
-"""Pooling: comparisons grouped into pools (outcome x window x measure, and design, basis, MELD variant,
-pre-post correlation), the analyses of each pool (main with every configured method and test, subgroups,
+"""Pooling: comparisons grouped into pools (comparison x outcome x window x measure, and design, basis, MELD
+variant, pre-post correlation; a pool never spans two declared comparisons), the analyses of each pool (main with every configured method and test, subgroups,
 sensitivity, leave-one-out), fitted with ``synthesis.meta``; stable pooled ids and the reading order."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from livertrials.synthesis import meta
 from livertrials.synthesis.measures import RATIO_MEASURES
 from livertrials.synthesis.rows import optional_float, stable_id, text
 from livertrials.synthesis.schemas import POOLED
-from livertrials.synthesis.settings import Settings
+from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, Settings
 
-GROUP_KEYS = ["design", "pool_basis", "outcome", "window", "measure", "meld_key", "pre_post_correlation"]
+GROUP_KEYS = ["comparison", "design", "pool_basis", "outcome", "window", "measure", "meld_key", "pre_post_correlation"]
 MD_POOL_BASIS = "final values or change (MD)"
 POOLED_TYPES = ("main", "within_arm")   # comparison types that are pooled (arm-vs-arm contrasts never are)
 
@@ -147,17 +147,17 @@ def _analyses(pool: _Pool, settings: Settings) -> list[tuple[dict, np.ndarray, b
 
 
 def pool_comparisons(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Pooled rows for every outcome x window x measure (x basis, design, MELD variant)."""
+    """Pooled rows for every comparison x outcome x window x measure (x basis, design, MELD variant)."""
     if (comparisons["collection"] != "studies").any():
         raise ValueError("comparator rows (published meta-analyses) must never be pooled")
     used = with_pool_keys(comparisons[comparisons["used"]], settings)
     out = []
     for key, group in used.groupby(GROUP_KEYS, dropna=False, sort=True):
         if group["study_id"].duplicated().any():
-            twice = group[["study_id", "comparison"]].to_dict("records")
+            twice = group[["study_id", "contrast"]].to_dict("records")
             raise AssertionError(f"a study appears twice in one pool: {twice}")
         first = group.iloc[0]
-        identity = {"design": first["design"], "basis": " + ".join(sorted(set(group["basis"]))), "outcome": first["outcome"],
+        identity = {"comparison": first["comparison"], "design": first["design"], "basis": " + ".join(sorted(set(group["basis"]))), "outcome": first["outcome"],
                     "outcome_label": first["outcome_label"], "benefit": first["benefit"], "window": first["window"],
                     "measure": first["measure"], "scale": first["scale"], "unit": first["unit"],
                     "meld_variant": first["meld_key"] or None, "pre_post_correlation": first["pre_post_correlation"]}
@@ -182,9 +182,12 @@ def pooled_id(group_key: tuple, labels: dict, row: dict) -> str:
 
 
 def _in_reading_order(pooled: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Outcome, design, window in time order, measure; the main analysis before its variants."""
-    window_rank = {w.label: i for i, w in enumerate(settings.windows)}
+    """Comparison (as declared), outcome, design, window in time order (longest follow-up last), measure; the main
+    analysis before its variants."""
+    window_rank = {w.label: i for i, w in enumerate(settings.windows)} | {LONGEST_FOLLOW_UP: len(settings.windows)}
+    comparison_rank = {c.id: i for i, c in enumerate(settings.comparisons)}
     analysis_rank = {"main": 0, "subgroup": 1, "sensitivity": 2, "leave_one_out": 3}
-    order = pooled.assign(_w=pooled["window"].map(window_rank), _a=pooled["analysis"].map(analysis_rank))
-    order = order.sort_values(["outcome", "design", "basis", "_w", "measure", "meld_variant", "_a"], kind="stable")
-    return order.drop(columns=["_w", "_a"]).reset_index(drop=True)
+    order = pooled.assign(_c=pooled["comparison"].map(comparison_rank), _w=pooled["window"].map(window_rank),
+                          _a=pooled["analysis"].map(analysis_rank))
+    order = order.sort_values(["_c", "outcome", "design", "basis", "_w", "measure", "meld_variant", "_a"], kind="stable")
+    return order.drop(columns=["_c", "_w", "_a"]).reset_index(drop=True)

@@ -1,12 +1,14 @@
 """Evidence synthesis, the rule ``synthesize``: reads the harmonized tables (``tables.HARMONIZED`` and
 ``tables.CHARACTERISTICS``) and writes
 
-* comparisons: one row per study x comparison x timepoint x effect measure (yi, vi, CI);
+* comparisons: one row per study x declared comparison x timepoint x effect measure (yi, vi, CI), and a
+  copy of each study's latest effect for the longest follow-up analysis;
 * windows: where every study timepoint went (analysis window, unassigned, not used) and why;
-* pooled: per outcome x window x measure: the main analysis with every configured tau^2
-  estimator and test, subgroups, sensitivity analyses and leave-one-out;
+* pooled: per comparison x outcome x window (and longest follow-up) x measure: the main analysis with
+  every configured tau^2 estimator and test, subgroups, sensitivity analyses and leave-one-out;
 * comparators: published meta-analyses' pooled values, never recomputed and never pooled,
-  beside our own pooled estimate for the same outcome, window and measure;
+  beside our own pooled estimate for the same comparison, outcome, window and measure;
+* unmatched: the studies (or arms) that fall in no declared comparison, with the reason;
 * optionally their lineage edges.
 
 All effect sizes and pooling go through ``livertrials.synthesis.meta`` (the metafor-equivalent engine).
@@ -24,30 +26,33 @@ from livertrials.lineage.records import lineage_table
 from livertrials.synthesis.comparators import comparators_table
 from livertrials.synthesis.comparisons import build_comparisons
 from livertrials.synthesis.lineage import synthesis_lineage
+from livertrials.synthesis.matching import resolve_comparisons, unmatched_table
 from livertrials.synthesis.pooling import pool_comparisons
-from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, WINDOWS
+from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, UNMATCHED, WINDOWS
 from livertrials.synthesis.settings import SETTINGS_KEY, Settings
 from livertrials.synthesis.windows import window_report
 
-SCHEMAS = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "comparators": COMPARATORS}
+SCHEMAS = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "comparators": COMPARATORS,
+           "unmatched": UNMATCHED}
 
 
 def synthesize(harmonized_path, characteristics_path, registry_path, config: dict, outputs: dict[str, Path],
-               metadata: dict[str, str] | None = None) -> dict:
-    """Build and write the four synthesis tables (and, if ``outputs`` has "lineage", their lineage edges);
-    returns them as DataFrames. ``config`` is config["synthesis"] (missing keys take their defaults);
-    ``metadata`` (the run manifest) is embedded in every Parquet file written."""
-    settings = Settings.from_config(config)
+               metadata: dict[str, str] | None = None, comparisons: list[dict] | None = None) -> dict:
+    """Build and write the five synthesis tables (and, if ``outputs`` has "lineage", their lineage edges);
+    returns them as DataFrames. ``config`` is config["synthesis"] and ``comparisons`` config["comparisons"]
+    (missing keys take their defaults); ``metadata`` (the run manifest) is embedded in every Parquet file written."""
+    registry = load_registry(str(registry_path))
+    settings = resolve_comparisons(Settings.from_config(config, comparisons), registry)
     harmonized = read_table(harmonized_path)
     characteristics = read_table(characteristics_path)
-    registry = load_registry(str(registry_path))
     benefit = {k: o.benefit for k, o in registry.outcomes.items()}
     comparisons, reasons = build_comparisons(harmonized, characteristics, settings, benefit)
     tables = {
         "comparisons": comparisons,
         "windows": window_report(harmonized, comparisons, reasons, settings),
         "pooled": (pooled := pool_comparisons(comparisons, settings)),
-        "comparators": comparators_table(harmonized, pooled, settings),
+        "comparators": comparators_table(harmonized, characteristics, pooled, settings),
+        "unmatched": unmatched_table(characteristics, settings),
     }
     extra = {SETTINGS_KEY: settings.as_json(), **(metadata or {})}
     for name, frame in tables.items():
@@ -62,6 +67,10 @@ def _print_summary(tables: dict) -> None:
     comparisons, pooled = tables["comparisons"], tables["pooled"]
     print(f"comparisons: {len(comparisons)} effect rows, {int(comparisons['used'].sum())} used")
     print(f"pooled rows: {len(pooled)} ({int(pooled['pooled'].sum())} with k >= 2)")
+    for comparison, group in pooled[pooled["analysis"] == "main"].groupby("comparison", sort=False):
+        print(f"  {comparison}: {group['outcome'].nunique()} outcomes, largest k {int(group['k'].max())}")
+    if len(tables["unmatched"]):
+        print(f"in no comparison: {', '.join(tables['unmatched']['study_id'])}")
     for warning in sorted({w for ws in pooled["warnings"] for w in ws if not w.startswith("k=1")}):
         print("WARNING:", warning)
     print(tables["windows"]["status"].value_counts().to_string())

@@ -10,7 +10,8 @@ _LIST = pa.list_(pa.string())
 
 
 def _side_fields(side: int) -> list[pa.Field]:
-    who = "intervention arms, or the arms at follow-up" if side == 1 else "control arms, or the same arms at baseline"
+    who = ("arms on the experimental side, or the arms at follow-up" if side == 1
+           else "arms on the control side, or the same arms at baseline")
     return [_field(f"n_{side}", pa.float64(), f"patients on side {side} ({who})", "patients"),
             _field(f"mean_{side}", pa.float64(), f"mean on side {side} (canonical unit)"),
             _field(f"sd_{side}", pa.float64(), f"SD on side {side} (canonical unit)"),
@@ -25,16 +26,19 @@ COMPARISONS = pa.schema([
     _field("outcome", pa.string(), "registry outcome id"),
     _field("outcome_label", pa.string(), "outcome name for people"),
     _field("benefit", pa.string(), "direction of benefit from the registry (higher, lower, none)"),
-    _field("design", pa.string(), "between_arms (arm vs arm) or within_arm (change from baseline in the cell arms)"),
-    _field("comparison_type", pa.string(), "main (cell arms combined vs control arms combined), arm_vs_arm "
-           "(e.g. multiple vs single transplants; never pooled) or within_arm (cell arms combined, follow-up vs baseline)"),
-    _field("comparison", pa.string(), "the comparison in words (arm ids)"),
+    _field("comparison", pa.string(), "id of the declared comparison (config comparisons) this effect belongs to"),
+    _field("design", pa.string(), "between_arms (experimental vs control side) or within_arm (change from baseline in "
+           "the arms of the experimental side)"),
+    _field("comparison_type", pa.string(), "main (the experimental side's arms vs the control side's arms, each side's "
+           "arms combined) or within_arm (the experimental side's arms combined, follow-up vs baseline)"),
+    _field("contrast", pa.string(), "the effect in words: arm ids of side 1 vs side 2, a reported contrast's id, or "
+           "the arms' follow-up vs baseline"),
     _field("source", pa.string(), "arm_data (computed from arm summaries) or reported_effect (study's own effect and CI)"),
     _field("basis", pa.string(), "final values, change from baseline (arm-reported or a change outcome), within-arm "
            "change, events, reported mean difference or time to event. MD pools may mix final values, changes and "
            "reported MDs (Cochrane Handbook 10.5.2); every other measure is pooled within one basis"),
-    _field("arms_1", _LIST, "arm ids of side 1 (intervention arms, or the follow-up arms of a within-arm change)"),
-    _field("arms_2", _LIST, "arm ids of side 2 (control arms, or the same arms at baseline)"),
+    _field("arms_1", _LIST, "arm ids of side 1 (experimental side, or the follow-up arms of a within-arm change)"),
+    _field("arms_2", _LIST, "arm ids of side 2 (control side, or the same arms at baseline)"),
     *_side_fields(1),
     *_side_fields(2),
     _field("pre_post_correlation", pa.float64(), "correlation used to impute the SD of change (within_arm only)"),
@@ -49,19 +53,21 @@ COMPARISONS = pa.schema([
     _field("timepoint_text", pa.string(), "timepoint as printed"),
     _field("timepoint_kind", pa.string(), "point, range, not_stated or schedule"),
     _field("timepoint_days", pa.float64(), "days since first treatment", "days"),
-    _field("window", pa.string(), "analysis window (null: unassigned, see assignment)"),
-    _field("assignment", pa.string(), "window label, or 'unassigned: reason'"),
+    _field("window", pa.string(), "analysis window (null: unassigned, see assignment); 'longest follow-up' on the "
+           "copy of a study's latest effect that enters the longest follow-up analysis"),
+    _field("assignment", pa.string(), "window label, or 'unassigned: reason', or how the longest follow-up was chosen"),
     _field("used", pa.bool_(), "true if the row enters the pooled analyses of its window"),
     _field("not_used_reason", pa.string(), "why a row with an effect is not pooled"),
     _field("meld_variant", pa.string(), "MELD variant (MELD outcomes only)"),
     _field("study_kind", pa.string(), "trial, cohort, case_series"),
     _field("randomized", pa.string(), "randomized, not randomized or not stated"),
     _field("condition", pa.string(), "study condition (decompensated cirrhosis, ACLF, ...)"),
-    _field("cell_source", pa.string(), "cell source of the side-1 arms ('mixed' if they differ)"),
+    _field("cell_source", pa.string(), "cell source of the side-1 arms ('mixed' if they differ; 'none' without cells)"),
     _field("route", pa.string(), "route of delivery of the side-1 arms ('mixed' if they differ)"),
     _field("flags", _LIST, "union of the flags of every record used"),
     _field("record_ids", _LIST, "harmonized record_id of every record used"),
-    _field("note", pa.string(), "how the effect was made (arms combined, continuity correction, ...)"),
+    _field("note", pa.string(), "how the effect was made (arms on one side combined, continuity correction, reversed "
+           "contrast, ...)"),
 ])
 
 WINDOWS = pa.schema([
@@ -95,6 +101,8 @@ _RESULT_FIELDS = [
 POOLED = pa.schema([
     _field("pooled_id", pa.string(), "stable id of this pooled row: the same pool, analysis, method and test keep their "
            "id when studies are added (`livertrials audit ID` prints its trail down to the printed numbers)"),
+    _field("comparison", pa.string(), "id of the declared comparison (config comparisons): every study pooled has its "
+           "arms on its sides"),
     _field("analysis", pa.string(), "main, subgroup, sensitivity or leave_one_out"),
     _field("analysis_name", pa.string(),
            "which analysis (e.g. 'exclude arm_attribution_uncertain', 'pre-post correlation 0.2')"),
@@ -104,7 +112,7 @@ POOLED = pa.schema([
     _field("outcome", pa.string(), "registry outcome id"),
     _field("outcome_label", pa.string(), "outcome name for people"),
     _field("benefit", pa.string(), "direction of benefit (higher, lower, none)"),
-    _field("window", pa.string(), "analysis window"),
+    _field("window", pa.string(), "analysis window, or 'longest follow-up' (each study's latest timepoint)"),
     _field("measure", pa.string(), "effect measure"),
     _field("scale", pa.string(), "what the estimate is"),
     _field("unit", pa.string(), "canonical unit (MD, MC)"),
@@ -139,6 +147,7 @@ COMPARATORS = pa.schema([
     _field("record_id", pa.string(), "harmonized record_id"),
     _field("outcome", pa.string(), "registry outcome id"),
     _field("outcome_label", pa.string(), "outcome name"),
+    _field("comparison", pa.string(), "our comparison whose sides the published contrast's arms fall on (null: none)"),
     _field("timepoint_text", pa.string(), "timepoint as printed"),
     _field("timepoint_days", pa.float64(), "days", "days"),
     _field("window", pa.string(), "analysis window (null: unassigned)"),
@@ -162,4 +171,12 @@ COMPARATORS = pa.schema([
     _field("our_study_ids", _LIST, "our studies"),
     _field("our_note", pa.string(), "what was matched, or why there is no pooled estimate"),
     _field("our_pooled_id", pa.string(), "pooled.pooled_id of our estimate shown (null: none)"),
+])
+
+UNMATCHED = pa.schema([
+    _field("study_id", pa.string(), "study folder name"),
+    _field("status", pa.string(), "'study in no comparison' (nothing of it is pooled) or 'arms in no comparison' "
+           "(the study is in a comparison; these arms are not)"),
+    _field("arms", _LIST, "the arms concerned: 'arm_id = intervention (class)'"),
+    _field("reason", pa.string(), "why, in words"),
 ])

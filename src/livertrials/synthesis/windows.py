@@ -1,5 +1,5 @@
-"""Analysis windows: where a timepoint goes, which timepoint of a study each window uses, and the report
-of where every study x outcome x timepoint went and why."""
+"""Analysis windows: where a timepoint goes, which timepoint of a study each window uses, which is the study's
+longest follow-up, and the report of where every study x outcome x timepoint went and why."""
 
 from __future__ import annotations
 
@@ -7,10 +7,18 @@ import math
 
 import pandas as pd
 
-from livertrials.synthesis.pooling import pool_basis
+from livertrials.synthesis.pooling import POOLED_TYPES, pool_basis
 from livertrials.synthesis.rows import finite, records, stable_id
 from livertrials.synthesis.schemas import WINDOWS
-from livertrials.synthesis.settings import Settings
+from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, Settings
+
+NOT_STATED = "unassigned: timepoint not stated"
+# The rule of the longest follow-up analysis, stated in the report and the docs as written here.
+LONGEST_RULE = ("Longest follow-up: within each comparison, outcome and effect measure, every study enters once, with "
+                "its latest timepoint that gives an effect (the largest day count; at equal days arm-level data before a "
+                "reported effect). A timepoint the source did not state (e.g. 'end of follow-up' without a time) enters "
+                "only when the study has no stated timepoint with an effect for that outcome, and is flagged "
+                "timepoint_not_stated. Baseline and treatment schedules never enter.")
 
 
 def is_baseline(text: str, kind: str, days: float) -> bool:
@@ -27,7 +35,7 @@ def assign_window(study_id: str, text: str, kind: str, days: float, settings: Se
     if kind == "schedule":
         return None, "unassigned: treatment schedule, not an outcome time"
     if kind == "not_stated" or days is None or not math.isfinite(days):
-        return None, "unassigned: timepoint not stated"
+        return None, NOT_STATED
     for window in settings.windows:
         if window.contains(days):
             return window.label, window.label
@@ -35,7 +43,8 @@ def assign_window(study_id: str, text: str, kind: str, days: float, settings: Se
 
 
 def mark_used(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Assign windows; keep one timepoint per study x window x contrast x measure (closest to nominal)."""
+    """Assign windows; keep one timepoint per comparison x study x window x measure (closest to nominal); append
+    a copy (window "longest follow-up") of each study's latest effect (longest_follow_up)."""
     frame = comparisons.copy()
     frame["pool_basis"] = pool_basis(frame)
     # plain lists: iterating Arrow-backed columns row by row is slow on large corpora
@@ -45,8 +54,7 @@ def mark_used(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     frame["assignment"] = [a for _, a in assigned]
     frame["used"] = False
     frame["not_used_reason"] = [None if w else a for w, a in assigned]
-    pooled_types = frame["comparison_type"].isin(["main", "within_arm"])
-    frame.loc[~pooled_types, "not_used_reason"] = "arm-vs-arm contrast: reported, never pooled"
+    pooled_types = frame["comparison_type"].isin(list(POOLED_TYPES))
     if not settings.include_meld_approximations:
         # MELD at the mean labs is not the mean MELD: shown beside the reported MELD, pooled only on request
         approximate = frame["outcome"] == "meld_at_mean_labs"
@@ -55,7 +63,7 @@ def mark_used(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
         pooled_types &= ~approximate
     candidates = frame[frame["window"].notna() & pooled_types]
     nominal = {w.label: w.nominal_days for w in settings.windows}
-    keys = ["study_id", "outcome", "window", "design", "pool_basis", "measure", "pre_post_correlation"]
+    keys = ["comparison", "study_id", "outcome", "window", "design", "pool_basis", "measure", "pre_post_correlation"]
     # closest to the nominal time first; at equal distance arm data beat a reported effect, then
     # the earlier timepoint wins; a not-stated timepoint placed by config ranks after every stated one.
     # One sort instead of a loop over groups: the loop dominated large corpora.
@@ -77,7 +85,38 @@ def mark_used(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
             frame.at[index, "not_used_reason"] = (
                 "arm-level data used instead of the reported effect" if text == best_text else
                 f"not used: {best_text!r} is closer to the window's nominal day {target:g}")
+    if settings.longest_follow_up:
+        frame = pd.concat([frame, longest_follow_up(frame[pooled_types])], ignore_index=True)
     return frame
+
+
+def longest_follow_up(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Copies, with window "longest follow-up", of each study's latest effect per comparison x outcome x design x
+    basis x measure (x pre-post correlation), chosen by LONGEST_RULE."""
+    if candidates.empty:
+        return candidates.iloc[0:0]
+    keys = ["comparison", "study_id", "outcome", "design", "pool_basis", "measure", "pre_post_correlation"]
+    days = candidates["timepoint_days"].tolist()
+    stated = [finite(d) for d in days]
+    eligible = candidates.assign(_stated=stated, _later=[-d if ok else 0.0 for d, ok in zip(days, stated)],
+                                 _reported=candidates["source"] != "arm_data")
+    eligible = eligible[eligible["timepoint_kind"] != "schedule"]
+    ranked = eligible.sort_values(keys + ["_stated", "_later", "_reported", "timepoint_text"],
+                                  ascending=[True] * len(keys) + [False, True, True, True], kind="stable",
+                                  na_position="last")
+    chosen = ranked[~ranked.duplicated(keys, keep="first")]
+    copies = chosen.drop(columns=["_stated", "_later", "_reported"]).copy()
+    copies["comparison_id"] = [stable_id(cid, LONGEST_FOLLOW_UP) for cid in copies["comparison_id"].tolist()]
+    copies["window"] = LONGEST_FOLLOW_UP
+    copies["used"] = True
+    copies["not_used_reason"] = None
+    copies["assignment"] = [
+        f"{LONGEST_FOLLOW_UP}: the study's latest timepoint with an effect (day {d:g})" if ok else
+        f"{LONGEST_FOLLOW_UP} only: timepoint not stated and the study has no stated one for this outcome"
+        for d, ok in zip(copies["timepoint_days"].tolist(), chosen["_stated"].tolist())]
+    copies["flags"] = [sorted(set(f) | ({"timepoint_not_stated"} if not ok else set()))
+                       for f, ok in zip(copies["flags"].tolist(), chosen["_stated"].tolist())]
+    return copies
 
 
 def _distance(days: float, target: float) -> float:
@@ -90,10 +129,14 @@ def window_report(harmonized: pd.DataFrame, comparisons: pd.DataFrame, reasons: 
     used_records = {r for ids in comparisons.loc[comparisons["used"], "record_ids"] for r in ids}
     out = []
     reasons_here: dict[tuple, list] = {}   # not_used_reason per study x outcome x timepoint (a groupby was slow)
-    columns = ("study_id", "outcome", "timepoint_text", "not_used_reason")
-    for *key, reason in zip(*(comparisons[c].tolist() for c in columns)):
+    used_in: dict[tuple, set] = {}         # windows whose pools use the timepoint
+    columns = ("study_id", "outcome", "timepoint_text", "not_used_reason", "used", "window")
+    for *key, reason, used, window in zip(*(comparisons[c].tolist() for c in columns)):
         if not any(pd.isna(part) for part in key):   # as groupby, which drops missing keys
-            reasons_here.setdefault(tuple(key), []).append(reason)
+            if window != LONGEST_FOLLOW_UP:
+                reasons_here.setdefault(tuple(key), []).append(reason)
+            if used:
+                used_in.setdefault(tuple(key), set()).add(window)
     grouped: dict[tuple, list[dict]] = {}
     for record in records(rows[["study_id", "outcome", "timepoint_text", "timepoint_kind", "timepoint_days", "kind", "record_id"]]):
         grouped.setdefault((record["study_id"], record["outcome"], record["timepoint_text"]), []).append(record)
@@ -103,11 +146,18 @@ def window_report(harmonized: pd.DataFrame, comparisons: pd.DataFrame, reasons: 
         here = [r for r in reasons_here.get((study_id, outcome, text), []) if isinstance(r, str)]
         present = (study_id, outcome, text) in reasons_here
         record_ids = [r["record_id"] for r in group]
+        pools = used_in.get((study_id, outcome, text), set())
         if used_records.intersection(record_ids):
             status = "used"
-            note = "baseline of a within-arm change" if window is None else ""
+            if assignment.startswith("baseline"):
+                note = "baseline of a within-arm change"
+            elif pools == {LONGEST_FOLLOW_UP}:
+                why = "; ".join(dict.fromkeys(here)) if window is not None else ""
+                note = "longest follow-up analysis only" + (f" (in {window}: {why})" if why else "")
+            else:
+                note = "also the study's longest follow-up" if LONGEST_FOLLOW_UP in pools else ""
         elif assignment.startswith("baseline"):
-            status, note = "baseline", "not used: no cell arm has baseline and follow-up means with SDs"
+            status, note = "baseline", "not used: no arm of an experimental side has baseline and follow-up means with SDs"
         elif window is None:
             status, note = "unassigned", ""
         elif present:
