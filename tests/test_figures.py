@@ -9,12 +9,15 @@ from livertrials.figures.evidence_map import draw_evidence_map
 def harmonized_frame():
     base = dict(collection="studies", is_contrast=False, quantity="level", kind="continuous", outcome="albumin",
                 method="mean and SD as reported", timepoint_text="", flags=[[]])
+    cells = dict(base, arm_role="intervention", intervention="bm_msc", intervention_class="cell_therapy")
+    control = dict(base, arm_role="control", intervention="standard_care", intervention_class="control")
     rows = [
-        dict(base, study_id="S1", arm_id="cells", arm_role="intervention", timepoint_days=0.0, mean=28.0, sd=3.0, n=20),
-        dict(base, study_id="S1", arm_id="cells", arm_role="intervention", timepoint_days=84.0, mean=32.0, sd=3.0, n=20),
-        dict(base, study_id="S1", arm_id="control", arm_role="control", timepoint_days=84.0, mean=29.0, sd=3.0, n=20),
-        dict(base, study_id="S2", arm_id="cells", arm_role="intervention", timepoint_days=None, mean=30.0, sd=3.0, n=20),
-        dict(base, study_id="S3", arm_id="vs", arm_role="contrast", is_contrast=True, timepoint_days=28.0, mean=None, sd=None, n=40),
+        dict(cells, study_id="S1", arm_id="cells", timepoint_days=0.0, mean=28.0, sd=3.0, n=20),
+        dict(cells, study_id="S1", arm_id="cells", timepoint_days=84.0, mean=32.0, sd=3.0, n=20),
+        dict(control, study_id="S1", arm_id="control", timepoint_days=84.0, mean=29.0, sd=3.0, n=20),
+        dict(cells, study_id="S2", arm_id="cells", timepoint_days=None, mean=30.0, sd=3.0, n=20),
+        dict(base, study_id="S3", arm_id="vs", arm_role="contrast", is_contrast=True, timepoint_days=28.0, mean=None,
+             sd=None, n=40, intervention=None, intervention_class=None),
     ]
     return pd.DataFrame(rows)
 

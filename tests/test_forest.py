@@ -12,14 +12,17 @@ from livertrials.synthesis import meta
 from livertrials.figures.files import is_palette_png, save_figure
 from livertrials.figures.forest import draw_all
 from livertrials.figures.forest_draw import draw_forest
-from livertrials.figures.forest_specs import (SETTINGS_KEY, favours, forest_specs, funnel_reason, pooled_key,
-                                              synthesis_settings)
+from livertrials.figures.forest_specs import (SETTINGS_KEY, comparison_sides, favours, forest_specs, funnel_reason,
+                                              pooled_key, synthesis_settings)
 from livertrials.synthesis.pooling import pool_comparisons
 from livertrials.synthesis.schemas import COMPARISONS, POOLED
 from livertrials.synthesis.settings import Settings
 from livertrials.io.tables import to_table, write_table
 
-SETTINGS = {"default_method": "REML", "default_test": "z", "windows": [{"label": "month 6"}]}
+# the settings synthesis stores beside pooled.parquet: the side labels of each comparison come from there
+SETTINGS = {"default_method": "REML", "default_test": "z", "windows": [{"label": "month 6"}],
+            "comparisons": [{"id": "cell_vs_control", "label": "Cell therapy vs control",
+                             "experimental": {"label": "Cell therapy"}, "control": {"label": "Control"}}]}
 FOREST = defaults()["forest"]
 
 
@@ -37,7 +40,7 @@ def comparison(study, yi, vi, *, measure="MD", outcome="albumin", benefit="highe
     half = 1.959964 * math.sqrt(vi)
     row = dict(comparison_id=f"c-{study}-{measure}", collection="studies", study_id=study, outcome=outcome,
                outcome_label=outcome.capitalize(), benefit=benefit, design="between_arms", comparison_type="main",
-               comparison="cells vs control", source="arm_data", basis="events" if events else "final values",
+               comparison="cell_vs_control", contrast="cells vs control", source="arm_data", basis="events" if events else "final values",
                arms_1=["cells"], arms_2=["control"], measure=measure, scale="log risk ratio" if measure == "RR" else "difference",
                unit=None if events else "g/L", yi=yi, vi=vi, se=math.sqrt(vi), ci_lb=yi - half, ci_ub=yi + half,
                timepoint_text="week 24", timepoint_kind="point", timepoint_days=168.0, window="month 6",
@@ -87,7 +90,7 @@ def test_svg_shows_every_study_the_diamond_and_the_prediction_interval(tmp_path)
         assert f'id="square-c-{study}-MD"' in svg
     assert 'id="pooled-diamond-' in svg and 'id="prediction-interval-' in svg
     assert "Random-effects model (REML, z)" in svg and "Heterogeneity" in svg
-    assert "Favours cells" in svg and "Favours control" in svg
+    assert "Favours Cell therapy" in svg and "Favours Control" in svg
     assert "k = 1: not pooled" not in svg
 
 
@@ -113,8 +116,9 @@ def test_ratio_measure_on_a_log_axis_labelled_on_the_ratio_scale(tmp_path):
     alpha = spec.blocks[0].studies[0]
     assert f"{math.exp(alpha.yi):.2f} [{math.exp(alpha.ci_lb):.2f}, {math.exp(alpha.ci_ub):.2f}]" in texts
     assert "Events" in texts and "Risk ratio (log scale)" in ax.get_xlabel()
-    # death: lower is better, so the left of RR = 1 favours the cells
-    assert [t.get_text().strip() for t in ax.texts][:2] == ["← Favours cells", "Favours control →"]
+    # death: lower is better, so the left of RR = 1 favours the experimental side
+    assert [t.get_text().strip() for t in ax.texts][:2] == ["← Favours Cell therapy", "Favours Control →"]
+    assert "Cell therapy vs control" in spec.subtitle and spec.sides == ("Cell therapy", "Control")
 
 
 def test_k1_is_drawn_alone_with_a_note(tmp_path):
@@ -140,11 +144,16 @@ def test_subgroup_rows_become_blocks_with_the_overall_diamond(tmp_path):
     assert "Overall: Random-effects model" in svg
 
 
-def test_favours_labels_follow_the_benefit_direction():
-    assert favours("between_arms", "higher") == ("Favours control", "Favours cells")
-    assert favours("between_arms", "lower") == ("Favours cells", "Favours control")
-    assert favours("within_arm", "higher") == ("Worsened after cells", "Improved after cells")
-    assert favours("between_arms", "none") == ("Lower with cells", "Higher with cells")
+def test_favours_labels_follow_the_benefit_direction_and_name_the_comparisons_sides():
+    sides = comparison_sides({"comparisons": [{"id": "bb", "label": "Beta-blockers vs sclerotherapy",
+                                                "experimental": {"label": "Beta-blockers"},
+                                                "control": {"label": "Sclerotherapy"}}]}, "bb")
+    assert favours("between_arms", "higher", sides) == ("Favours Sclerotherapy", "Favours Beta-blockers")
+    assert favours("between_arms", "lower", sides) == ("Favours Beta-blockers", "Favours Sclerotherapy")
+    assert favours("within_arm", "higher", sides) == ("Worsened after Beta-blockers", "Improved after Beta-blockers")
+    assert favours("between_arms", "none", sides) == ("Lower with Beta-blockers", "Higher with Beta-blockers")
+    # a comparison the settings do not describe: generic words, never a treatment the data do not name
+    assert favours("between_arms", "lower", comparison_sides({}, "x")) == ("Favours Experimental", "Favours Control")
 
 
 def test_svg_is_deterministic(tmp_path):

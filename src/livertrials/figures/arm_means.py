@@ -1,9 +1,10 @@
 """Arm means with 95% CI over time, per outcome, from the harmonized table; ``draw_all`` is the entry of
 rule figures (these and the evidence map).
 
-Colours are the Okabe-Ito palette (safe for the common colour-vision deficiencies);
-intervention and control also differ by marker and line style, so the figures read in
-grey scale too.
+Each arm is coloured by its intervention class, named by the class label of the intervention registry
+(resources/registry/interventions.yaml), in the registry's order: the Okabe-Ito palette (safe for the common
+colour-vision deficiencies) with a marker per class; the arm's role sets the line style (intervention solid,
+control dashed), so the figures read in grey scale too.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ from livertrials.figures.files import HARMONIZED_STYLE, in_processes, save_figur
 from livertrials.io.registry import load_registry  # noqa: E402
 from livertrials.io.tables import read_table  # noqa: E402
 
-OKABE_ITO = {"intervention": "#0072B2", "control": "#E69F00", "active_comparator": "#009E73", "all": "#555555"}
-MARKERS = {"intervention": "o", "control": "s", "active_comparator": "^", "all": "D"}
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#555555", "#D55E00", "#56B4E9", "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = {"intervention": "-", "control": "--", "active_comparator": "-.", "all": ":"}
-ROLE_NAMES = {"intervention": "cell therapy arm", "control": "control arm", "active_comparator": "active comparator",
-              "all": "whole study"}
+UNKNOWN = ("#555555", "o", "intervention not stated")
 
 SMALL_MULTIPLES_MAX = 12  # above this many studies one panel per study is unreadable and slow
 
@@ -44,6 +44,12 @@ def mean_ci(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(ci_low=frame["mean"] - half, ci_high=frame["mean"] + half)
 
 
+def class_styles(registry) -> dict[str, tuple[str, str, str]]:
+    """Intervention class id -> (colour, marker, label), in the order of the registry's classes."""
+    return {c.id: (OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)], c.label)
+            for i, c in enumerate(registry.classes.values())}
+
+
 def arm_level_points(harmonized: pd.DataFrame, outcome: str) -> pd.DataFrame:
     rows = harmonized[
         (harmonized["outcome"] == outcome)
@@ -57,30 +63,36 @@ def arm_level_points(harmonized: pd.DataFrame, outcome: str) -> pd.DataFrame:
 
 
 def draw_arm_means(harmonized: pd.DataFrame, outcome_id: str, registry, out_dir: Path, formats: list[str]) -> None:
-    """Arm means with 95% CI over time, cells vs control: one panel per study, or one for all if many."""
+    """Arm means with 95% CI over time, each arm in its intervention class's colour: one panel per study, or
+    one for all if many."""
     points = arm_level_points(harmonized, outcome_id)
+    styles = class_styles(registry)
     if points["study_id"].nunique() > SMALL_MULTIPLES_MAX:
-        return _draw_arm_means_overview(points, registry.outcomes[outcome_id], out_dir, formats)
-    return _draw_arm_means_panels(points, registry.outcomes[outcome_id], out_dir, formats)
+        return _draw_arm_means_overview(points, registry.outcomes[outcome_id], styles, out_dir, formats)
+    return _draw_arm_means_panels(points, registry.outcomes[outcome_id], styles, out_dir, formats)
 
 
-def _draw_arm_means_overview(points: pd.DataFrame, outcome, out_dir: Path, formats: list[str]) -> None:
+def _draw_arm_means_overview(points: pd.DataFrame, outcome, styles: dict, out_dir: Path, formats: list[str]) -> None:
     """Every arm in one panel, drawn as collections (fast for thousands of arms)."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
     handles = []
-    for role, rows in points.groupby("arm_role", sort=True):
-        colour = OKABE_ITO.get(role, "#555555")
+    order = {c: i for i, c in enumerate(styles)}
+    classes = points["intervention_class"].fillna("")
+    for klass in sorted(set(classes), key=lambda c: order.get(c, len(order))):
+        colour, marker, label = styles.get(klass, UNKNOWN)
+        rows = points[(classes == klass).to_numpy()]
+        role = rows["arm_role"].iloc[0] if rows["arm_role"].nunique() == 1 else "intervention"
         paths = [line for line in _arm_lines(rows) if len(line) > 1]
         # thousands of arms: the data layers are stored as an image inside the SVG (axes and text stay vectors),
         # which keeps the file small and quick to write
         ax.add_collection(LineCollection(paths, colors=colour, linewidths=0.6, alpha=0.35, linestyles=LINESTYLES.get(role, "-"),
                                          rasterized=True))
         bars = ax.errorbar(rows["timepoint_days"] / 7, rows["mean"], yerr=[rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]],
-                           fmt=MARKERS.get(role, "o"), ms=3, color=colour, ecolor=colour, elinewidth=0.5, alpha=0.6)
+                           fmt=marker, ms=3, color=colour, ecolor=colour, elinewidth=0.5, alpha=0.6)
         for artist in bars.get_children():
             artist.set_rasterized(True)
-        handles.append(plt.Line2D([], [], color=colour, ls=LINESTYLES.get(role, "-"), marker=MARKERS.get(role, "o"),
-                                  label=f"{ROLE_NAMES.get(role, role)} ({rows[['study_id', 'arm_id']].drop_duplicates().shape[0]} arms)"))
+        handles.append(plt.Line2D([], [], color=colour, ls=LINESTYLES.get(role, "-"), marker=marker,
+                                  label=f"{label} ({rows[['study_id', 'arm_id']].drop_duplicates().shape[0]} arms)"))
     ax.autoscale_view()
     k = points["study_id"].nunique()
     ax.set_title(f"{outcome.label}: arm means with 95% CI ({k} studies)", loc="left", fontsize=10)
@@ -98,7 +110,7 @@ def _arm_lines(rows: pd.DataFrame) -> list[np.ndarray]:
     return np.split(points, starts)
 
 
-def _draw_arm_means_panels(points: pd.DataFrame, outcome, out_dir: Path, formats: list[str]) -> None:
+def _draw_arm_means_panels(points: pd.DataFrame, outcome, styles: dict, out_dir: Path, formats: list[str]) -> None:
     """Small multiples, one panel per study."""
     outcome_id = outcome.id
     studies = sorted(points["study_id"].unique())
@@ -108,19 +120,20 @@ def _draw_arm_means_panels(points: pd.DataFrame, outcome, out_dir: Path, formats
     if not studies:
         axes[0, 0].text(0.5, 0.5, f"No arm-level {outcome.label.lower()} values\nwith a stated timepoint in the corpus.",
                         ha="center", va="center", transform=axes[0, 0].transAxes)
-    roles_drawn = set()
+    drawn = {}
     for ax, study in zip(axes.flat, studies):
         for arm_id, arm_rows in points[points["study_id"] == study].groupby("arm_id", sort=True):
             role = arm_rows["arm_role"].iloc[0]
-            colour = OKABE_ITO.get(role, "#555555")
+            klass = arm_rows["intervention_class"].iloc[0]
+            colour, marker, _ = style = styles.get(klass, UNKNOWN)
             weeks = arm_rows["timepoint_days"] / 7
             estimated = arm_rows["method"].str.contains("Luo|Wan|Shi", regex=True).to_numpy()
             ax.plot(weeks, arm_rows["mean"], LINESTYLES.get(role, "-"), color=colour, lw=1.2)
             ax.errorbar(weeks, arm_rows["mean"], yerr=[arm_rows["mean"] - arm_rows["ci_low"], arm_rows["ci_high"] - arm_rows["mean"]],
                         fmt="none", ecolor=colour, elinewidth=0.9, capsize=2)
-            ax.scatter(weeks, arm_rows["mean"], marker=MARKERS.get(role, "o"), s=18, zorder=3, linewidths=1,
+            ax.scatter(weeks, arm_rows["mean"], marker=marker, s=18, zorder=3, linewidths=1,
                        color=np.where(estimated, "white", colour), edgecolors=colour)
-            roles_drawn.add(role)
+            drawn.setdefault(klass, (style, set()))[1].add(role)
         ax.set_title(study, fontsize=8, loc="left")
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(studies):]:
@@ -128,8 +141,10 @@ def _draw_arm_means_panels(points: pd.DataFrame, outcome, out_dir: Path, formats
     for ax in axes[:, 0]:
         ax.set_ylabel(outcome.canonical_unit, fontsize=8)
     fig.supxlabel("Weeks since first treatment", fontsize=8)
-    handles = [plt.Line2D([], [], color=OKABE_ITO[r], ls=LINESTYLES[r], marker=MARKERS[r], label=ROLE_NAMES[r])
-               for r in OKABE_ITO if r in roles_drawn]
+    order = {c: i for i, c in enumerate(styles)}
+    handles = [plt.Line2D([], [], color=colour, marker=marker, label=label,
+                          ls=LINESTYLES.get(next(iter(roles)), "-") if len(roles) == 1 else "-")
+               for klass, ((colour, marker, label), roles) in sorted(drawn.items(), key=lambda kv: order.get(kv[0], len(order)))]
     handles.append(plt.Line2D([], [], ls="", marker="o", mfc="white", mec="#333333", label="mean estimated from median"))
     k = len(studies)
     fig.suptitle(f"{outcome.label}: arm means with 95% CI ({k} {'study' if k == 1 else 'studies'})", fontsize=10, x=0.01, ha="left")

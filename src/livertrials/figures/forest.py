@@ -35,6 +35,7 @@ def draw_all(pooled_path: Path, comparisons_path: Path, out_dir: Path, manifest_
     specs = forest_specs(pooled, comparisons, settings, measures=measures,
                          across_windows_outcomes=forest["across_windows_outcomes"],
                          across_windows_measure=forest["across_windows_measure"], max_rows=max_rows)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)   # the rule's output folder, also when nothing is pooled
     drawn = in_processes(lambda i: _draw_one(specs[i], out_dir, formats, funnel_min_k), len(specs), processes)
     entries = [manifest_entry(spec, *files, funnel_min_k) for spec, files in zip(specs, drawn)]
     # file names in the manifest are relative to "directory", itself relative to the manifest: the tree can move

@@ -31,10 +31,6 @@ PLOT_IN = 3.2           # width of the plot column, inches
 plt.rcParams.update(FOREST_STYLE)
 
 
-def _side_names(design: str) -> tuple[str, str]:
-    return ("Follow-up", "Baseline") if design == "within_arm" else ("Cell therapy", "Control")
-
-
 def _lines(spec: ForestSpec) -> list[tuple[str, object]]:
     """The rows of the figure, top to bottom: (kind, payload)."""
     out: list[tuple[str, object]] = []
@@ -83,6 +79,9 @@ def _columns(spec: ForestSpec, lines) -> dict[str, tuple[float, float]]:
               "plot": PLOT_IN + 0.3,
               "effect": width([effect_text(plot_scale(spec), s.yi, s.ci_lb, s.ci_ub) for s in studies], 1.55),
               "weight": 0.65}
+    # the side names head their value and N columns: make room for them
+    for (value, n), name in zip((("v1", "n1"), ("v2", "n2")), spec.sides):
+        widths[value] = max(widths[value], len(name) * CHAR_IN + 0.15 - widths[n])
     # the heterogeneity lines run under the left columns; make sure they fit there
     left = sum(widths[k] for k in ("study", "time", "v1", "n1", "v2", "n2"))
     longest = max([len(p) * CHAR_IN * 0.95 for k, p in lines if k == "text"] + [0])
@@ -188,7 +187,7 @@ def draw_forest(spec: ForestSpec):
 
 
 def _headers(spec: ForestSpec, put) -> None:
-    s1, s2 = _side_names(spec.design)
+    s1, s2 = spec.sides
     value = "Events" if spec.events else "Mean (SD)"
     bold = {"fontweight": "bold"}
     put(("v1", "n1"), -2, s1, "center", **bold)
@@ -238,7 +237,7 @@ def _diamond(ax, put, y: int, payload, scale, spec: ForestSpec) -> None:
 
 
 def _axis_labels(fig, ax, spec: ForestSpec, width: float, height: float, foot_in: float) -> None:
-    left, right = favours(spec.design, spec.benefit)
+    left, right = favours(spec.design, spec.benefit, spec.comparison)
     ref = 1.0 if spec.ratio else 0.0
     below = transforms.blended_transform_factory(ax.transData, ax.transAxes)
     drop = -0.3 / (ax.get_position().height * height)        # under the tick labels

@@ -1,10 +1,12 @@
 """What each forest plot shows, in data and in words, read from the pooled tables (no drawing here).
 
 Drawn from ``results/synthesis/pooled.parquet`` and ``comparisons.parquet``; nothing is
-recomputed. One forest per outcome x window x measure (x design, basis, MELD variant) of the
-main analysis, one per subgroup variable where subgroup rows exist, and one per
-mortality/survival outcome across windows. ``manifest_entry`` describes a drawn forest for the
-report (``index.json``), with the same texts as the figure. Annotations have 2 decimals.
+recomputed. One forest per comparison x outcome x window x measure (x design, basis, MELD variant)
+of the main analysis, one per subgroup variable where subgroup rows exist, and one per comparison x
+mortality/survival outcome across windows. The words for the two sides ("Favours ...", column heads)
+are the comparison's side labels, stored with the synthesis settings. ``manifest_entry`` describes a
+drawn forest for the report (``index.json``), with the same texts as the figure. Annotations have 2
+decimals.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from livertrials.synthesis.measures import RATIO_MEASURES as RATIO
+from livertrials.synthesis.settings import LONGEST_FOLLOW_UP
 
 MEASURE_NAMES = {"MD": "Mean difference", "SMD": "Standardised mean difference (Hedges' g)",
                  "MC": "Mean change from baseline", "RR": "Risk ratio", "OR": "Odds ratio",
@@ -28,7 +31,7 @@ METHOD_NAMES = {"EE": "common effect", "DL": "DerSimonian-Laird", "HE": "Hedges"
                 "HSk": "Hunter-Schmidt (k-corrected)", "SJ": "Sidik-Jonkman", "ML": "ML", "REML": "REML",
                 "EB": "empirical Bayes", "PM": "Paule-Mandel", "PMM": "median-unbiased Paule-Mandel"}
 TEST_NAMES = {"z": "z", "knha": "Hartung-Knapp"}
-IDENTITY = ["design", "basis", "outcome", "window", "measure", "meld_variant", "pre_post_correlation"]
+IDENTITY = ["comparison", "design", "basis", "outcome", "window", "measure", "meld_variant", "pre_post_correlation"]
 KEY_FIELDS = ["analysis", "analysis_name", *IDENTITY, "subgroup_variable", "subgroup_level", "omitted_study_id",
               "method", "test"]
 SETTINGS_KEY = b"livertrials.synthesis.settings"   # the pooled table's metadata key (written by synthesis)
@@ -48,6 +51,25 @@ class StudyLine:
     ci_ub: float
     weight: float | None         # percent; None when nothing was pooled (k = 1)
     se: float = math.nan
+
+
+@dataclass(frozen=True)
+class Sides:
+    """A comparison as a figure names it: id, label and the labels of its experimental and control sides."""
+
+    id: str = ""
+    label: str = "experimental vs control"
+    experimental: str = "Experimental"
+    control: str = "Control"
+
+
+def comparison_sides(settings: dict, comparison_id) -> Sides:
+    """The comparison's words from the synthesis settings (comparisons with their resolved side labels)."""
+    for c in settings.get("comparisons") or []:
+        if c["id"] == comparison_id:
+            return Sides(c["id"], c["label"], c["experimental"].get("label") or "Experimental",
+                        c["control"].get("label") or "Control")
+    return Sides(_text(comparison_id), _text(comparison_id) or Sides.label)
 
 
 @dataclass
@@ -74,6 +96,18 @@ class ForestSpec:
     blocks: list[Block]
     overall: dict | None         # drawn under the blocks (subgroup forests: the main analysis)
     max_rows: int                # more studies than this: the study rows are not drawn (unreadable anyway)
+    comparison: Sides = None      # the comparison's id, label and side names (default: generic words)
+
+    def __post_init__(self):
+        if self.comparison is None:
+            self.comparison = Sides()
+
+    @property
+    def sides(self) -> tuple[str, str]:
+        """Column heads of the two sides: follow-up and baseline within arms, else the comparison's sides."""
+        if self.design == "within_arm":
+            return "Follow-up", "Baseline"
+        return self.comparison.experimental, self.comparison.control
 
     @property
     def k_total(self) -> int:
@@ -185,7 +219,8 @@ def _window_rank(settings: dict) -> dict:
 
 def forest_specs(pooled: pd.DataFrame, comparisons: pd.DataFrame, settings: dict, *, measures,
                  across_windows_outcomes, across_windows_measure: str, max_rows: int) -> list[ForestSpec]:
-    """Every forest to draw: main analyses, their subgroup variables, and mortality/survival across windows.
+    """Every forest to draw: main analyses, their subgroup variables, and mortality/survival across windows, each
+    within one comparison.
 
     settings: the synthesis settings (synthesis_settings); the other arguments are the forest config keys
     of the same names. measures: effect measures that get main and subgroup forests; the others stay in the
@@ -197,25 +232,30 @@ def forest_specs(pooled: pd.DataFrame, comparisons: pd.DataFrame, settings: dict
     for row in main[main["measure"].isin(list(measures))].to_dict("records"):
         ident = [row[k] for k in IDENTITY]
         block = Block(None, study_lines(row, by_id), row)
-        specs.append(_spec("main", _stem([row["outcome"], row["window"], row["measure"]], ident),
-                           row, [block], None, "", max_rows))
+        sides = comparison_sides(settings, row.get("comparison"))
+        readable = [row.get("comparison"), row["outcome"], row["window"], row["measure"]]
+        specs.append(_spec("main", _stem(readable, ident), row, [block], None, "", max_rows, sides))
         same = subgroups[np.logical_and.reduce([_same(subgroups[k], row[k]) for k in IDENTITY])]
         for variable, levels in same.groupby("subgroup_variable", sort=True):
             # weights from the overall model, as RevMan does, so that the column adds up to the overall 100%
             blocks = [Block(f"{variable}: {lvl['subgroup_level']}", study_lines(lvl, by_id, row), lvl)
                       for lvl in levels.sort_values("subgroup_level").to_dict("records")]
-            stem = _stem([row["outcome"], row["window"], row["measure"], "by", variable], [*ident, variable])
-            specs.append(_spec("subgroup", stem, row, blocks, row, f"subgroups by {variable}", max_rows))
+            stem = _stem(readable + ["by", variable], [*ident, variable])
+            specs.append(_spec("subgroup", stem, row, blocks, row, f"subgroups by {variable}", max_rows, sides))
     rank = _window_rank(settings)
     for outcome in across_windows_outcomes:
+        # every window but the longest follow-up, which has a main forest of its own
         rows = main[(main["outcome"] == outcome) & (main["measure"] == across_windows_measure)
-                    & (main["design"] == "between_arms")]
-        if rows["window"].nunique() < 2:    # one window: the main forest already shows it
-            continue
-        rows = sorted(rows.to_dict("records"), key=lambda r: rank.get(r["window"], 99))
-        blocks = [Block(f"{r['window']}", study_lines(r, by_id), r) for r in rows]
-        stem = _stem([outcome, "all-windows", across_windows_measure], [outcome, across_windows_measure])
-        specs.append(_spec("across_windows", stem, rows[0], blocks, None, "every analysis window", max_rows))
+                    & (main["design"] == "between_arms") & (main["window"] != LONGEST_FOLLOW_UP)]
+        for comparison, mine in rows.groupby("comparison", sort=False):
+            if mine["window"].nunique() < 2:    # one window: the main forest already shows it
+                continue
+            mine = sorted(mine.to_dict("records"), key=lambda r: rank.get(r["window"], 99))
+            blocks = [Block(f"{r['window']}", study_lines(r, by_id), r) for r in mine]
+            stem = _stem([comparison, outcome, "all-windows", across_windows_measure],
+                         [comparison, outcome, across_windows_measure])
+            specs.append(_spec("across_windows", stem, mine[0], blocks, None, "every analysis window", max_rows,
+                               comparison_sides(settings, comparison)))
     return specs
 
 
@@ -224,19 +264,21 @@ def _same(column: pd.Series, value) -> pd.Series:
 
 
 def _spec(kind: str, stem: str, row: dict, blocks: list[Block], overall: dict | None, extra: str,
-          max_rows: int) -> ForestSpec:
+          max_rows: int, sides: Sides) -> ForestSpec:
     unit = _text(row.get("unit")) or None
     measure = row["measure"]
     what = measure_text(measure, unit)
     window = "all windows" if kind == "across_windows" else row["window"]
     if row["design"] == "within_arm":
-        design = f"cell arms, follow-up vs baseline (pre-post correlation {row['pre_post_correlation']:g})"
+        design = (f"{sides.experimental} arms, follow-up vs baseline (pre-post correlation "
+                  f"{row['pre_post_correlation']:g})")
     else:
-        design = "cell therapy vs control"
+        design = f"{sides.experimental} vs {sides.control}"
     meld = f"; MELD variant {row['meld_variant']}" if _text(row.get("meld_variant")) else ""
-    subtitle = f"{what}; {design}; basis: {row['basis']}{meld.replace('_', ' ')}" + (f"; {extra}" if extra else "")
+    subtitle = (f"{sides.label}: {what}; {design}; basis: {row['basis']}{meld.replace('_', ' ')}"
+                + (f"; {extra}" if extra else ""))
     return ForestSpec(stem, kind, f"{row['outcome_label']}, {window}", subtitle, measure, _text(row["benefit"]),
-                      row["design"], unit, blocks, overall, max_rows)
+                      row["design"], unit, blocks, overall, max_rows, sides)
 
 
 def funnel_reason(k: int, min_k: int) -> str | None:
@@ -275,18 +317,21 @@ def effect_text(scale, est, lo, hi) -> str:
     return f"{number_text(scale(est))} [{number_text(scale(lo))}, {number_text(scale(hi))}]"
 
 
-def favours(design: str, benefit: str) -> tuple[str, str]:
-    """(left, right) labels under the axis: effects are side 1 minus (or over) side 2."""
+def favours(design: str, benefit: str, sides: Sides | None = None) -> tuple[str, str]:
+    """(left, right) labels under the axis: effects are side 1 minus (or over) side 2, named by the comparison's
+    side labels (within arms: the experimental side's arms after treatment)."""
+    sides = sides or Sides()
     if design == "within_arm":
-        better, worse = "Improved after cells", "Worsened after cells"
+        after = sides.experimental
+        better, worse = f"Improved after {after}", f"Worsened after {after}"
+        low, high = f"Lower after {after}", f"Higher after {after}"
     else:
-        better, worse = "Favours cells", "Favours control"
+        better, worse = f"Favours {sides.experimental}", f"Favours {sides.control}"
+        low, high = f"Lower with {sides.experimental}", f"Higher with {sides.experimental}"
     if benefit == "higher":
         return worse, better
     if benefit == "lower":
         return better, worse
-    low, high = (("Lower after cells", "Higher after cells") if design == "within_arm"
-                 else ("Lower with cells", "Higher with cells"))
     return low, high
 
 
@@ -344,6 +389,7 @@ def manifest_entry(spec: ForestSpec, files: dict, funnel: dict | None, reason: s
                                                "method_used", "test", "level", "prediction_interval")},
             "window": "all windows" if spec.kind == "across_windows" else row["window"],
             "k": int(row["k"]), "pooled": bool(row["pooled"]), "method_text": method_text(spec),
-            "favours": list(favours(spec.design, spec.benefit)), "rows": rows, "summaries": summaries,
+            "favours": list(favours(spec.design, spec.benefit, spec.comparison)),
+            "comparison_label": spec.comparison.label, "sides": list(spec.sides), "rows": rows, "summaries": summaries,
             "files": files, "funnel": funnel, "funnel_reason": reason, "funnel_min_k": funnel_min_k,
             "collapsed": spec.collapsed, "k_total": spec.k_total}
