@@ -24,7 +24,7 @@ from livertrials.report.page import SECTIONS, build_report
 from livertrials.report.sections import characteristics_section, flags_section, validation_section
 from livertrials.report.trails import Trails
 from livertrials.settings import defaults
-from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, WINDOWS
+from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, UNMATCHED, WINDOWS
 
 SCRIPT = "<script>alert(1)</script>"
 SCRIPT_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"   # what html.escape makes of it, written out by hand
@@ -90,7 +90,7 @@ def test_hostile_study_label_and_citation_come_out_escaped():
     assert f'<tr id="study-{SCRIPT_ESCAPED}">' in out
     assert f"<b>{SCRIPT_ESCAPED}</b>" in out
     assert f"Doe J. {IMG_ESCAPED}" in out
-    assert "cells &lt;b&gt;arm&lt;/b&gt; (intervention, n=12)" in out
+    assert "cells &lt;b&gt;arm&lt;/b&gt; (intervention, intervention not stated, n=12)" in out
 
 
 def test_sections_with_empty_tables_say_so():
@@ -236,18 +236,21 @@ def tiny_results(tmp_path) -> tuple[Path, Path]:
                           {**arm, "study_id": "MA1", "collection": "comparators", "kind": "meta_analysis",
                            "arm_id": "all", "arm_label": "pooled", "arm_role": "all"}], CHARACTERISTICS),
                 results / "harmonized/study_characteristics.parquet")
-    write_table(to_table([{"comparison_id": "c-1", "study_id": "S1", "outcome": "meld", "comparison": "cells vs control",
+    write_table(to_table([{"comparison_id": "c-1", "study_id": "S1", "outcome": "meld", "comparison": "cell_vs_control",
+                           "contrast": "cells vs control", "design": "between_arms",
                            "measure": "MD", "timepoint_text": "month 3", "used": False, "not_used_reason": "only one study",
                            "record_ids": ["r-1"]}], COMPARISONS), results / "synthesis/comparisons.parquet")
     write_table(to_table([{"study_id": "S1", "outcome": "meld", "timepoint_text": "baseline", "status": "baseline"}],
                          WINDOWS), results / "synthesis/windows.parquet")
-    write_table(to_table([{"pooled_id": "p-1", "analysis": "main", "analysis_name": "main", "design": "between_arms",
+    write_table(to_table([{"pooled_id": "p-1", "comparison": "cell_vs_control", "analysis": "main", "analysis_name": "main", "design": "between_arms",
                            "basis": "final values", "outcome": "meld", "outcome_label": "MELD", "window": "3 months",
                            "measure": "MD", "method": "REML", "method_used": "REML", "test": "z", "k": 2, "pooled": True,
                            "estimate": -1.234, "ci_lb": -2.5, "ci_ub": 0.031, "tau2": 0.5, "I2": 12.34, "Q": 1.5,
                            "Q_df": 1, "Q_p": 0.2207, "warnings": [], "study_ids": ["S1", "S2"],
                            "comparison_ids": ["c-1", "c-2"]}], POOLED), results / "synthesis/pooled.parquet")
     write_table(to_table([], COMPARATORS), results / "synthesis/comparators.parquet")
+    write_table(to_table([{"study_id": "S2", "status": "study in no comparison", "arms": ["pe = plasma_exchange (other)"],
+                           "reason": f"no side {SCRIPT}"}], UNMATCHED), results / "synthesis/unmatched.parquet")
     write_table(to_table([{"study": "Evil<b>", "file": "resources/studies/Evil/measurements.csv", "row": 3,
                            "column": "value", "value": SCRIPT, "rule": "plausible range", "message": "implausible",
                            "severity": "error"}], ISSUES), results / "validation/issues.parquet")
@@ -270,7 +273,10 @@ def test_build_report_on_a_tiny_results_folder(tiny_results, tmp_path):
     for anchor, _ in SECTIONS:
         assert f'<section id="{anchor}">' in page, anchor
     assert f"Roe R. {SCRIPT_ESCAPED}" in page                          # citation
-    assert "<div>1 studies</div><div>1 published comparators</div>" in page
+    assert "<div>1 studies</div><div>0 comparisons</div><div>1 published comparators</div>" in page
+    # the studies in no comparison, with the reason (escaped)
+    listed = page[page.index('<section id="comparisons">'):page.index('<section id="studies">')]
+    assert "pe = plasma_exchange (other)" in listed and f"no side {SCRIPT_ESCAPED}" in listed
     assert 'id="study-S1"' in page and 'id="study-MA1"' in page
     # MELD reported beside MELD at the mean labs, from the two records
     meld = page[page.index('<section id="meld">'):page.index('<section id="flags">')]

@@ -17,6 +17,7 @@ import pandas as pd
 from livertrials.figures.forest_specs import synthesis_settings
 from livertrials.io.atomic import write_text
 from livertrials.io.tables import read_table
+from livertrials.report.comparisons_section import comparisons_section, nothing_to_pool
 from livertrials.report.html import CSS, Html, esc, section
 from livertrials.report.results_sections import comparators_section, forests_section, pooled_section
 from livertrials.report.sections import (characteristics_section, figures_section, flags_section, meld_section,
@@ -24,7 +25,7 @@ from livertrials.report.sections import (characteristics_section, figures_sectio
 from livertrials.report.trails import Trails
 
 
-SECTIONS = [("settings", "Run settings"), ("studies", "Study characteristics"), ("figures", "Evidence map and arm means"),
+SECTIONS = [("settings", "Run settings"), ("comparisons", "Comparisons"), ("studies", "Study characteristics"), ("figures", "Evidence map and arm means"),
             ("forests", "Forest plots"), ("pooled", "Pooled results"), ("comparators", "Published comparators"),
             ("meld", "MELD reported vs at mean labs"), ("flags", "Flags and exclusions"), ("validation", "Validation"),
             ("provenance", "Audit trails")]
@@ -46,6 +47,7 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     windows = read_table(results / "synthesis" / "windows.parquet")
     pooled = read_table(results / "synthesis" / "pooled.parquet")
     comparators = read_table(results / "synthesis" / "comparators.parquet")
+    unmatched = read_table(results / "synthesis" / "unmatched.parquet")
     issues = read_table(results / "validation" / "issues.parquet")
     summary_file = results / "validation" / "summary.json"
     summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.exists() else {}
@@ -54,9 +56,11 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
 
     trails = Trails(results, audit_trail_budget)
     forest_keys = {s["pooled_key"] for e in manifest.get("forests", []) for s in e["summaries"]}
-    body = [settings_section(config, settings, manifest), characteristics_section(chars),
-            figures_section(figure_files), forests_section(manifest, forest_dir, comparisons, trails),
-            pooled_section(pooled, trails, forest_keys), comparators_section(comparators, trails),
+    nothing = nothing_to_pool(settings, chars, comparisons, pooled, unmatched)
+    body = [settings_section(config, settings, manifest),
+            comparisons_section(settings, chars, comparisons, pooled, unmatched), characteristics_section(chars),
+            figures_section(figure_files), forests_section(manifest, forest_dir, comparisons, trails, settings, nothing),
+            pooled_section(pooled, trails, forest_keys, settings, nothing), comparators_section(comparators, trails),
             meld_section(harmonized, trails),
             flags_section(harmonized, comparisons, windows), validation_section(issues, summary)]
     body.append(section("provenance", "Audit trails",
@@ -64,7 +68,7 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
                              "<code>livertrials audit ID</code>). Open a block to read the path from the result down "
                              "to the printed numbers and their verbatim quotes.</p>"),
                         trails.render(_record_titles(harmonized))))
-    page = _page(title, _summary_boxes(chars, manifest, issues, excluded), body)
+    page = _page(title, _summary_boxes(chars, manifest, issues, excluded, settings, nothing), body)
     write_text(out, page)
     return page
 
@@ -82,15 +86,18 @@ def _record_titles(harmonized: pd.DataFrame):
     return title
 
 
-def _summary_boxes(chars, manifest, issues, excluded) -> Html:
+def _summary_boxes(chars, manifest, issues, excluded, settings: dict, nothing: str | None) -> Html:
     studies = chars[chars["collection"] == "studies"]["study_id"].nunique()
     comparators = chars[chars["collection"] == "comparators"]["study_id"].nunique()
     forests = manifest.get("forests", [])
     pooled_k = sum(e["kind"] == "main" and e["pooled"] for e in forests)
-    boxes = [f"{studies} studies", f"{comparators} published comparators", f"{len(forests)} forest plots",
+    declared = len(settings.get("comparisons") or [])
+    boxes = [f"{studies} studies", f"{declared} comparison{'' if declared == 1 else 's'}",
+             f"{comparators} published comparators", f"{len(forests)} forest plots",
              f"{pooled_k} main {'analysis' if pooled_k == 1 else 'analyses'} pooled (k ≥ 2)", f"{len(excluded)} excluded by validation",
              f"{int((issues['severity'] == 'warning').sum())} validation warnings"]
-    return Html('<div class="summary">' + "".join(f"<div>{esc(b)}</div>" for b in boxes) + "</div>")
+    warning = f'<p class="warn">{esc(nothing)}</p>' if nothing else ""
+    return Html('<div class="summary">' + "".join(f"<div>{esc(b)}</div>" for b in boxes) + "</div>" + warning)
 
 
 def _page(title: str, summary: str, body: list[str]) -> str:

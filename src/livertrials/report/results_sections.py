@@ -1,5 +1,6 @@
-"""The report's sections on the results: forest plots with their settings and rows, pooled results,
-published comparators beside our estimates. Each row links to its audit trail (trails.Trails)."""
+"""The report's sections on the results: forest plots with their settings and rows, pooled results (both under
+one heading per declared comparison), published comparators beside our estimates. Each row links to its audit
+trail (trails.Trails)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def _forest_settings(entry: dict) -> list[tuple[str, str]]:
     measure = entry["measure"] + (" (ratio; drawn on a log axis)" if entry["measure"] in RATIO else "")
     method = entry["method"] if entry["method"] == entry["method_used"] else \
         f"{entry['method']} (fell back to {entry['method_used']})"
-    return [("window", entry["window"]), ("design", entry["design"]), ("basis", entry["basis"]),
+    return [("comparison", entry.get("comparison_label") or entry.get("comparison") or ""),
+            ("window", entry["window"]), ("design", entry["design"]), ("basis", entry["basis"]),
             ("measure", f"{measure}; scale: {entry['scale']}" + (f"; unit {entry['unit']}" if entry.get("unit") else "")),
             ("method", f"{method}, test {entry['test']}, level {entry['level']}, prediction interval "
                        f"{entry['prediction_interval']}"),
@@ -47,11 +49,12 @@ def _short_reason(entry: dict) -> str:
 
 def _not_used(entry: dict, comparisons: pd.DataFrame) -> list[str]:
     """Study effects of this outcome, window and measure that are not in the plot, with the reason."""
-    same = comparisons[(comparisons["outcome"] == entry["outcome"]) & (comparisons["measure"] == entry["measure"])
-                       & (comparisons["design"] == entry["design"]) & ~comparisons["used"]]
+    same = comparisons[(comparisons["comparison"] == entry.get("comparison")) & (comparisons["outcome"] == entry["outcome"])
+                       & (comparisons["measure"] == entry["measure"]) & (comparisons["design"] == entry["design"])
+                       & ~comparisons["used"]]
     if entry["kind"] != "across_windows":
         same = same[same["window"] == entry["window"]]
-    return [f"{r['study_id']} ({r['timepoint_text']}, {r['comparison']}): {r['not_used_reason']}"
+    return [f"{r['study_id']} ({r['timepoint_text']}, {r['contrast']}): {r['not_used_reason']}"
             for r in same.to_dict("records")]
 
 
@@ -74,8 +77,8 @@ def forest_figure(entry: dict, forest_dir: Path, comparisons: pd.DataFrame) -> H
     funnel = image(_figure_file(entry["funnel"], forest_dir), f"funnel plot: {entry['title']}") if entry["funnel"] else ""
     # the figure carries its own title, subtitle and method line: the HTML adds settings, exclusions and links
     return Html(f'<figure class="forest" id="{esc("forest-" + entry["id"])}">'
-                f'<h4>{esc(entry["title"])} — {esc(entry["measure"])}'
-                f'{" — " + esc(entry["kind"].replace("_", " ")) if entry["kind"] != "main" else ""}</h4>'
+                f'<h5>{esc(entry["title"])} — {esc(entry["measure"])}'
+                f'{" — " + esc(entry["kind"].replace("_", " ")) if entry["kind"] != "main" else ""}</h5>'
                 + image(image_file, f"forest plot: {entry['title']}, {entry['measure']}")
                 + f'<div class="cols"><div><h5>Settings</h5><dl>{settings}</dl>'
                 f'<h5>Not in this plot</h5>{exclusions}</div>'
@@ -84,19 +87,31 @@ def forest_figure(entry: dict, forest_dir: Path, comparisons: pd.DataFrame) -> H
                 + f'</div></div>{funnel}</figure>')
 
 
-def forests_section(manifest: dict, forest_dir: Path, comparisons: pd.DataFrame, trails: Trails) -> Html:
+def by_comparison(items: list[dict], settings: dict) -> list[tuple[str, list[dict]]]:
+    """(heading, items) per comparison, in the declared order; items of an undeclared comparison after them."""
+    labels = {c["id"]: c["label"] for c in settings.get("comparisons") or []}
+    grouped: dict[str, list[dict]] = {c: [] for c in labels}
+    for item in items:
+        grouped.setdefault(item.get("comparison") or "", []).append(item)
+    return [(labels.get(c) or c or "no comparison", group) for c, group in grouped.items() if group]
+
+
+def forests_section(manifest: dict, forest_dir: Path, comparisons: pd.DataFrame, trails: Trails, settings: dict,
+                    nothing: str | None = None) -> Html:
     entries = manifest.get("forests", [])
     by_id = comparisons.set_index("comparison_id")
     for e in entries:
         for r in e["rows"]:
             c = by_id.loc[r["comparison_id"]]
             trails.add(r["comparison_id"], "comparison",
-                       f"{c['study_id']} / {c['outcome']} / {c['measure']} / {c['window']} ({c['comparison']})",
-                       list(c["record_ids"]), priority=1)
+                       f"{c['study_id']} / {c['outcome']} / {c['measure']} / {c['window']} ({c['comparison']}: "
+                       f"{c['contrast']})", list(c["record_ids"]), priority=1)
+    if not entries:
+        return section("forests", "Forest plots", para(f"No forest plots. {nothing or 'Nothing was pooled.'}", "warn"))
     parts = [para(f"{len(entries)} forest plots: {sum(e['kind'] == 'main' for e in entries)} main analyses, "
                   f"{sum(e['kind'] == 'subgroup' for e in entries)} subgroup forests, "
-                  f"{sum(e['kind'] == 'across_windows' for e in entries)} mortality/survival forests across windows. "
-                  f"k = 1 plots show the study alone (not pooled). "
+                  f"{sum(e['kind'] == 'across_windows' for e in entries)} mortality/survival forests across windows, "
+                  f"under one heading per comparison. k = 1 plots show the study alone (not pooled). "
                   f"{sum(e['funnel'] is not None for e in entries)} funnel plots drawn.")]
     without = [e for e in entries if e["funnel_reason"]]
     if without:
@@ -105,16 +120,20 @@ def forests_section(manifest: dict, forest_dir: Path, comparisons: pd.DataFrame,
                           f"{max(e['k'] for e in entries)}), too few to judge small-study effects or publication bias "
                           "(Cochrane Handbook, chapter 13: funnel plots and asymmetry tests need at least 10 studies); "
                           "no funnel plot is drawn for them.", "note"))
-    outcomes: dict[str, list[dict]] = {}
-    for e in entries:
-        outcomes.setdefault(e["outcome_label"], []).append(e)
-    toc = "".join(f'<li><a href="#{esc(quote("forest-" + e["id"], safe=""))}">{esc(label)}: {esc(e["window"])}, '
-                  f'{esc(e["measure"])}{" (" + esc(e["kind"].replace("_", " ")) + ")" if e["kind"] != "main" else ""}'
-                  f"</a></li>" for label, group in outcomes.items() for e in group)
+    groups = by_comparison(entries, settings)
+    toc = "".join(f'<li><a href="#{esc(quote("forest-" + e["id"], safe=""))}">{esc(heading)} — {esc(e["outcome_label"])}: '
+                  f'{esc(e["window"])}, {esc(e["measure"])}'
+                  f'{" (" + esc(e["kind"].replace("_", " ")) + ")" if e["kind"] != "main" else ""}</a></li>'
+                  for heading, group in groups for e in group)
     parts.append(f'<details class="toc"><summary>List of forest plots</summary><ul class="cols3">{toc}</ul></details>')
-    for label, group in outcomes.items():
-        parts.append(f"<h3>{esc(label)}</h3>")
-        parts += [forest_figure(e, forest_dir, comparisons) for e in group]
+    for heading, group in groups:
+        parts.append(f"<h3>{esc(heading)}</h3>")
+        outcomes: dict[str, list[dict]] = {}
+        for e in group:
+            outcomes.setdefault(e["outcome_label"], []).append(e)
+        for label, mine in outcomes.items():
+            parts.append(f"<h4>{esc(label)}</h4>")
+            parts += [forest_figure(e, forest_dir, comparisons) for e in mine]
     return section("forests", "Forest plots", *parts)
 
 
@@ -147,30 +166,36 @@ def _pooled_row(r: dict, key: str, what: str) -> list:
             "; ".join(w for w in r["warnings"] if not w.startswith("k=1")), trail_link(key)]
 
 
-def pooled_section(pooled: pd.DataFrame, trails: Trails, forest_keys: set[str]) -> Html:
+def pooled_section(pooled: pd.DataFrame, trails: Trails, forest_keys: set[str], settings: dict,
+                   nothing: str | None = None) -> Html:
     has_ids = "pooled_id" in pooled.columns
-    tables = {"main": ([], []), "leave_one_out": ([], [])}
-    for r in pooled.to_dict("records"):
-        key = pooled_key(r)
-        what = r["analysis_name"]
-        if present(r.get("subgroup_level")):
-            what = f"{what} = {r['subgroup_level']}"
-        if present(r.get("omitted_study_id")):
-            what = f"{what}: without {r['omitted_study_id']}"
-        trails.add(key, "pooled", f"{r['outcome']} / {r['window']} / {r['measure']} / {what} / {r['method']}, {r['test']}",
-                   list(r["comparison_ids"]), call=has_ids, priority=0 if key in forest_keys else 2)
-        rows, ids = tables["leave_one_out" if r["analysis"] == "leave_one_out" else "main"]
-        rows.append(_pooled_row(r, key, what))
-        ids.append(f"pooled-row-{key}")
-    note = para("Every pooled row of results/synthesis/pooled.parquet: main analysis with every configured estimator "
-                "and test, subgroups and sensitivity analyses (leave-one-out rows below). RR, OR and HR on the ratio "
-                "scale; other measures on their own scale.")
     headers = ["Outcome", "Window", "Measure (design; basis)", "Analysis", "Method, test", "k", "Estimate [95% CI]",
                "95% PI", "τ²", "I² %", "Q (df), p", "Studies", "Warnings", "Trail"]
-    (main_rows, main_ids), (loo_rows, loo_ids) = tables["main"], tables["leave_one_out"]
-    return section("pooled", "Pooled results", note, table(headers, main_rows, "pooled small", main_ids),
-                   f"<details><summary>Leave-one-out: {len(loo_rows)} rows</summary>",
-                   table(headers, loo_rows, "pooled small", loo_ids), "</details>")
+    parts = [para("Every pooled row of results/synthesis/pooled.parquet, under one heading per comparison: main analysis "
+                  "with every configured estimator and test, subgroups and sensitivity analyses (leave-one-out rows "
+                  "below each). RR, OR and HR on the ratio scale; other measures on their own scale.")]
+    if nothing:
+        parts.append(para(nothing, "warn"))
+    for heading, rows_of in by_comparison(pooled.to_dict("records"), settings):
+        tables = {"main": ([], []), "leave_one_out": ([], [])}
+        for r in rows_of:
+            key = pooled_key(r)
+            what = r["analysis_name"]
+            if present(r.get("subgroup_level")):
+                what = f"{what} = {r['subgroup_level']}"
+            if present(r.get("omitted_study_id")):
+                what = f"{what}: without {r['omitted_study_id']}"
+            trails.add(key, "pooled", f"{r['comparison']} / {r['outcome']} / {r['window']} / {r['measure']} / {what} / "
+                                      f"{r['method']}, {r['test']}",
+                       list(r["comparison_ids"]), call=has_ids, priority=0 if key in forest_keys else 2)
+            rows, ids = tables["leave_one_out" if r["analysis"] == "leave_one_out" else "main"]
+            rows.append(_pooled_row(r, key, what))
+            ids.append(f"pooled-row-{key}")
+        (main_rows, main_ids), (loo_rows, loo_ids) = tables["main"], tables["leave_one_out"]
+        parts += [f"<h3>{esc(heading)}</h3>", table(headers, main_rows, "pooled small", main_ids),
+                  f"<details><summary>Leave-one-out: {len(loo_rows)} rows</summary>",
+                  table(headers, loo_rows, "pooled small", loo_ids), "</details>"]
+    return section("pooled", "Pooled results", *parts)
 
 
 def comparators_section(comparators: pd.DataFrame, trails: Trails) -> Html:
@@ -186,15 +211,16 @@ def comparators_section(comparators: pd.DataFrame, trails: Trails) -> Html:
         ours = (f"{num(r['our_estimate'])} [{num(r['our_ci_lb'])}, {num(r['our_ci_ub'])}], I² {num(r['our_I2'], 0)}%"
                 if _finite(r["our_estimate"]) else "")
         rows.append([Html(f'<b>{esc(r["study_id"])}</b><br><span class="badge">{esc(r["source"])}</span>'),
+                     r["comparison"] if present(r["comparison"]) else "none",
                      r["outcome_label"], f"{r['timepoint_text']} → {r['window'] if present(r['window']) else r['assignment']}",
                      Html(f"{esc(published)}<br><span class=\"small\">{esc(details)}</span>"), r["flags"],
                      f"{r['our_measure'] or '–'}; {r['our_method']}, {r['our_test']}; k = {r['our_k']}", ours,
                      r["our_note"], trail_link(r["record_id"])])
     note = Html(f'<p class="published-note">Published meta-analyses: their pooled values are quoted as printed — '
-                f'<b>{esc(PUBLISHED)}</b> — and never enter our pooling. Our estimate for the same outcome, '
-                "window and measure (main analysis, default estimator and test) is shown beside each; k = 1 means "
+                f'<b>{esc(PUBLISHED)}</b> — and never enter our pooling. Our estimate for the same comparison (the '
+                "one whose sides the published contrast's arms are on), outcome, window and measure (main analysis, default estimator and test) is shown beside each; k = 1 means "
                 "a single study, not pooled.</p>")
-    headers = ["Published meta-analysis", "Outcome", "Timepoint → window", "Published estimate [95% CI]",
+    headers = ["Published meta-analysis", "Comparison", "Outcome", "Timepoint → window", "Published estimate [95% CI]",
                "Flags", "Our measure; method; k", "Our estimate [95% CI]", "Our note", "Trail"]
     return section("comparators", "Published comparators beside our estimates", note,
                    table(headers, rows, "comparators small"))

@@ -26,13 +26,16 @@ def _flatten(prefix: str, value) -> list[tuple[str, str]]:
 
 
 def _window_text(w: dict) -> str:
-    end = "" if w["to_days"] is None else f"{w['to_days']:.10g}"
-    return f"{w['label']} (days {w['from_days']:.10g}-{end})"
+    end = "on" if w["to_days"] is None else f"to <{w['to_days']:.10g}"
+    return f"{w['label']} (days {w['from_days']:.10g} {end})"
 
 
 def _key_settings(settings: dict, manifest: dict) -> list[tuple[str, str]]:
     windows = "; ".join(_window_text(w) for w in settings.get("windows", []))
-    return [("analysis windows", windows),
+    comparisons = "; ".join(f"{c['id']} ({c['label']})" for c in settings.get("comparisons") or []) or "none declared"
+    return [("comparisons", comparisons), ("analysis windows", windows),
+            ("longest follow-up", "each study's latest timepoint, per comparison, outcome and measure"
+             if settings.get("longest_follow_up", True) else "not analysed"),
             ("forest plots", f"{settings.get('default_method')} estimator of tau², {settings.get('default_test')} test "
                              f"(defaults); level {settings.get('level')}; prediction interval "
                              f"{settings.get('prediction_interval')}"),
@@ -71,7 +74,9 @@ def _arms_text(arms: pd.DataFrame) -> str:
     out = []
     for a in arms.to_dict("records"):
         n = a["n_analysed"] if pd.notna(a["n_analysed"]) else a["n_randomized"]
-        bits = [a["arm_role"], f"n={n:.0f}" if pd.notna(n) else "n not stated"]
+        received = next((a[k] for k in ("intervention_label", "intervention") if present(a.get(k))),
+                        "intervention not stated")
+        bits = [a["arm_role"], received, f"n={n:.0f}" if pd.notna(n) else "n not stated"]
         bits += [a[k] for k in ("cell_source", "cell_type", "route") if pd.notna(a[k]) and a[k] not in ("none", "")]
         out.append(f"{a['arm_label']} ({', '.join(str(b) for b in bits)})")
     return "\n".join(out)
@@ -92,7 +97,7 @@ def _study_row(study: str, group: pd.DataFrame) -> list:
 
 
 def characteristics_section(chars: pd.DataFrame) -> Html:
-    headers = ["Study", "Kind and design", "Randomized", "Condition, country", "Arms (role, n, cells, route)",
+    headers = ["Study", "Kind and design", "Randomized", "Condition, country", "Arms (role, intervention, n, cells, route)",
                "Citation", "Study flags"]
     parts = [para("Studies excluded by validation are absent here and listed under Validation.")]
     for collection, title in (("studies", "Studies (pooled)"),
@@ -166,9 +171,10 @@ def flags_section(harmonized: pd.DataFrame, comparisons: pd.DataFrame, windows: 
     flag_rows = [[code, records[code], _first(sorted(counts[code]), 30)]
                  for code in sorted(counts, key=lambda c: (-records[c], c))]
     unused = comparisons[~comparisons["used"]]
-    grouped = (unused.groupby(["study_id", "outcome", "comparison", "timepoint_text", "not_used_reason"], dropna=False)
-               ["measure"].apply(lambda m: ", ".join(sorted(set(m)))).reset_index())
-    unused_rows = [[r["study_id"], r["outcome"], r["comparison"], r["timepoint_text"], r["measure"], r["not_used_reason"]]
+    grouped = (unused.groupby(["study_id", "outcome", "comparison", "contrast", "timepoint_text", "not_used_reason"],
+                              dropna=False)["measure"].apply(lambda m: ", ".join(sorted(set(m)))).reset_index())
+    unused_rows = [[r["study_id"], r["outcome"], f"{r['comparison']}: {r['contrast']}", r["timepoint_text"], r["measure"],
+                    r["not_used_reason"]]
                    for r in grouped.to_dict("records")]
     outside = windows[windows["status"].isin(["unassigned", "no comparison", "not used"])]
     window_rows = [[r["study_id"], r["outcome"], r["timepoint_text"], r["status"], r["assignment"], r["note"]]
