@@ -269,13 +269,10 @@ def _spec(kind: str, stem: str, row: dict, blocks: list[Block], overall: dict | 
     measure = row["measure"]
     what = measure_text(measure, unit)
     window = "all windows" if kind == "across_windows" else row["window"]
-    if row["design"] == "within_arm":
-        design = (f"{sides.experimental} arms, follow-up vs baseline (pre-post correlation "
-                  f"{row['pre_post_correlation']:g})")
-    else:
-        design = f"{sides.experimental} vs {sides.control}"
+    design = "" if row["design"] != "within_arm" else (
+        f"; {sides.experimental} arms, follow-up vs baseline (pre-post correlation {row['pre_post_correlation']:g})")
     meld = f"; MELD variant {row['meld_variant']}" if _text(row.get("meld_variant")) else ""
-    subtitle = (f"{sides.label}: {what}; {design}; basis: {row['basis']}{meld.replace('_', ' ')}"
+    subtitle = (f"{sides.label}: {what}{design}; basis: {row['basis']}{meld.replace('_', ' ')}"
                 + (f"; {extra}" if extra else ""))
     return ForestSpec(stem, kind, f"{row['outcome_label']}, {window}", subtitle, measure, _text(row["benefit"]),
                       row["design"], unit, blocks, overall, max_rows, sides)
