@@ -23,7 +23,7 @@ from livertrials.io.timepoints import TimepointError, parse_timepoint
 from livertrials.validate.issues import Issue
 from livertrials.validate.meta import group_ids, groups
 
-KNOWN_FLAGS = {"secondary_source", "arm_attribution_uncertain", "not_printed", "km_estimate", "approximate"}
+KNOWN_FLAGS = {"secondary_source", "arm_attribution_uncertain", "not_printed", "km_estimate", "approximate", "quote_is_gloss"}
 TEXT_STATISTICS = {"p_value"}
 LOCATION_STATISTICS = {"mean", "median", "q1", "q3", "min", "max", "value", "approx", "pooled_level", "central_value"}
 

@@ -14,6 +14,7 @@ from livertrials.io.registry import Registry
 from livertrials.validate.issues import Issue
 from livertrials.validate.interventions import validate_interventions
 from livertrials.validate.meta import validate_study_meta
+from livertrials.validate.quotes import quote_warnings
 from livertrials.validate.rows import validate_measurements
 
 
@@ -35,7 +36,7 @@ def unit_warnings(study: StudyFolder, registry: Registry) -> list[Issue]:
 
 def validate_rows(study: StudyFolder, registry: Registry) -> list[Issue]:
     """Errors and warnings of measurements.csv."""
-    return validate_measurements(study, registry) + unit_warnings(study, registry)
+    return validate_measurements(study, registry) + unit_warnings(study, registry) + quote_warnings(study)
 
 
 def validate_study(study: StudyFolder, registry: Registry) -> list[Issue]:
