@@ -6,17 +6,32 @@ import argparse
 import sys
 from pathlib import Path
 
-from livertrials.io.registry import DEFAULT_REGISTRY, load_registry
+from livertrials.io.project import ProjectError, locate_registry
+from livertrials.io.registry import load_registry
 from livertrials.lineage.trails import NoLineageError, trail
 
 
+def registry_for(folder: Path, args):
+    """The registry to validate ``folder`` with (--registry, --config, or the project's config); ProjectError if none."""
+    path = locate_registry(folder, args.registry, args.config)
+    try:
+        return load_registry(path.resolve())
+    except Exception as error:  # noqa: BLE001 - any broken registry file: one line, not a traceback
+        raise ProjectError(f"the outcome registry {path} cannot be read: {type(error).__name__}: "
+                           f"{str(error).splitlines()[0] if str(error) else ''}") from None
+
+
 def validate_command(args) -> int:
-    """Validate study folders without running the workflow; exit 1 if any has errors."""
+    """Validate study folders without running the workflow; exit 1 if any has errors, 2 if there is no registry."""
     from livertrials.harmonize.study import process_study
 
-    registry = load_registry(args.registry)
     failed = 0
     for folder in args.folders:
+        try:
+            registry = registry_for(Path(folder), args)
+        except ProjectError as error:
+            print(f"livertrials validate: error: {error}", file=sys.stderr)
+            return 2
         records, _, issues = process_study(Path(folder), "studies", registry)
         errors = [i for i in issues if i.severity == "error"]
         for issue in issues:
@@ -43,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     validate = sub.add_parser("validate", help="validate study folders (no workflow run)")
     validate.add_argument("folders", nargs="+")
-    validate.add_argument("--registry", default=str(DEFAULT_REGISTRY))
+    validate.add_argument("--registry", help="outcome registry (outcomes.yaml; interventions.yaml beside it); default: "
+                          "the `registry` of --config or of the project's config/config.yaml")
+    validate.add_argument("--config", help="config file whose `registry` is used, relative to its project root (the "
+                          "folder holding config/); default: config/config.yaml in the working directory or above the study folder")
     validate.set_defaults(func=validate_command)
     audit = sub.add_parser("audit", help="print the full trail of a result id down to the printed source sentences")
     audit.add_argument("id")
