@@ -1,4 +1,5 @@
-"""Command line: ``livertrials validate FOLDER...`` and ``livertrials audit ID``."""
+"""Command line: ``livertrials validate FOLDER...``, ``livertrials compare-extractions FOLDER...`` and
+``livertrials audit ID``."""
 
 from __future__ import annotations
 
@@ -42,6 +43,24 @@ def validate_command(args) -> int:
     return 1 if failed else 0
 
 
+def compare_command(args) -> int:
+    """Print every disagreement between measurements.csv and measurements.second.csv; exit 1 if there is one."""
+    from livertrials.validate.double_extraction import comparison_lines
+
+    try:
+        registry = registry_for(Path(args.folders[0]), args)
+    except ProjectError as error:
+        if args.registry or args.config:
+            print(f"livertrials compare-extractions: error: {error}", file=sys.stderr)
+            return 2
+        registry = None
+        print(f"livertrials compare-extractions: {error}; outcomes, statistics and units are compared as written",
+              file=sys.stderr)
+    lines, disagreements = comparison_lines([Path(f) for f in args.folders], registry)
+    print("\n".join(lines))
+    return 1 if disagreements else 0
+
+
 def audit_command(args) -> int:
     """Print the trail of one id; exit 1 if the results folder has no lineage or no such id."""
     try:
@@ -63,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("--config", help="config file whose `registry` is used, relative to its project root (the "
                           "folder holding config/); default: config/config.yaml in the working directory or above the study folder")
     validate.set_defaults(func=validate_command)
+    compare = sub.add_parser("compare-extractions", help="compare measurements.csv with a second extractor's "
+                             "measurements.second.csv (double extraction): print every disagreement")
+    compare.add_argument("folders", nargs="+")
+    compare.add_argument("--registry", help="outcome registry used to read outcomes, statistics and units (as for validate)")
+    compare.add_argument("--config", help="config file whose `registry` is used (as for validate)")
+    compare.set_defaults(func=compare_command)
     audit = sub.add_parser("audit", help="print the full trail of a result id down to the printed source sentences")
     audit.add_argument("id")
     audit.add_argument("--results", default="results")

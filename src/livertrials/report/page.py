@@ -18,6 +18,7 @@ from livertrials.figures.forest_specs import synthesis_settings
 from livertrials.io.atomic import write_text
 from livertrials.io.tables import read_table
 from livertrials.report.html import CSS, Html, esc, section
+from livertrials.report.qa_sections import extraction_checks_section
 from livertrials.report.results_sections import comparators_section, forests_section, pooled_section
 from livertrials.report.sections import (characteristics_section, figures_section, flags_section, meld_section,
                                          settings_section, validation_section)
@@ -27,6 +28,7 @@ from livertrials.report.trails import Trails
 SECTIONS = [("settings", "Run settings"), ("studies", "Study characteristics"), ("figures", "Evidence map and arm means"),
             ("forests", "Forest plots"), ("pooled", "Pooled results"), ("comparators", "Published comparators"),
             ("meld", "MELD reported vs at mean labs"), ("flags", "Flags and exclusions"), ("validation", "Validation"),
+            ("extraction-checks", "Extraction checks"),
             ("provenance", "Audit trails")]
 
 
@@ -59,6 +61,7 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
             pooled_section(pooled, trails, forest_keys), comparators_section(comparators, trails),
             meld_section(harmonized, trails),
             flags_section(harmonized, comparisons, windows), validation_section(issues, summary)]
+    body.append(extraction_checks_section(results, issues, config))
     body.append(section("provenance", "Audit trails",
                         Html("<p><code>livertrials.cli.trail()</code> for every id linked above (the same text as "
                              "<code>livertrials audit ID</code>). Open a block to read the path from the result down "
