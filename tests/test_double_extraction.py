@@ -115,7 +115,7 @@ def test_each_disagreement_is_an_error_naming_the_file_and_line(tmp_path):
     write_double_extraction([folder], ["studies"], None, out)
     issues = disagreement_issues(read_table(out))
     assert [(i.severity, i.rule, i.file.rsplit("/", 1)[1], i.row, i.row_id, i.column, i.value) for i in issues] == [
-        ("error", RULE, "measurements.csv", 2, "R1", "value", "3.01"),
+        ("error", RULE, "measurements.csv", 2, "R1", "value", "30.1"),   # the value as the named file has it
         ("error", RULE, "measurements.csv", 5, "R4", "", ""),
         ("error", RULE, SECOND_FILE, 6, "X9", "", "")]
 

@@ -235,7 +235,7 @@ def disagreement_issues(frame: pd.DataFrame) -> list[Issue]:
         line = r["line"] if pd.notna(r["line"]) else (r["second_line"] if pd.notna(r["second_line"]) else None)
         file = r["file"] if pd.notna(r["line"]) or pd.isna(r["second_line"]) else r["second_file"]
         issues.append(Issue(r["study"], str(file), None if line is None else int(line), r["row_id"] or r["second_row_id"],
-                            r["column"], r["second"] if r["kind"] == "different" else "", RULE,
+                            r["column"], r["first"] if r["kind"] == "different" else "", RULE,
                             f"unresolved double extraction: {r['message']}; resolve it and make the two files agree "
                             "(or set exclude_unresolved_double_extraction: false)"))
     return issues
