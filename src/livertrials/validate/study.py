@@ -3,8 +3,8 @@
 ``study.yaml`` is checked against ``src/livertrials/validate/schemas/study.schema.yaml``
 (JSON schema) plus cross-references (validate.meta); ``measurements.csv`` against a pandera
 schema built for the study (its arms) and the registry (outcomes, units, statistics,
-plausible ranges; validate.rows). Errors reject the study; the one warning (a presumed unit)
-is carried downstream as a flag.
+plausible ranges; validate.rows). Errors reject the study; warnings keep it: a presumed unit (carried
+downstream as a flag) and a value its own quote does not print (validate.quotes).
 """
 
 from __future__ import annotations
