@@ -138,3 +138,14 @@ def test_every_curated_gloss_row_is_flagged_says_why_and_would_warn_without_its_
     assert set(flagged) == set(curated)
     for row_id, r in flagged.items():
         assert not value_in_quote(r["value"], r["quote"]), f"{row_id}: the quote prints the value; drop it from {GLOSS_FILE}"
+
+
+@pytest.mark.parametrize("quote", ["9" * 3_000_000, "1 x " * 500_000, "1.5e" * 500_000, "10^(" * 500_000,
+                                   "fifty-" * 500_000, "1,2" * 1_000_000])
+def test_a_huge_hostile_quote_is_checked_in_a_moment(quote):
+    import time
+
+    start = time.perf_counter()
+    value_in_quote("38.4", quote + " 38.4")
+    assert time.perf_counter() - start < 2
+    assert not value_in_quote("38.4", quote + " 38.4")  # searched up to QUOTE_LIMIT characters only

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from decimal import Decimal, InvalidOperation
 
 from livertrials.io.extraction import MEASUREMENTS_FILE, StudyFolder
@@ -30,17 +31,20 @@ _SUPERSCRIPT_RUN = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+")
 _MINUS = re.compile("[\u2212\u2010\u2011\u2012\u2013\u2014\ufe63\uff0d]")
 _PLUS_MINUS = re.compile(r"\+\s*/\s*-|\+\s*-(?=\s*\d)")
 _MIDDLE_DOT = re.compile(r"(?<=\d)[·•](?=\d)")  # 36·4 (a decimal point in some journals)
-# a run of digits with separators inside it: every reading of it is a candidate
-_PLAIN = re.compile(r"\d*\.\d+|\d+")
-_DECIMAL_COMMA = re.compile(r"(?<![\d,.])\d+,\d+(?!\d|[,.]\d)")
-_THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:(?P<sep>[, '])\d{3})(?:(?P=sep)\d{3})*(?:[.,]\d+)?(?![\d])")
-_THOUSANDS_DOT = re.compile(r"(?<![\d,.])\d{1,3}(?:\.\d{3})+(?:,\d+)?(?![\d.])")
-_POWER = re.compile(r"(?:(\d*\.?\d+)\s*[x×*]\s*)?10\s*(?:\^\s*\(?|\()\s*(-?\s*\d{1,3})\s*\)?")  # 10^5, 1.2 x 10(5)
+QUOTE_LIMIT = 20_000  # characters of a quote searched (the longest shipped quote has 645): a huge cell stays quick
+# A number as printed, taken whole from the start of its run of digits: atomic, so a failed match never
+# backtracks into it (a long run of digits costs linear time, not quadratic).
+_NUM = r"(?<![\d.])(?>\d+(?:\.\d+)?|\.\d+)"
+_PLAIN = re.compile(_NUM)
+_DECIMAL_COMMA = re.compile(r"(?<![\d,.])\d++,\d++(?![,.]\d)")
+_THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:(?P<sep>[, '])\d{3})(?:(?P=sep)\d{3})*+(?:[.,]\d++)?(?![\d])")
+_THOUSANDS_DOT = re.compile(r"(?<![\d,.])\d{1,3}(?:\.\d{3})++(?:,\d++)?(?![\d.])")
+_POWER = re.compile(rf"(?:({_NUM})\s*+[x×*]\s*+)?10\s*+(?:\^\s*+\(?|\()\s*+(-?\s*+\d{{1,3}})")  # 10^5, 1.2 x 10(5)
 # 1 × 106/kg, 5 × 10 7: a superscript exponent flattened when the source was copied
-_FLAT_POWER = re.compile(r"(\d*\.?\d+)\s*[x×*]\s*10\s?(\d{1,2})(?![\d.])")
+_FLAT_POWER = re.compile(rf"({_NUM})\s*+[x×*]\s*+10 ?(\d{{1,2}})(?![\d.])")
 _VALUE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,4})?", re.ASCII)
-_E_NOTATION = re.compile(r"\d*\.?\d+[eE][-+]?\d+")
-_SCALE = re.compile(r"(\d*\.?\d+)\s*(thousand|million|billion)\b", re.IGNORECASE)
+_E_NOTATION = re.compile(rf"({_NUM})[eE]([-+]?\d{{1,4}})(?!\d)")
+_SCALE = re.compile(rf"({_NUM})\s*+(thousand|million|billion)\b", re.IGNORECASE)
 _SCALES = {"thousand": 3, "million": 6, "billion": 9}
 _UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
           "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
@@ -62,15 +66,16 @@ def normalize(text: str) -> str:
 
 def _signed(text: str, start: int) -> bool:
     """True if the number starting at ``start`` has a minus sign (not a hyphen of a range such as 31-76)."""
-    before = text[:start].rstrip(" ")
+    before = text[max(0, start - 8):start].rstrip(" ")  # a short window: a long quote stays linear
     if not before.endswith("-"):
         return False
     return len(before) == 1 or not (before[-2].isalnum() or before[-2] in ").%")
 
 
-def printed_numbers(quote: str) -> set[Decimal]:
+@lru_cache(maxsize=256)  # rows of one table often share a quote
+def printed_numbers(quote: str) -> frozenset[Decimal]:
     """Every number the quote can be read as printing, each with its sign where a minus precedes it."""
-    text = normalize(quote)
+    text = normalize(quote[:QUOTE_LIMIT])
     numbers: set[Decimal] = set()
 
     def add(raw: str, start: int) -> None:
@@ -94,7 +99,7 @@ def printed_numbers(quote: str) -> set[Decimal]:
     for match in _THOUSANDS_DOT.finditer(text):
         add(match.group().replace(".", "").replace(",", "."), match.start())
     for match in _E_NOTATION.finditer(text):
-        add(match.group(), match.start())
+        add(f"{match.group(1)}e{match.group(2)}", match.start())
     for pattern in (_POWER, _FLAT_POWER):
         for match in pattern.finditer(text):
             mantissa, exponent = match.group(1) or "1", match.group(2).replace(" ", "")
@@ -105,7 +110,7 @@ def printed_numbers(quote: str) -> set[Decimal]:
         tens, unit, small = (g.lower() if g else g for g in match.groups())
         number = _UNITS.index(small) if small else (_TENS.index(tens) + 2) * 10 + (_UNITS.index(unit) if unit else 0)
         numbers.add(Decimal(number))
-    return numbers
+    return frozenset(numbers)
 
 
 def value_number(value: str) -> Decimal | None:
