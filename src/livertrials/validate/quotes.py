@@ -3,7 +3,8 @@
 A value typed wrong (36.4 -> 38.4) passes every range check; the quote beside it is the one witness.
 The comparison is numeric, over every way a number is printed: thousands separators (1,234 / 1 234 /
 1.234,5), a decimal comma or middle dot, U+2212 and other minus signs, full-width digits, trailing
-zeros (36.40 is 36.4), a percent sign, "±" and "+/-", and powers of ten (10 x 10(5), 1.2×10⁵).
+zeros (36.40 is 36.4), a percent sign, "±" and "+/-", powers of ten (10 x 10(5), 1.2×10⁵, and 1× 106
+where copying flattened a superscript), "2.5 million", and English number words ("Fifty-three patients").
 The whole quote is searched, so a Chinese quote's English gloss in [brackets] counts as well.
 A row whose quote does not print its value on purpose (a gloss, a number derived from the printed
 ones, a secondary source's wording) carries the flag ``quote_is_gloss`` and is not checked.
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from livertrials.io.extraction import MEASUREMENTS_FILE, StudyFolder
 from livertrials.io.numbers import P_VALUE
