@@ -7,19 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from livertrials.io.project import ProjectError, locate_registry
-from livertrials.io.registry import load_registry
+from livertrials.io.project import ProjectError, project_registry
 from livertrials.lineage.trails import NoLineageError, trail
-
-
-def registry_for(folder: Path, args):
-    """The registry to validate ``folder`` with (--registry, --config, or the project's config); ProjectError if none."""
-    path = locate_registry(folder, args.registry, args.config)
-    try:
-        return load_registry(path.resolve())
-    except Exception as error:  # noqa: BLE001 - any broken registry file: one line, not a traceback
-        raise ProjectError(f"the outcome registry {path} cannot be read: {type(error).__name__}: "
-                           f"{str(error).splitlines()[0] if str(error) else ''}") from None
 
 
 def validate_command(args) -> int:
@@ -29,7 +18,7 @@ def validate_command(args) -> int:
     failed = 0
     for folder in args.folders:
         try:
-            registry = registry_for(Path(folder), args)
+            registry = project_registry(Path(folder), args.registry, args.config)
         except ProjectError as error:
             print(f"livertrials validate: error: {error}", file=sys.stderr)
             return 2
@@ -48,7 +37,7 @@ def compare_command(args) -> int:
     from livertrials.validate.double_extraction import comparison_lines
 
     try:
-        registry = registry_for(Path(args.folders[0]), args)
+        registry = project_registry(Path(args.folders[0]), args.registry, args.config)
     except ProjectError as error:
         if args.registry or args.config:
             print(f"livertrials compare-extractions: error: {error}", file=sys.stderr)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from livertrials.io.registry import Registry, load_registry
 from livertrials.io.text import quoted
 from livertrials.settings import defaults
 
@@ -74,3 +75,13 @@ def locate_registry(folder: Path, registry: str | None = None, config: str | Non
     if not path.is_file():
         raise ProjectError(f"the outcome registry {path} ({said}) does not exist")
     return path
+
+
+def project_registry(folder: Path, registry: str | None = None, config: str | None = None) -> Registry:
+    """The registry locate_registry finds, loaded; a file that cannot be read is a ProjectError too."""
+    path = locate_registry(folder, registry, config)
+    try:
+        return load_registry(path.resolve())
+    except Exception as error:  # noqa: BLE001 - any broken registry file: one line for the user, not a traceback
+        first = str(error).splitlines()[0] if str(error) else ""
+        raise ProjectError(f"the outcome registry {path} cannot be read: {type(error).__name__}: {first}") from None
