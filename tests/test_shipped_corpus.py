@@ -166,7 +166,7 @@ def test_risk_of_bias_support_is_verbatim_from_the_named_sheet_row():
         if assessment is None:
             continue
         assessed += 1
-        for entry in [*assessment["domains"], assessment["overall"]]:
+        for entry in [*assessment["domains"], *([assessment["overall"]] if "overall" in assessment else [])]:
             where = (folder.name, entry.get("domain", "overall"))
             if entry["judgement"] == "no_information":   # nothing to quote
                 continue
