@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import ROOT
 from test_synthesis import char, frames, rec
 
-from conftest import ROOT
 from livertrials.figures.forest_draw import draw_forest
 from livertrials.figures.forest_specs import forest_specs, subgroup_difference_text
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table

@@ -49,7 +49,7 @@ def difference_test(variable: str, rows: list[dict], effects: dict, settings: Se
         result = subgroup_test(yi, vi, groups, method, test, settings.level, fallback=settings.fallback)
     except ValueError as error:   # e.g. as many subgroups as studies: no residual df for tau^2
         return {"subgroup_q": math.nan, "subgroup_df": None, "subgroup_p": math.nan,
-                "subgroup_test": f"not computed ({model}): {error}"}
+                "subgroup_test": f"not computed: {error} (the moderator test needs more studies than subgroups)"}
     stat = (f"F({result.QM_df1}, {result.QM_df2:.0f})" if test == "knha"
             else f"chi-squared with {result.QM_df1} df")
     used = result.model.method_used
