@@ -63,3 +63,8 @@ def character_hint(text: str) -> str:
     if text != text.rstrip("\r\n") and text.strip():
         parts.append("the value ends with a line break: remove it")
     return "; ".join(parts)
+
+
+def with_article(label: str) -> str:
+    """'a mean', 'an odds ratio': the label with its indefinite article (by its first letter)."""
+    return f"{'an' if label[:1].lower() in 'aeiou' else 'a'} {label}"

@@ -61,7 +61,8 @@ def validate_groups(meta: dict, study_id: str, file: str) -> list[Issue]:
             twice = next(r for r in interventions if interventions.count(r) > 1)
             issues.append(Issue(study_id, file, None, "", f"contrasts.{index}.intervention", twice, "contrast of two different arms",
                                 f"contrast {name} lists arm {quoted(twice)} twice: list each arm once"))
-        issues += _total_warning(contrast, index, arms, study_id, file)
+        else:  # the total of a contrast whose arms are wrong says nothing more
+            issues += _total_warning(contrast, index, arms, study_id, file)
     return issues
 
 

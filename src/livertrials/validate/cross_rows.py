@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from livertrials.io.numbers import parse_number
-from livertrials.io.text import quoted, shorten
+from livertrials.io.text import quoted, shorten, with_article
 from livertrials.io.timepoints import TimepointError, parse_timepoint
 from livertrials.validate.consistency import cell_key
 from livertrials.validate.issues import Issue
@@ -81,7 +81,7 @@ def _row_id_lookalikes(frame: pd.DataFrame, study_id: str, file: str) -> list[Is
     """Row ids equal once spaces and case are ignored are two names for one id (exact repeats: "unique row_id")."""
     issues, seen = [], {}
     for index, row_id in zip(frame.index, frame["row_id"]):
-        key = " ".join(row_id.split()).casefold()
+        key = "".join(row_id.split()).casefold()
         if not key:
             continue  # an empty row_id is reported by "not empty"
         first = seen.setdefault(key, (index, row_id))
@@ -124,9 +124,10 @@ def _estimate_in_ci(by_stat: dict, cells: Cells, study_id: str, file: str) -> li
             value = parse_number(row["value"])
             if value is not None and value <= 0:
                 issues.append(Issue(study_id, file, index + 2, row["row_id"], "value", row["value"], "ratio above 0",
-                                    f"a confidence limit of a {estimate.replace('_', ' ')} must be above 0, not {shorten(row['value'])}"
-                                    + (": a printed 0 is a rounded small number; it cannot be used on the log scale and the "
-                                       "row's standard error is not derived from it" if value == 0 else ": check the value"),
+                                    f"a confidence limit of {with_article(estimate.replace('_', ' '))} must be above 0, not {shorten(row['value'])}"
+                                    + (": a printed 0 is a small number rounded, but a ratio's CI is used on the log scale, "
+                                       "where 0 has no value, so the effect is not pooled from it; use more digits or the "
+                                       "counts if the source gives them" if value == 0 else ": check the value"),
                                     "warning" if value == 0 else "error"))
     if estimate is None:
         return issues

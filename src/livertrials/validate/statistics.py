@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from livertrials.io.numbers import parse_number
-from livertrials.io.text import character_hint, foreign_digits, quoted
+from livertrials.io.text import character_hint, foreign_digits, quoted, with_article
 from livertrials.validate.issues import Issue
 from livertrials.validate.meta import group_ids, groups
 
@@ -38,12 +38,12 @@ def _fits_kind(kind: str, statistic: str) -> bool:
 
 def _kind_message(outcome, statistic) -> str:
     if outcome.kind == "events":
-        return (f"{outcome.id} is an events outcome (patients with the event): a {statistic.label} does not fit; give the "
+        return (f"{outcome.id} is an events outcome (patients with the event): {with_article(statistic.label)} does not fit; give the "
                 "number of patients as statistic count or their percentage as proportion (a ratio on a contrast)")
     if statistic.id in RATIOS:
-        return (f"{outcome.id} is a {outcome.kind} outcome: a {statistic.label} does not fit; if the source prints one for "
+        return (f"{outcome.id} is {with_article(outcome.kind)} outcome: {with_article(statistic.label)} does not fit; if the source prints one for "
                 "it, use statistic effect_printed_as_or (kept as printed, never read as a ratio)")
-    return (f"{outcome.id} is a {outcome.kind} outcome: a {statistic.label} does not fit; if the source counts patients "
+    return (f"{outcome.id} is {with_article(outcome.kind)} outcome: {with_article(statistic.label)} does not fit; if the source counts patients "
             "above or below a threshold, that is an events outcome of its own (add it to resources/registry/outcomes.yaml)")
 
 
@@ -87,11 +87,11 @@ def statistic_issues(frame: pd.DataFrame, meta: dict, rules, study_id: str, file
             issue("statistic", "statistic fits outcome kind", _kind_message(outcome, statistic))
         elif row["arm"] in contrasts and statistic.id in ARM_LEVEL:
             issue("statistic", "statistic fits arm or contrast",
-                  f"{quoted(row['arm'])} is a contrast but a {statistic.label} describes one arm: put the row on the arm it "
+                  f"{quoted(row['arm'])} is a contrast but {with_article(statistic.label)} describes one arm: put the row on the arm it "
                   "describes, or use the statistic of a difference between arms (e.g. mean_difference)")
         elif row["arm"] in arms and statistic.id in CONTRAST_LEVEL:
             issue("statistic", "statistic fits arm or contrast",
-                  f"a {statistic.label} compares two arms but {quoted(row['arm'])} is one arm: put the row on a contrast "
+                  f"{with_article(statistic.label)} compares two arms but {quoted(row['arm'])} is one arm: put the row on a contrast "
                   "(defined under contrasts in study.yaml)")
         if number is None:
             continue  # not a number: reported by "number as printed"
@@ -99,10 +99,10 @@ def statistic_issues(frame: pd.DataFrame, meta: dict, rules, study_id: str, file
             issue("value", "whole count", f"a count of patients is a whole number, not {quoted(row['value'])}: if the source "
                                           "printed a percentage, use statistic proportion with unit %")
         if statistic.id in RATIOS and number <= 0:
-            issue("value", "ratio above 0", f"a {statistic.label} is above 0, not {quoted(row['value'])}: check the value "
+            issue("value", "ratio above 0", f"{with_article(statistic.label)} is above 0, not {quoted(row['value'])}: check the value "
                                             "(a ratio of 0 or below cannot be pooled on the log scale)")
         if statistic.id in {"sd", "se"} and number == 0:
-            issue("value", "SD above 0", f"a {statistic.label} of 0 means every patient had the same value: the row will be "
+            issue("value", "SD above 0", f"{with_article(statistic.label)} of 0 means every patient had the same value: the row will be "
                                          "dropped from pooling; check the value against the source", "warning")
         issues += _size_issue(row, index, outcome, statistic, number, largest, csv_sizes, study_id, file)
     return issues
