@@ -636,6 +636,8 @@ simple("country_no_read_as_false", Y("study.yaml schema", "country", 'put the te
        _yaml_lines(lambda t: t.replace("country: China", "country: NO", 1)))
 simple("etiology_yes_read_as_true", Y("study.yaml schema", "etiology", 'e.g. etiology: "YES"'),
        _yaml_lines(lambda t: t.replace("etiology: HBV", "etiology: yes", 1)))
+simple("n_randomized_arabic_indic_digits", Y("study.yaml schema", "arms.0.n_randomized", "(U+0662 ARABIC-INDIC DIGIT TWO)"),
+       _arm(0, n_randomized="٢٠"))
 simple("follow_up_number_unquoted", Y("study.yaml schema", "follow_up", 'put it in quotes, e.g. follow_up: "24"'),
        _set("follow_up", 24))
 

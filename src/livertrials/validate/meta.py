@@ -59,8 +59,12 @@ def _words(types) -> str:
 
 
 def _quote_hint(path: list[str], instance, expected) -> str:
-    """Why YAML read a value as something other than text, and how to keep it text (``country: NO`` is false)."""
-    if "string" not in ([expected] if isinstance(expected, str) else expected) or isinstance(instance, (str, list, dict)) \
+    """Why YAML read a value as something other than text, and how to keep it text (``country: NO`` is false);
+    for text where a number belongs, the characters that kept it from being one."""
+    if isinstance(instance, str):  # e.g. a size typed with Arabic-Indic digits is read as text
+        hint = character_hint(instance)
+        return f" ({hint})" if hint else ""
+    if "string" not in ([expected] if isinstance(expected, str) else expected) or isinstance(instance, (list, dict)) \
             or instance is None:
         return ""
     key = next((p for p in reversed(path) if not p.isdigit()), "key")
