@@ -17,7 +17,8 @@ def validate_command(args) -> int:
     registry = load_registry(args.registry)
     failed = 0
     for folder in args.folders:
-        records, _, issues = process_study(Path(folder), "studies", registry)
+        collection = "comparators" if Path(folder).resolve().parent.name == "comparators" else "studies"
+        records, _, issues = process_study(Path(folder), collection, registry)
         errors = [i for i in issues if i.severity == "error"]
         for issue in issues:
             print(issue)

@@ -1,10 +1,12 @@
 """Validate one study folder: every problem at once, each as file, row, column, value and rule.
 
 ``study.yaml`` is checked against ``src/livertrials/validate/schemas/study.schema.yaml``
-(JSON schema) plus cross-references (validate.meta); ``measurements.csv`` against a pandera
-schema built for the study (its arms) and the registry (outcomes, units, statistics,
-plausible ranges; validate.rows). Errors reject the study; the one warning (a presumed unit)
-is carried downstream as a flag.
+(JSON schema) plus cross-references (validate.meta) and checks across keys (validate.cross_field);
+``measurements.csv`` against a pandera schema built for the study (its arms) and the registry
+(outcomes, units, statistics, plausible ranges; validate.rows), then across rows
+(validate.cross_rows), by statistic (validate.statistics) and for the consistency of each cell
+(validate.consistency). Errors reject the study; warnings (a presumed unit, an SD of 0, the data
+flags harmonization will set, ...) are carried downstream as flags.
 """
 
 from __future__ import annotations
