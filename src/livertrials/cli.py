@@ -22,7 +22,8 @@ def validate_command(args) -> int:
         except ProjectError as error:
             print(f"livertrials validate: error: {error}", file=sys.stderr)
             return 2
-        records, _, issues = process_study(Path(folder), "studies", registry)
+        collection = "comparators" if Path(folder).resolve().parent.name == "comparators" else "studies"
+        records, _, issues = process_study(Path(folder), collection, registry)
         errors = [i for i in issues if i.severity == "error"]
         for issue in issues:
             print(issue)

@@ -9,6 +9,7 @@ rule synthesize:
         windows="results/synthesis/windows.parquet",
         pooled="results/synthesis/pooled.parquet",
         comparators="results/synthesis/comparators.parquet",
+        small_study_tests="results/synthesis/small_study_tests.parquet",
         lineage="results/provenance/lineage_synthesis.parquet",
     log:
         "results/logs/synthesize.log",

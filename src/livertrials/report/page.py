@@ -17,6 +17,7 @@ import pandas as pd
 from livertrials.figures.forest_specs import synthesis_settings
 from livertrials.io.atomic import write_text
 from livertrials.io.tables import read_table
+from livertrials.report.diagnostics import diagnostics_section
 from livertrials.report.html import CSS, Html, esc, section
 from livertrials.report.qa_sections import extraction_checks_section
 from livertrials.report.results_sections import comparators_section, forests_section, pooled_section
@@ -26,7 +27,8 @@ from livertrials.report.trails import Trails
 
 
 SECTIONS = [("settings", "Run settings"), ("studies", "Study characteristics"), ("figures", "Evidence map and arm means"),
-            ("forests", "Forest plots"), ("pooled", "Pooled results"), ("comparators", "Published comparators"),
+            ("forests", "Forest plots"), ("pooled", "Pooled results"), ("diagnostics", "Subgroup and small-study tests"),
+            ("comparators", "Published comparators"),
             ("meld", "MELD reported vs at mean labs"), ("flags", "Flags and exclusions"), ("validation", "Validation"),
             ("extraction-checks", "Extraction checks"),
             ("provenance", "Audit trails")]
@@ -48,6 +50,8 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     windows = read_table(results / "synthesis" / "windows.parquet")
     pooled = read_table(results / "synthesis" / "pooled.parquet")
     comparators = read_table(results / "synthesis" / "comparators.parquet")
+    small_study_file = results / "synthesis" / "small_study_tests.parquet"   # absent in results made before it existed
+    small_study = read_table(small_study_file) if small_study_file.exists() else None
     issues = read_table(results / "validation" / "issues.parquet")
     summary_file = results / "validation" / "summary.json"
     summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.exists() else {}
@@ -58,7 +62,8 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     forest_keys = {s["pooled_key"] for e in manifest.get("forests", []) for s in e["summaries"]}
     body = [settings_section(config, settings, manifest), characteristics_section(chars),
             figures_section(figure_files), forests_section(manifest, forest_dir, comparisons, trails),
-            pooled_section(pooled, trails, forest_keys), comparators_section(comparators, trails),
+            pooled_section(pooled, trails, forest_keys), diagnostics_section(pooled, small_study, settings),
+            comparators_section(comparators, trails),
             meld_section(harmonized, trails),
             flags_section(harmonized, comparisons, windows), validation_section(issues, summary)]
     body.append(extraction_checks_section(results, issues, config))

@@ -7,6 +7,8 @@
   estimator and test, subgroups, sensitivity analyses and leave-one-out;
 * comparators: published meta-analyses' pooled values, never recomputed and never pooled,
   beside our own pooled estimate for the same outcome, window and measure;
+* small_study_tests: Egger-type regression test and trim-and-fill of the main analyses with
+  k >= small_study_min_k (``synthesis.small_study``), when ``outputs`` names it;
 * optionally their lineage edges.
 
 All effect sizes and pooling go through ``livertrials.synthesis.meta`` (the metafor-equivalent engine).
@@ -25,8 +27,9 @@ from livertrials.synthesis.comparators import comparators_table
 from livertrials.synthesis.comparisons import build_comparisons
 from livertrials.synthesis.lineage import synthesis_lineage
 from livertrials.synthesis.pooling import pool_comparisons
-from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, WINDOWS
+from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, SMALL_STUDY_TESTS, WINDOWS
 from livertrials.synthesis.settings import SETTINGS_KEY, Settings
+from livertrials.synthesis.small_study import small_study_table
 from livertrials.synthesis.windows import window_report
 
 SCHEMAS = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "comparators": COMPARATORS}
@@ -52,6 +55,9 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
     extra = {SETTINGS_KEY: settings.as_json(), **(metadata or {})}
     for name, frame in tables.items():
         write_table(to_table(frame, SCHEMAS[name]), outputs[name], metadata=extra)
+    if "small_study_tests" in outputs:   # optional, as lineage: callers that predate it name four tables
+        tables["small_study_tests"] = small_study_table(comparisons, pooled, settings)
+        write_table(to_table(tables["small_study_tests"], SMALL_STUDY_TESTS), outputs["small_study_tests"], metadata=extra)
     if "lineage" in outputs:
         write_table(lineage_table(synthesis_lineage(harmonized, tables, settings)), outputs["lineage"], metadata=extra)
     _print_summary(tables)

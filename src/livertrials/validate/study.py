@@ -1,10 +1,13 @@
 """Validate one study folder: every problem at once, each as file, row, column, value and rule.
 
 ``study.yaml`` is checked against ``src/livertrials/validate/schemas/study.schema.yaml``
-(JSON schema) plus cross-references (validate.meta); ``measurements.csv`` against a pandera
-schema built for the study (its arms) and the registry (outcomes, units, statistics,
-plausible ranges; validate.rows). Errors reject the study; warnings keep it: a presumed unit (carried
-downstream as a flag) and a value its own quote does not print (validate.quotes).
+(JSON schema) plus cross-references (validate.meta) and checks across keys (validate.cross_field);
+``measurements.csv`` against a pandera schema built for the study (its arms) and the registry
+(outcomes, units, statistics, plausible ranges; validate.rows), then across rows
+(validate.cross_rows), by statistic (validate.statistics) and for the consistency of each cell
+(validate.consistency), and whether each value is printed in its quote (validate.quotes). Errors
+reject the study; warnings (a presumed unit, an SD of 0, the data flags harmonization will set, ...)
+are carried downstream as flags, except a value its quote does not print (a warning only).
 """
 
 from __future__ import annotations
