@@ -30,6 +30,7 @@ rule merge_shards:
         expand("results/shards/{shard}/issues.parquet", shard=SHARDS),
         expand("results/shards/{shard}/lineage.parquet", shard=SHARDS),
         config["registry"],
+        double_extraction_for_merge,
     output:
         harmonized="results/harmonized/outcomes.parquet",
         characteristics="results/harmonized/study_characteristics.parquet",
@@ -47,5 +48,6 @@ rule merge_shards:
         runtime=10,
     params:
         shard_dirs=expand("results/shards/{shard}", shard=SHARDS),
+        double_extraction=double_extraction_for_merge,
     script:
         "../../scripts/merge_shards.py"

@@ -11,6 +11,7 @@ rule synthesize:
         pooled="results/synthesis/pooled.parquet",
         comparators="results/synthesis/comparators.parquet",
         unmatched="results/synthesis/unmatched.parquet",
+        small_study_tests="results/synthesis/small_study_tests.parquet",
         lineage="results/provenance/lineage_synthesis.parquet",
     log:
         "results/logs/synthesize.log",

@@ -8,6 +8,8 @@
   every configured tau^2 estimator and test, subgroups, sensitivity analyses and leave-one-out;
 * comparators: published meta-analyses' pooled values, never recomputed and never pooled,
   beside our own pooled estimate for the same comparison, outcome, window and measure;
+* small_study_tests: Egger-type regression test and trim-and-fill of the main analyses with
+  k >= small_study_min_k (``synthesis.small_study``), when ``outputs`` names it;
 * unmatched: the studies (or arms) that fall in no declared comparison, with the reason;
 * optionally their lineage edges.
 
@@ -28,8 +30,9 @@ from livertrials.synthesis.comparisons import build_comparisons
 from livertrials.synthesis.lineage import synthesis_lineage
 from livertrials.synthesis.matching import resolve_comparisons, unmatched_table
 from livertrials.synthesis.pooling import pool_comparisons
-from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, UNMATCHED, WINDOWS
+from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, SMALL_STUDY_TESTS, UNMATCHED, WINDOWS
 from livertrials.synthesis.settings import SETTINGS_KEY, Settings
+from livertrials.synthesis.small_study import small_study_table
 from livertrials.synthesis.windows import window_report
 
 SCHEMAS = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "comparators": COMPARATORS,
@@ -57,6 +60,9 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
     extra = {SETTINGS_KEY: settings.as_json(), **(metadata or {})}
     for name, frame in tables.items():
         write_table(to_table(frame, SCHEMAS[name]), outputs[name], metadata=extra)
+    if "small_study_tests" in outputs:   # optional, as lineage: callers that predate it name four tables
+        tables["small_study_tests"] = small_study_table(comparisons, pooled, settings)
+        write_table(to_table(tables["small_study_tests"], SMALL_STUDY_TESTS), outputs["small_study_tests"], metadata=extra)
     if "lineage" in outputs:
         write_table(lineage_table(synthesis_lineage(harmonized, tables, settings)), outputs["lineage"], metadata=extra)
     _print_summary(tables)
