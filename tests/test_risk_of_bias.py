@@ -249,10 +249,17 @@ def test_the_fragment_reports_shape_problems_by_path():
                      ("risk_of_bias.overall.judgement", "type")}
 
 
-def test_the_fragment_requires_tool_domains_and_overall():
+def test_the_fragment_requires_tool_and_domains_but_not_an_overall():
     errors = list(study_validator().iter_errors(study(assessment={})))
-    assert sorted(e.message for e in errors) == sorted(f"'{k}' is a required property"
-                                                       for k in ("tool", "domains", "overall"))
+    assert sorted(e.message for e in errors) == sorted(f"'{k}' is a required property" for k in ("tool", "domains"))
+
+
+def test_a_partial_assessment_without_overall_is_valid_and_its_overall_is_not_assessed():
+    """A reviewer records the domains the source supports; the overall stays 'not assessed', never derived."""
+    assessment = {"tool": "rob2", "domains": [judged("randomization", "some_concerns")]}
+    assert issues_of(study(assessment=assessment)) == []
+    table = risk_of_bias_table([study("P", assessment=assessment)])
+    assert overall_judgements(table) == {"P": "not_assessed"}
 
 
 # ---------------------------------------------------------------------------------------------
