@@ -20,13 +20,17 @@ import pyarrow as pa
 from livertrials.io.atomic import write_text
 from livertrials.io.tables import field
 from livertrials.settings import with_defaults
-from livertrials.synthesis.certainty import DOMAIN_LABELS, DOMAINS, UPGRADE, items, overrides_for
+from livertrials.synthesis.certainty import DOMAIN_LABELS, DOMAINS, UPGRADE, flag_code, items, overrides_for
 from livertrials.synthesis.rows import stable_id
 from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, Settings
 from livertrials.synthesis.summary_of_findings import SOF_SCHEMA, evidence_gaps, lower_first, summary_of_findings
 from livertrials.validate.risk_of_bias import overall_judgements
 
 ALL_DOMAINS = (*DOMAINS, UPGRADE)
+# Study flags the declared comparisons already account for: "not_cell_therapy" says what the arms received, and a
+# study enters a comparison only when its arms are on the comparison's sides (a G-CSF trial is direct evidence for
+# G-CSF vs control and never enters cell therapy vs control), so it does not make the evidence indirect.
+MATCHED_BY_COMPARISON = frozenset({"not_cell_therapy"})
 
 SOF_TABLE = pa.schema([
     field("sof_id", pa.string(), "stable id of this summary-of-findings row (comparison x outcome x window): "
@@ -95,11 +99,13 @@ def intervention_words(settings: Settings) -> dict[str, str]:
 
 
 def study_flags(characteristics: pd.DataFrame) -> dict[str, list[str]]:
-    """study -> its study-level flags ('code: detail'), which the indirectness rule reads."""
+    """study -> its study-level flags ('code: detail'), which the indirectness rule reads (without those in
+    MATCHED_BY_COMPARISON)."""
     flags: dict[str, list[str]] = {}
     for study, values in zip(characteristics["study_id"], characteristics["study_flags"]):
         flags.setdefault(study, [])
-        flags[study] += [f for f in items(values) if f not in flags[study]]
+        flags[study] += [f for f in items(values) if f not in flags[study]
+                         and flag_code(f) not in MATCHED_BY_COMPARISON]
     return flags
 
 
@@ -116,6 +122,7 @@ def sof_table(pooled: pd.DataFrame, comparisons: pd.DataFrame, characteristics: 
                   comparison_column="comparison", outcome_ids=critical + others)
     if pooled.empty:
         return pd.DataFrame(columns=SOF_TABLE.names)
+    pooled = pooled.assign(unit=pooled["unit"].astype(object).where(pooled["unit"].notna(), None))   # NaN is no unit
     rows = summary_of_findings(pooled, comparisons,
                                overrides=lambda c, o, w: overrides_for(grade.overrides, c, o, w), **common)
     if grade.overrides:   # the rule's own ratings, kept beside the reviewer's
