@@ -101,7 +101,7 @@ def make_rows(sizes: dict[str, int], rng: random.Random) -> list[dict]:
         rows.append(dict.fromkeys(MEASUREMENT_COLUMNS, "") | {
             "row_id": f"S{len(rows) + 1:04d}", "arm": arm, "arm_as_printed": label, "timepoint": timepoint,
             "outcome": outcome, "statistic": statistic, "value": value, "unit": unit,
-            "source": SOURCE, "location": "synthetic", "quote": "synthetic"})
+            "source": SOURCE, "location": "synthetic", "quote": f"synthetic: {value}"})  # prints its value
 
     for outcome in outcomes:
         mean0, sd0, change, (low, high), factors, decimals = CONTINUOUS[outcome]

@@ -41,7 +41,7 @@ def minimal_meta(study_id: str, n_cells: int = 20, n_control: int = 20) -> dict:
 def row(row_id: str, arm: str, timepoint: str, outcome: str, statistic: str, value: str, unit: str, **extra) -> dict:
     base = {c: "" for c in MEASUREMENT_COLUMNS}
     base.update(row_id=row_id, arm=arm, timepoint=timepoint, outcome=outcome, statistic=statistic, value=value,
-                unit=unit, source="test://fixture", quote="test fixture")
+                unit=unit, source="test://fixture", quote=f"test fixture printing {value}")  # validate.quotes
     base.update(extra)
     return base
 

@@ -4,6 +4,8 @@ Each case folder is the clean base study with ONE defect; tests/bad_inputs/expec
 (written by tests/bad_inputs/make_corpus.py) names the issue validation must report:
 rule, column, row (line in the file, 1 = header; null = the whole file), the file and a
 substring of the message. Harmless oddities (byte-order mark, CRLF) must be accepted.
+Cases with ``severity: warning`` are built (the numbers are kept and flagged) and must
+carry that warning. Some cases hold a symbolic link or a folder in place of a study file.
 The oversize file and the two-folders-one-id check are built here in tmp_path.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -28,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 REGISTRY_PATH = ROOT / "resources" / "registry" / "outcomes.yaml"
 EXPECTED: dict[str, dict] = yaml.safe_load((CORPUS / "expected.yaml").read_text(encoding="utf-8"))
-BAD = [name for name, e in EXPECTED.items() if not e.get("accept")]
+BAD = [name for name, e in EXPECTED.items() if not e.get("accept") and e.get("severity", "error") == "error"]
+WARNED = [name for name, e in EXPECTED.items() if e.get("severity") == "warning"]
 ACCEPTED = [name for name, e in EXPECTED.items() if e.get("accept") and name != "base_valid"]
-STUDY_FILES = {"study.yaml", "measurements.csv"}
+STUDY_FILES = {"study.yaml", "measurements.csv", "patients.csv"}
 PWNED = Path("/tmp/pwned")
 
 
@@ -70,12 +74,48 @@ def _assert_readable(issues) -> None:
         assert issue.severity in {"error", "warning"}, text
 
 
+def _tree(folder: Path) -> dict[str, tuple]:
+    """Every entry under folder, links not followed: a link as its target, a file as its bytes, a folder as such."""
+    entries = {}
+    for path in sorted(folder.rglob("*")):
+        rel = str(path.relative_to(folder))
+        if path.is_symlink():
+            entries[rel] = ("link", os.readlink(path))
+        elif path.is_dir():
+            entries[rel] = ("folder",)
+        else:
+            entries[rel] = ("file", path.read_bytes())
+    return entries
+
+
+def _matching(issues, expected: dict, severity: str) -> list:
+    return [
+        i for i in issues
+        if i.severity == severity
+        and i.rule == expected["rule"]
+        and i.column == (expected["column"] or "")
+        and i.row == expected["row"]
+        and expected["message"] in i.message
+        and Path(i.file).name == expected["file"]
+    ]
+
+
+def _assert_shown(issues, expected: dict) -> None:
+    for issue in issues:
+        text = str(issue)
+        assert expected["file"] in text and expected["rule"] in text and expected["message"] in text
+        if expected["row"] is not None:
+            assert f"line {expected['row']}" in text
+        if expected["column"]:
+            assert f"column '{expected['column']}'" in text
+
+
 def _comparable(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in {"record_id", "study_id"}} for r in records]
 
 
 def test_corpus_has_enough_cases():
-    assert len(BAD) >= 60
+    assert len(BAD) >= 180 and len(WARNED) >= 10
     assert {p.name for p in CORPUS.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))} == set(EXPECTED)
 
 
@@ -84,11 +124,7 @@ def test_corpus_is_reproducible(tmp_path):
     expected = _make_corpus().write_corpus(tmp_path)
     assert expected == EXPECTED
     for name in EXPECTED:
-        written = sorted(p.name for p in (tmp_path / name).iterdir())
-        committed = sorted(p.name for p in (CORPUS / name).iterdir())
-        assert written == committed, name
-        for file in written:
-            assert (tmp_path / name / file).read_bytes() == (CORPUS / name / file).read_bytes(), f"{name}/{file}"
+        assert _tree(tmp_path / name) == _tree(CORPUS / name), name
     assert (tmp_path / "expected.yaml").read_bytes() == (CORPUS / "expected.yaml").read_bytes()
 
 
@@ -108,28 +144,29 @@ def test_bad_input_is_rejected_with_a_located_issue(name, registry):
     assert errors, f"{name}: no error reported"
     assert records == [] and characteristics == [], f"{name}: the study was accepted"
     _assert_readable(issues)
-    matches = [
-        i for i in errors
-        if i.rule == expected["rule"]
-        and i.column == (expected["column"] or "")
-        and i.row == expected["row"]
-        and expected["message"] in i.message
-        and Path(i.file).name == expected["file"]
-    ]
+    matches = _matching(errors, expected, "error")
     assert matches, f"{name}: expected {expected}, got:\n{report}"
-    for issue in matches:
-        text = str(issue)
-        assert expected["file"] in text and expected["rule"] in text and expected["message"] in text
-        if expected["row"] is not None:
-            assert f"line {expected['row']}" in text
-        if expected["column"]:
-            assert f"column '{expected['column']}'" in text
+    _assert_shown(matches, expected)
+
+
+@pytest.mark.parametrize("name", WARNED)
+def test_questionable_input_is_built_with_a_located_warning(name, registry):
+    """The numbers are kept (and flagged downstream), and validation already says why, where."""
+    expected = EXPECTED[name]
+    records, characteristics, issues = process_study(CORPUS / name, "studies", registry)
+    report = "\n".join(str(i) for i in issues)
+    assert [i for i in issues if i.severity == "error"] == [], f"{name}: rejected:\n{report}"
+    assert records and characteristics, f"{name}: nothing built"
+    _assert_readable(issues)
+    matches = _matching(issues, expected, "warning")
+    assert matches, f"{name}: expected {expected}, got:\n{report}"
+    _assert_shown(matches, expected)
 
 
 @pytest.mark.parametrize("name", ACCEPTED)
 def test_harmless_oddities_are_accepted(name, registry):
     """A byte-order mark or CRLF line endings change nothing: same records as the clean base."""
-    raw = {f: (CORPUS / name / f).read_bytes() for f in STUDY_FILES}
+    raw = {f: (CORPUS / name / f).read_bytes() for f in ("study.yaml", "measurements.csv")}
     assert any(b.startswith(b"\xef\xbb\xbf") or b"\r\n" in b for b in raw.values()), "the oddity is missing"
     records, _, issues = process_study(CORPUS / name, "studies", registry)
     assert [str(i) for i in issues if i.severity == "error"] == []

@@ -1,6 +1,7 @@
 """The second, real review (examples/gurusamy2011, metafor's dat.gurusamy2011) run end to end from its own data
-folder, with each declared comparison's pooled risk ratio checked against metafor on the same tables
-(tests/data/gurusamy2011_metafor.csv, written by tests/r/gurusamy2011_reference.R).
+folder, with each declared comparison's pools checked against metafor on the same tables to 1e-6: REML and DL
+random effects on log RR, Mantel-Haenszel RR, OR and RD, and Peto OR (tests/data/gurusamy2011_metafor.csv,
+written by tests/r/gurusamy2011_reference.R).
 
 Nothing in the code is specific to this review: the comparisons, windows and interventions are its config and
 registry. The three-arm Dalmau 2000 gives its one control to two comparisons (once in each) and a head-to-head one.
@@ -29,10 +30,9 @@ NUMBERS = {"estimate": "estimate", "se": "se", "zval": "statistic", "pval": "pva
 HETEROGENEITY = {"QE": "Q", "QEp": "Q_p", "I2": "I2", "tau2": "tau2"}   # k >= 2 only: a k = 1 row is not pooled
 # inverse-variance random-effects rows of the reference: method name -> our tau^2 estimator
 INVERSE_VARIANCE = {"REML_RR": "REML", "DL_RR": "DL"}
-# Mantel-Haenszel (MH_RR, MH_OR, MH_RD) and Peto (Peto_OR) rows of the reference are checked where the pooled
-# table has them: they come with the methods branch (MH/Peto rows in pooled.parquet). PLACE FOR MH/PETO: map each
-# reference method to the pooled rows that hold it in MANTEL_HAENSZEL below and the test checks them too.
-MANTEL_HAENSZEL: dict[str, dict] = {}
+# Mantel-Haenszel and Peto rows of the reference: the pooled rows (main analysis) that hold each
+MANTEL_HAENSZEL: dict[str, dict] = {"MH_RR": {"method": "MH", "measure": "RR"}, "MH_OR": {"method": "MH", "measure": "OR"},
+                                    "MH_RD": {"method": "MH", "measure": "RD"}, "Peto_OR": {"method": "Peto", "measure": "OR"}}
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +89,9 @@ def test_inverse_variance_risk_ratio_pools_agree_with_metafor(review, reference)
     main = pooled[(pooled["analysis"] == "main") & (pooled["measure"] == "RR") & (pooled["test"] == "z")]
     checked = 0
     for ref in reference[reference["method"].isin(list(INVERSE_VARIANCE))].itertuples():
-        rows = main[(main["comparison"] == ref.comparison)
-                    & ((main["method"] == INVERSE_VARIANCE[ref.method]) | (main["k"] == 1))]
+        inverse_variance = ~main["method"].isin([m["method"] for m in MANTEL_HAENSZEL.values()])
+        rows = main[(main["comparison"] == ref.comparison) & inverse_variance
+                    & ((main["method"] == INVERSE_VARIANCE[ref.method]) | (main["k"] == 1))]   # k = 1: one row
         assert len(rows) == 1, (ref.comparison, ref.method)
         ours = rows.iloc[0]
         assert ours["k"] == ref.k and sorted(ours["study_ids"]) == _study_ids(ref.studies)
@@ -103,18 +104,19 @@ def test_inverse_variance_risk_ratio_pools_agree_with_metafor(review, reference)
 
 
 def test_mantel_haenszel_and_peto_pools_agree_with_metafor(review, reference):
-    """PLACE FOR MH/PETO (methods branch): once pooled.parquet has Mantel-Haenszel and Peto rows, fill
-    MANTEL_HAENSZEL with {reference method: {pooled column: value}} selecting them and this test compares them."""
-    if not MANTEL_HAENSZEL:
-        pytest.skip("Mantel-Haenszel and Peto rows come with the methods branch; the inverse-variance pools are checked")
     pooled = pd.read_parquet(review / "results/synthesis/pooled.parquet")
     main = pooled[pooled["analysis"] == "main"]
+    checked = 0
     for ref in reference[reference["method"].isin(list(MANTEL_HAENSZEL))].itertuples():
         select = MANTEL_HAENSZEL[ref.method]
         rows = main[(main["comparison"] == ref.comparison)
                     & np.logical_and.reduce([main[c] == v for c, v in select.items()])]
         assert len(rows) == 1, (ref.comparison, ref.method)
-        _check(rows.iloc[0], ref, {k: v for k, v in NUMBERS.items() if k != "zval"})
+        ours = rows.iloc[0]
+        assert ours["k"] == ref.k and sorted(ours["study_ids"]) == _study_ids(ref.studies)
+        _check(ours, ref, NUMBERS)
+        checked += 1
+    assert checked == 4 * reference["comparison"].nunique() == 32
 
 
 def test_the_report_shows_each_comparison(review):

@@ -155,6 +155,30 @@ def test_gcsf_trials_are_mobilisation_not_cell_therapy(registry):
         assert "not_cell_therapy" in {f["code"] for f in meta["flags"]}, study_id
 
 
+def test_risk_of_bias_support_is_verbatim_from_the_named_sheet_row():
+    """Every shipped judgement quotes its own study's sheet row: source names the sheet and row
+    ("extractions.csv E0370 (abstract, ...)"), support is a verbatim part of that row's quote."""
+    rows = {(r["sheet"], r["row_id"]): r for r in sheet_rows()}
+    transcribed = transcribed_rows()
+    assessed = 0
+    for folder in study_folders(ROOT / "resources" / "studies"):
+        assessment = yaml.safe_load((folder / "study.yaml").read_text(encoding="utf-8")).get("risk_of_bias")
+        if assessment is None:
+            continue
+        assessed += 1
+        for entry in [*assessment["domains"], *([assessment["overall"]] if "overall" in assessment else [])]:
+            where = (folder.name, entry.get("domain", "overall"))
+            if entry["judgement"] == "no_information":   # nothing to quote
+                continue
+            named = re.match(r"(extractions(?:_2)?\.csv) (E\d{4})\b", entry["source"])
+            assert named, (*where, "source must start with the sheet and row id", entry["source"])
+            sheet, row_id = named.groups()
+            assert (sheet, row_id) in rows, (*where, f"{row_id} is not a row of {sheet}")
+            assert transcribed[row_id]["folder"] == folder.name, (*where, f"{row_id} is another study's row")
+            assert entry["support"] in rows[sheet, row_id]["quote"], (*where, "support is not verbatim", row_id)
+    assert assessed > 0
+
+
 @pytest.mark.parametrize("printed, written", [
     ("month 6", "month 6"),
     ("", "not stated"),

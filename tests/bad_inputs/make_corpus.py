@@ -106,6 +106,9 @@ class Case:
         self.study_bytes: bytes | None = None  # raw file content overriding meta
         self.csv_bytes: bytes | None = None  # raw file content overriding rows
         self.omit: set[str] = set()
+        self.links: dict[str, str] = {}  # file name -> symbolic link target (written instead of the file)
+        self.folders: set[str] = set()  # file names written as a folder (holding a README) instead of the file
+        self.extra: dict[str, bytes] = {}  # other files of the folder, e.g. patients.csv
 
     def edit(self, target: str, /, **changes) -> "Case":
         """Change cells of the row whose row_id is target."""
@@ -126,10 +129,17 @@ class Case:
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        if "study.yaml" not in self.omit:
-            (folder / "study.yaml").write_bytes(self.study_yaml())
-        if "measurements.csv" not in self.omit:
-            (folder / "measurements.csv").write_bytes(self.measurements())
+        files = {"study.yaml": self.study_yaml(), "measurements.csv": self.measurements(), **self.extra}
+        for name, data in files.items():
+            if name in self.omit:
+                continue
+            if name in self.links:
+                (folder / name).symlink_to(self.links[name])
+            elif name in self.folders:
+                (folder / name).mkdir()
+                (folder / name / "README").write_bytes(b"a folder where the table should be\n")
+            else:
+                (folder / name).write_bytes(data)
 
 
 CASES: dict[str, tuple] = {}  # name -> (recipe, expected)
@@ -137,6 +147,11 @@ CASES: dict[str, tuple] = {}  # name -> (recipe, expected)
 
 def E(rule, column="", row=None, message="", file="measurements.csv"):
     return {"rule": rule, "column": column, "row": row, "file": file, "message": message}
+
+
+def W(rule, column="", row=None, message="", file="measurements.csv"):
+    """A warning: the study is still built, and validation must report this."""
+    return dict(E(rule, column, row, message, file), severity="warning")
 
 
 def simple(name, expected, recipe):
@@ -552,6 +567,253 @@ simple("unknown_intervention",
 simple("intervention_typo",
        Y("known intervention", "arms.0.intervention", "did you mean 'bm_msc'? known ids, closest first: bm_msc, "),
        _arm(0, intervention="bm_mcs"))
+
+
+# ================================================================ issue 12: cross-field, kind and character checks
+# ---------------------------------------------------------------- digits of other scripts, minus signs
+
+
+def _add(*rows):
+    """Append rows (dicts of the cells that differ from E02's) as E09, E10, ...: lines 10, 11, ..."""
+    def recipe(c: Case):
+        for changes in rows:
+            c.rows.append(dict(BASE_ROWS[1], row_id=f"E{len(c.rows) + 1:02d}", **changes))
+    return recipe
+
+
+def _then(*recipes):
+    def recipe(c: Case):
+        for step in recipes:
+            step(c)
+    return recipe
+
+
+simple("arabic_indic_digits_value", E("number as printed", "value", LINE["E02"], "'٣' (U+0663 ARABIC-INDIC DIGIT THREE)"),
+       _value("E02", "٣٢.٥"))
+simple("extended_arabic_digits_value", E("number as printed", "value", LINE["E04"], "(U+06F3 EXTENDED ARABIC-INDIC DIGIT THREE)"),
+       _value("E04", "۳۰.۲"))
+simple("fullwidth_digits_value", E("number as printed", "value", LINE["E03"], "'４' (U+FF14 FULLWIDTH DIGIT FOUR)"),
+       _value("E03", "４.１"))
+simple("devanagari_digit_count", E("number as printed", "value", LINE["E07"], "(U+0968 DEVANAGARI DIGIT TWO) is not an ASCII digit"),
+       _value("E07", "२"))
+simple("arabic_indic_digits_p_value", E("number as printed", "value", LINE["E06"], "(U+0660 ARABIC-INDIC DIGIT ZERO)"),
+       _value("E06", "<٠.٠٥"))
+simple("arabic_indic_digits_timepoint", E("ASCII digits", "timepoint", LINE["E02"], "'٢' (U+0662 ARABIC-INDIC DIGIT TWO)"),
+       lambda c: c.edit("E02", timepoint="week ٢٤"))
+simple("fullwidth_digits_timepoint", E("ASCII digits", "timepoint", LINE["E05"], "(U+FF12 FULLWIDTH DIGIT TWO)"),
+       lambda c: c.edit("E05", timepoint="week ２４"))
+simple("unicode_minus_sign", E("number as printed", "value", LINE["E02"], "'−' (U+2212 MINUS SIGN) is not a plain minus"),
+       _value("E02", "−1.2", outcome="meld_change", unit="points", statistic="mean_change"))
+simple("en_dash_as_minus", E("number as printed", "value", LINE["E02"], "(U+2013 EN DASH) is not a plain minus"),
+       _value("E02", "–1.2", outcome="meld_change", unit="points", statistic="mean_change"))
+simple("fullwidth_minus", E("number as printed", "value", LINE["E02"], "(U+FF0D FULLWIDTH HYPHEN-MINUS)"),
+       _value("E02", "－1.2", outcome="meld_change", unit="points", statistic="mean_change"))
+
+# ---------------------------------------------------------------- look-alike letters and line breaks in ids
+simple("cyrillic_letter_in_arm_reference", E("known arm", "arm", LINE["E04"], "'ѕ' (U+0455 CYRILLIC SMALL LETTER DZE)"),
+       lambda c: c.edit("E04", arm="ѕmt"))
+simple("cyrillic_letter_in_arm_reference_e07", E("known arm", "arm", LINE["E07"], "'с' (U+0441 CYRILLIC SMALL LETTER ES)"),
+       lambda c: c.edit("E07", arm="сell"))
+simple("cyrillic_letter_in_outcome", E("known outcome", "outcome", LINE["E02"], "'а' (U+0430 CYRILLIC SMALL LETTER A)"),
+       lambda c: c.edit("E02", outcome="аlbumin"))
+simple("cyrillic_letter_in_statistic", E("known statistic", "statistic", LINE["E03"], "(U+0455 CYRILLIC SMALL LETTER DZE)"),
+       lambda c: c.edit("E03", statistic="ѕd"))
+simple("greek_letter_in_unit", E("unit allowed for outcome", "unit", LINE["E02"], "'ο' (U+03BF GREEK SMALL LETTER OMICRON)"),
+       _value("E02", "135", outcome="sodium", unit="mmοl/L"))
+simple("cyrillic_letter_in_study_id", Y("study.yaml schema", "id", "(U+0435 CYRILLIC SMALL LETTER IE) is not a Latin letter"),
+       lambda c: c.meta.update(id=c.name.replace("e", "е", 1)))
+simple("cyrillic_letter_in_arm_id", Y("study.yaml schema", "arms.0.id", "'с' (U+0441 CYRILLIC SMALL LETTER ES)"),
+       _arm(0, id="сell"))
+simple("greek_letter_in_contrast_id", Y("study.yaml schema", "contrasts.0.id", "(U+03BD GREEK SMALL LETTER NU)"),
+       _meta(lambda m: m["contrasts"][0].update(id="cell_νs_smt")))
+simple("id_trailing_newline", Y("study.yaml schema", "id", "ends with a line break"), lambda c: c.meta.update(id=c.name + "\n"))
+simple("arm_id_trailing_newline", Y("study.yaml schema", "arms.1.id", "ends with a line break"), _arm(1, id="smt\n"))
+simple("contrast_id_trailing_newline", Y("study.yaml schema", "contrasts.0.id", "ends with a line break"),
+       _meta(lambda m: m["contrasts"][0].update(id="cell_vs_smt\n")))
+
+# ---------------------------------------------------------------- YAML reading a value as true/false or a number
+simple("country_no_read_as_false", Y("study.yaml schema", "country", 'put the text in quotes, e.g. country: "NO"'),
+       _yaml_lines(lambda t: t.replace("country: China", "country: NO", 1)))
+simple("etiology_yes_read_as_true", Y("study.yaml schema", "etiology", 'e.g. etiology: "YES"'),
+       _yaml_lines(lambda t: t.replace("etiology: HBV", "etiology: yes", 1)))
+simple("n_randomized_arabic_indic_digits", Y("study.yaml schema", "arms.0.n_randomized", "(U+0662 ARABIC-INDIC DIGIT TWO)"),
+       _arm(0, n_randomized="٢٠"))
+simple("follow_up_number_unquoted", Y("study.yaml schema", "follow_up", 'put it in quotes, e.g. follow_up: "24"'),
+       _set("follow_up", 24))
+
+# ---------------------------------------------------------------- reading: separators, Excel's sep= line, folders, links
+
+
+def _quoted_delimited(delimiter):
+    def recipe(c: Case):
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=c.columns, lineterminator="\n", delimiter=delimiter, quoting=csv.QUOTE_ALL)
+        writer.writeheader()
+        writer.writerows(c.rows)
+        c.csv_bytes = out.getvalue().encode()
+    return recipe
+
+
+def _excel_sep_line(delimiter):
+    def recipe(c: Case):
+        c.csv_bytes = f"sep={delimiter}\n".encode() + csv_text(c.rows, c.columns, delimiter=delimiter).encode()
+    return recipe
+
+
+def _link(name, target):
+    def recipe(c: Case):
+        c.links[name] = target
+    return recipe
+
+
+def _folder(name):
+    def recipe(c: Case):
+        c.folders.add(name)
+    return recipe
+
+
+def _patients(data: bytes):
+    def recipe(c: Case):
+        c.omit.add("measurements.csv")
+        c.extra["patients.csv"] = data
+    return recipe
+
+
+simple("semicolon_quoted_cells", E("comma-separated table", "", None, "separated by semicolons (';')"), _quoted_delimited(";"))
+simple("tab_quoted_cells", E("comma-separated table", "", None, "separated by tabs"), _quoted_delimited("\t"))
+simple("pipe_separated", E("comma-separated table", "", None, "separated by vertical bars ('|')"), _delimited("|"))
+simple("excel_sep_line", E("comma-separated table", "", None, "a separator hint Excel writes, not a header: delete that line"),
+       _excel_sep_line(","))
+simple("excel_sep_line_semicolons", E("comma-separated table", "", None, "and save the file with commas as separator"),
+       _excel_sep_line(";"))
+simple("measurements_is_a_folder", E("required file", "", None, "measurements.csv is a folder, not a file"),
+       _folder("measurements.csv"))
+simple("measurements_symlink_outside", E("file inside the study folder", "", None, "is a symbolic link to a file outside the study folder"),
+       _link("measurements.csv", "../base_valid/measurements.csv"))
+simple("study_yaml_symlink_outside", Y("file inside the study folder", "", "study.yaml is a symbolic link to a file outside"),
+       _link("study.yaml", "../base_valid/study.yaml"))
+simple("patients_csv_empty", E("non-empty table", "", None, "patients.csv is empty", file="patients.csv"), _patients(b""))
+simple("patients_csv_semicolons", E("comma-separated table", "", None, "patients.csv appears to be separated by semicolons",
+                                    file="patients.csv"),
+       _patients(b"patient_id;arm;visit;bilirubin;bilirubin_unit;inr;creatinine;creatinine_unit;sex;dialysis\n"
+                 b"P1;cell;baseline;2,1;mg/dL;1,4;0,9;mg/dL;M;0\n"))
+
+# ---------------------------------------------------------------- study.yaml: sizes, contrasts, where a meta-analysis belongs
+simple("contrast_arm_against_itself", Y("contrast of two different arms", "contrasts.0.control", "compares arm 'cell' with itself"),
+       _meta(lambda m: m["contrasts"][0].update(control="cell")))
+simple("contrast_lists_arm_twice", Y("contrast of two different arms", "contrasts.0.intervention", "lists arm 'cell' twice"),
+       _meta(lambda m: m["contrasts"][0].update(intervention=["cell", "cell"])))
+simple("n_analysed_above_randomized", Y("n analysed within n randomized", "arms.0.n_analysed",
+                                        "n_analysed (25) is larger than n_randomized (20)"), _arm(0, n_analysed=25))
+simple("n_analysed_above_randomized_control", Y("n analysed within n randomized", "arms.1.n_analysed",
+                                                "n_analysed (21) is larger than n_randomized (20)"), _arm(1, n_analysed=21))
+simple("meta_analysis_kind_in_studies", Y("meta-analysis filed as a study", "kind", "move it to comparators/"),
+       _set("kind", "meta_analysis"))
+simple("trial_listing_kind_in_studies", Y("meta-analysis filed as a study", "kind", "its kind is trial_listing"),
+       _set("kind", "trial_listing"))
+simple("meta_analysis_design_in_studies", Y("meta-analysis filed as a study", "design", "its design describes a meta-analysis"),
+       _set("design", "meta-analysis of 7 RCTs (RevMan 5.3)"))
+simple("systematic_review_design_in_studies", Y("meta-analysis filed as a study", "design", "move it to comparators/"),
+       _set("design", "Systematic review and meta-analysis of randomized trials"))
+
+# ---------------------------------------------------------------- measurements.csv: the statistic fits the outcome and the arm
+simple("count_of_albumin", E("statistic fits outcome kind", "statistic", LINE["E02"], "albumin is a continuous outcome: a number of patients"),
+       _value("E02", "12", statistic="count"))
+simple("proportion_of_albumin", E("statistic fits outcome kind", "statistic", LINE["E04"], "albumin is a continuous outcome"),
+       _value("E04", "40", statistic="proportion", unit="%"))
+simple("odds_ratio_of_albumin", E("statistic fits outcome kind", "statistic", LINE["E06"], "use statistic effect_printed_as_or"),
+       _value("E06", "1.4", statistic="odds_ratio", unit=""))
+simple("mean_of_deaths", E("statistic fits outcome kind", "statistic", LINE["E07"], "death is an events outcome"),
+       lambda c: c.edit("E07", statistic="mean"))
+simple("sd_of_deaths", E("statistic fits outcome kind", "statistic", LINE["E08"], "a standard deviation does not fit"),
+       lambda c: c.edit("E08", statistic="sd"))
+simple("median_of_deaths", E("statistic fits outcome kind", "statistic", LINE["E07"], "give the number of patients as statistic count"),
+       lambda c: c.edit("E07", statistic="median"))
+simple("value_of_deaths", E("statistic fits outcome kind", "statistic", LINE["E08"], "death is an events outcome"),
+       lambda c: c.edit("E08", statistic="value"))
+simple("count_of_survival_time", E("statistic fits outcome kind", "statistic", LINE["E02"], "survival_time is a duration outcome"),
+       _value("E02", "12", outcome="survival_time", statistic="count", unit="months"))
+simple("mean_on_contrast", E("statistic fits arm or contrast", "statistic", LINE["E06"], "'cell_vs_smt' is a contrast but a mean"),
+       _value("E06", "2.3", statistic="mean", unit="g/L"))
+simple("sd_on_contrast", E("statistic fits arm or contrast", "statistic", LINE["E06"], "put the row on the arm it describes"),
+       _value("E06", "1.1", statistic="sd", unit="g/L"))
+simple("count_on_contrast", E("statistic fits arm or contrast", "statistic", LINE["E06"], "is a contrast but a number of patients"),
+       _value("E06", "7", outcome="death", statistic="count", unit="patients"))
+simple("mean_difference_on_arm", E("statistic fits arm or contrast", "statistic", LINE["E02"], "compares two arms but 'cell' is one arm"),
+       lambda c: c.edit("E02", statistic="mean_difference", value="2.3"))
+simple("risk_ratio_on_arm", E("statistic fits arm or contrast", "statistic", LINE["E07"], "a risk ratio compares two arms"),
+       _value("E07", "0.4", statistic="risk_ratio", unit=""))
+
+# ---------------------------------------------------------------- measurements.csv: counts, ratios, spreads, flags
+simple("fractional_event_count", E("whole count", "value", LINE["E07"], "a count of patients is a whole number, not '2.5'"),
+       _value("E07", "2.5"))
+simple("fractional_arm_size_count", E("whole count", "value", LINE["E01"], "is a whole number, not '19.5'"), _value("E01", "19.5"))
+simple("negative_hazard_ratio", E("ratio above 0", "value", LINE["E06"], "a hazard ratio is above 0, not '-0.5'"),
+       _value("E06", "-0.5", outcome="death", statistic="hazard_ratio", unit=""))
+simple("odds_ratio_zero", E("ratio above 0", "value", LINE["E06"], "an odds ratio is above 0, not '0'"),
+       _value("E06", "0", outcome="death", statistic="odds_ratio", unit=""))
+simple("risk_ratio_zero", E("ratio above 0", "value", LINE["E06"], "a risk ratio is above 0, not '0.0'"),
+       _value("E06", "0.0", outcome="death", statistic="risk_ratio", unit=""))
+simple("negative_ci_of_odds_ratio", E("ratio above 0", "value", LINE["E08"] + 1, "a confidence limit of an odds ratio must be above 0"),
+       _then(_value("E06", "0.5", outcome="death", statistic="odds_ratio", unit=""),
+             _add(dict(arm="cell_vs_smt", outcome="death", statistic="ci95_lower", value="-0.1", unit=""),
+                  dict(arm="cell_vs_smt", outcome="death", statistic="ci95_upper", value="0.9", unit=""))))
+simple("not_printed_with_value", E("not_printed has no value", "flags", LINE["E04"], "flagged not_printed but has the value '30.2'"),
+       lambda c: c.edit("E04", flags="not_printed"))
+simple("sex_count_above_arm_size", E("count within arm size", "value", LINE["E08"] + 1, "larger than the arm size (20) in study.yaml"),
+       _add(dict(timepoint="baseline", outcome="sex_male", statistic="count", value="25", unit="patients")))
+simple("count_above_csv_n_without_yaml_size", E("count within arm size", "value", LINE["E07"], "in measurements.csv (outcome n)"),
+       _then(_arm(0, n_randomized=None), _arm(1, n_randomized=None), _meta(lambda m: m["contrasts"][0].update(n_total=None)),
+             _value("E07", "21")))
+simple("count_above_n_analysed", E("count within arm size", "value", LINE["E07"], "larger than the arm size (15)"),
+       _then(_arm(0, n_analysed=15), _value("E07", "18")))
+
+# ---------------------------------------------------------------- measurements.csv: estimates and their CIs, row ids
+simple("estimate_outside_its_ci_md", E("estimate within its CI", "value", LINE["E06"], "the mean difference (2.3) lies outside its own 95% CI (2.5 to 4.0"),
+       _then(_value("E06", "2.3", statistic="mean_difference", unit="g/L"),
+             _add(dict(arm="cell_vs_smt", statistic="ci95_lower", value="2.5"), dict(arm="cell_vs_smt", statistic="ci95_upper", value="4.0"))))
+simple("estimate_outside_its_ci_or", E("estimate within its CI", "value", LINE["E06"], "the odds ratio (3.0) lies outside"),
+       _then(_value("E06", "3.0", outcome="death", statistic="odds_ratio", unit=""),
+             _add(dict(arm="cell_vs_smt", outcome="death", statistic="ci95_lower", value="0.5", unit=""),
+                  dict(arm="cell_vs_smt", outcome="death", statistic="ci95_upper", value="2.0", unit=""))))
+simple("mean_outside_its_ci", E("estimate within its CI", "value", LINE["E02"], "the mean (32.5) lies outside its own 95% CI (33.0 to 36.0"),
+       _add(dict(statistic="ci95_lower", value="33.0"), dict(statistic="ci95_upper", value="36.0")))
+simple("ci_inverted_after_unit_conversion", E("ci95_lower <= ci95_upper", "value", LINE["E08"] + 1, "once both are converted to one unit"),
+       _then(_value("E06", "2.3", statistic="mean_difference", unit="g/L"),
+             _add(dict(arm="cell_vs_smt", statistic="ci95_lower", value="0.5", unit="g/dL"),
+                  dict(arm="cell_vs_smt", statistic="ci95_upper", value="4.0", unit="g/L"))))
+simple("q1_above_median_after_unit_conversion", E("q1 <= median", "value", LINE["E03"], "q1 (3.1 g/dL = 31 g/L) is larger than median (30.0"),
+       _then(lambda c: c.edit("E02", statistic="median", value="30.0"), lambda c: c.edit("E03", statistic="q1", value="3.1", unit="g/dL")))
+simple("row_id_differs_only_in_case", E("distinct row_id", "row_id", LINE["E05"], "row_id 'e04' differs from 'E04' (line 5) only in spaces"),
+       lambda c: c.edit("E05", row_id="e04"))
+simple("row_id_differs_only_in_trailing_space", E("distinct row_id", "row_id", LINE["E05"], "row_id 'E04 ' differs from 'E04'"),
+       lambda c: c.edit("E05", row_id="E04 "))
+simple("row_id_differs_only_in_inner_space", E("distinct row_id", "row_id", LINE["E03"], "row_id 'E 02' differs from 'E02'"),
+       lambda c: c.edit("E03", row_id="E 02"))
+
+# ---------------------------------------------------------------- warnings: the study is built, the flag is said at validation
+simple("sd_zero", W("SD above 0", "value", LINE["E03"], "will be dropped from pooling"), _value("E03", "0"))
+simple("se_zero", W("SD above 0", "value", LINE["E05"], "a standard error of the mean of 0"), _value("E05", "0.0", statistic="se"))
+simple("timepoint_spelled_differently_mean_sd", W("one spelling per timepoint", "timepoint", LINE["E03"],
+                                                  "this sd is at '24 weeks' but its mean (line 3) is at 'week 24'"),
+       lambda c: c.edit("E03", timepoint="24 weeks"))
+simple("timepoint_case_differs_mean_sd", W("one spelling per timepoint", "timepoint", LINE["E05"], "splits the pair into two records"),
+       lambda c: c.edit("E05", timepoint="Week 24"))
+simple("conflicting_values_one_cell", W("conflicting values", "value", LINE["E08"] + 1, "differs from the one on line 3 ('32.5')"),
+       _add(dict(value="33.5", location="Abstract")))
+simple("inconsistent_percentage", W("percentage matches count", "value", LINE["E08"] + 1, "50% does not match the count 2 of 20 patients"),
+       _add(dict(outcome="death", statistic="proportion", value="50", unit="%", quote=QUOTE_DEATH)))
+simple("mixed_units_one_cell", W("one unit per cell", "unit", LINE["E03"], "is in g/dL but line 3"),
+       lambda c: c.edit("E03", value="0.41", unit="g/dL"))
+simple("unit_not_convertible", W("unit not convertible", "unit", LINE["E02"], "'folds of ULN' has no conversion to U/L"),
+       _value("E02", "1.5", outcome="alt", unit="folds of ULN"))
+simple("contrast_total_far_from_arms", W("contrast total matches its arms", "contrasts.0.n_total", None,
+                                         "n_total (80) is far from the sum of its arms' sizes (40)", file="study.yaml"),
+       _meta(lambda m: m["contrasts"][0].update(n_total=80)))
+simple("ratio_ci_bound_zero", W("ratio above 0", "value", LINE["E08"] + 1, "a printed 0 is a small number rounded"),
+       _then(_value("E06", "0.05", outcome="death", statistic="odds_ratio", unit=""),
+             _add(dict(arm="cell_vs_smt", outcome="death", statistic="ci95_lower", value="0.00", unit=""),
+                  dict(arm="cell_vs_smt", outcome="death", statistic="ci95_upper", value="0.6", unit=""))))
 
 
 def write_corpus(root: Path = HERE) -> dict:

@@ -1,3 +1,25 @@
+rule double_extraction:
+    """Compare each second extractor's measurements.second.csv with its study's measurements.csv (Cochrane double extraction)."""
+    input:
+        extractions=second_extraction_inputs,
+        registry=config["registry"],
+    output:
+        DOUBLE_EXTRACTION,
+    log:
+        "results/logs/double_extraction.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        folders=lambda wildcards: [str(folder) for folder, _ in second_extraction_members()],
+        collections=lambda wildcards: [collection for _, collection in second_extraction_members()],
+    script:
+        "../../scripts/double_extraction.py"
+
+
 rule check_validation:
     """Last step: fail the run if a study was excluded, after everything else was built."""
     input:

@@ -8,6 +8,7 @@ from livertrials.io.registry import registry_files
 from livertrials.lineage.run_info import input_files
 from livertrials.provenance.lineage import rule_outputs
 from livertrials.settings import SCHEMA_PATH
+from livertrials.validate.double_extraction import SECOND_FILE
 
 # Fills every key left out with its default from the schema (the one place defaults live).
 validate(config, str(SCHEMA_PATH))
@@ -60,6 +61,27 @@ def shard_inputs(wildcards):
     )
     # interventions.yaml too: the records carry each arm's intervention label and class from it
     return {"registry": config["registry"], "interventions": str(registry_files(config["registry"])[1]), "studies": files}
+
+
+DOUBLE_EXTRACTION = "results/validation/double_extraction.parquet"
+
+
+def second_extraction_members():
+    """(folder, collection) of every study folder holding a second extractor's measurements.second.csv."""
+    return [(folder, collection) for folder, collection in study_folders() if (folder / SECOND_FILE).is_file()]
+
+
+def second_extraction_inputs(wildcards):
+    """Both extractions of each such folder: adding, editing or removing one reruns the comparison."""
+    return literal_paths(
+        folder / name for folder, _ in second_extraction_members() for name in ("measurements.csv", SECOND_FILE)
+    )
+
+
+def double_extraction_for_merge(wildcards):
+    """The comparison, as an input of merge_shards only when its disagreements exclude studies: otherwise editing
+    a second extraction must not rebuild the harmonized tables and everything after them."""
+    return [DOUBLE_EXTRACTION] if config["exclude_unresolved_double_extraction"] else []
 
 
 def shard_folders(wildcards):

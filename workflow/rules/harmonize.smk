@@ -32,6 +32,7 @@ rule merge_shards:
         expand("results/shards/{shard}/lineage.parquet", shard=SHARDS),
         expand("results/shards/{shard}/risk_of_bias.parquet", shard=SHARDS),
         config["registry"],
+        double_extraction_for_merge,
     output:
         harmonized="results/harmonized/outcomes.parquet",
         characteristics="results/harmonized/study_characteristics.parquet",
@@ -50,5 +51,6 @@ rule merge_shards:
         runtime=10,
     params:
         shard_dirs=expand("results/shards/{shard}", shard=SHARDS),
+        double_extraction=double_extraction_for_merge,
     script:
         "../../scripts/merge_shards.py"

@@ -68,6 +68,7 @@ rule report:
         characteristics=rules.merge_shards.output.characteristics,
         issues=rules.merge_shards.output.issues,
         summary=rules.merge_shards.output.summary,
+        double_extraction=DOUBLE_EXTRACTION,
         lineage=lineage_tables,
     output:
         html=report("results/report/index.html", caption="../report/html_report.rst", category="Report"),

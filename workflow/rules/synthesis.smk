@@ -12,6 +12,7 @@ rule synthesize:
         pooled="results/synthesis/pooled.parquet",
         comparators="results/synthesis/comparators.parquet",
         unmatched="results/synthesis/unmatched.parquet",
+        small_study_tests="results/synthesis/small_study_tests.parquet",
         summary_of_findings="results/synthesis/summary_of_findings.parquet",
         summary_of_findings_csv="results/synthesis/summary_of_findings.csv",
         evidence_gaps="results/synthesis/evidence_gaps.parquet",

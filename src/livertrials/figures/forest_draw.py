@@ -21,7 +21,8 @@ from matplotlib.patches import Polygon  # noqa: E402
 from livertrials.figures.files import FOREST_STYLE  # noqa: E402
 from livertrials.figures.forest_specs import (MEASURE_NAMES, ForestSpec, StudyLine, count_text,  # noqa: E402
                                               effect_text, favours, heterogeneity_text, method_text,
-                                              measure_text, model_label, number_text, overall_test_text, plot_scale)
+                                              measure_text, model_label, number_text, overall_test_text, plot_scale,
+                                              subgroup_difference_text)
 
 STUDY_BLUE, SUMMARY_DARK, SUBGROUP_GREY = "#0072B2", "#333333", "#999999"   # Okabe-Ito blue; greys
 LINE_IN = 0.24          # height of one text line, inches
@@ -45,6 +46,7 @@ def _lines(spec: ForestSpec) -> list[tuple[str, object]]:
         out.append(("gap", None))
     if spec.overall is not None:
         out += _summary_lines(spec.overall, [s for b in spec.blocks for s in b.studies], subgroup=False, label="Overall")
+        out += [("text", text) for text in [subgroup_difference_text(spec)] if text]
     while out and out[-1][0] == "gap":
         out.pop()
     return out

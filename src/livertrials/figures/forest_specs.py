@@ -355,6 +355,23 @@ def overall_test_text(row: dict) -> str:
     return f"Test for overall effect: {stat} = {number_text(row['statistic'])}, {_p(row['pval'])}"
 
 
+def subgroup_difference_text(spec: ForestSpec) -> str | None:
+    """The test for subgroup differences of a subgroup forest (stored on its subgroup rows by synthesis), or None."""
+    row = spec.blocks[0].pooled
+    if spec.kind != "subgroup" or not _text(row.get("subgroup_test")):
+        return None
+    q = row.get("subgroup_q")
+    if q is None or not np.isfinite(q):
+        return "Test for subgroup differences: not computed (as many subgroups as studies, or too few studies)"
+    df = int(row["subgroup_df"])
+    model = f"moderator test, τ² by {METHOD_NAMES.get(row['method'], row['method'])}"
+    if row["test"] == "knha":   # F with (subgroups - 1, k - subgroups) df
+        df2 = sum(int(b.pooled["k"]) for b in spec.blocks) - len(spec.blocks)
+        return (f"Test for subgroup differences: F({df}, {df2}) = {number_text(q)}, {_p(row['subgroup_p'])} "
+                f"({model}, Hartung-Knapp)")
+    return f"Test for subgroup differences: Q_M = {number_text(q)}, df = {df}, {_p(row['subgroup_p'])} ({model})"
+
+
 def method_text(spec: ForestSpec) -> str:
     row = spec.main_row
     if not any(b.pooled["pooled"] for b in spec.blocks) and spec.overall is None:

@@ -18,11 +18,10 @@ from livertrials.io.extraction import StudyFolder
 from livertrials.io.numbers import parse_number
 from livertrials.io.registry import Outcome, Registry
 from livertrials.io.timepoints import parse_timepoint
+from livertrials.validate.consistency import cell_key, conflicting, outcome_unit, percentage_inconsistent
 
 EFFECT_STATISTICS = {"mean_difference": "MD", "weighted_mean_difference": "WMD", "odds_ratio": "OR",
                      "risk_ratio": "RR", "hazard_ratio": "HR"}
-# A printed percentage and count agree if the percentage is the count's, rounded as printed.
-PERCENT_TOLERANCE = 1.0
 KAPLAN_MEIER = re.compile(r"kaplan|cumulative survival|\bK-?M\b", re.IGNORECASE)
 
 
@@ -45,10 +44,9 @@ def collect(study: StudyFolder, registry: Registry) -> dict[tuple[str, str, str]
     for row in study.measurements.to_dict("records"):
         outcome = registry.outcome(row["outcome"])
         statistic = registry.statistic(row["statistic"])
-        key = (row["arm"], row["timepoint"], outcome.id)
-        group = groups.setdefault(key, Reported())
+        group = groups.setdefault(cell_key(row, outcome), Reported())
         flags = {f.strip() for f in row.get("flags", "").split(";") if f.strip()}
-        if statistic.id in group.texts and group.texts[statistic.id] != row["value"]:
+        if conflicting(group.texts.get(statistic.id), row["value"]):
             flags.add("conflicting_reports")  # two different printed values: keep the first
         else:
             group.texts[statistic.id] = row["value"]
@@ -57,12 +55,9 @@ def collect(study: StudyFolder, registry: Registry) -> dict[tuple[str, str, str]
         group.flags |= flags
         group.quotes.append(row["quote"])
         group.outcome_names.add(row["outcome"])
-        printed = row["unit"].strip()
-        if not printed and row.get("unit_presumed", "").strip():
-            group.presumed_unit = True
-            printed = row["unit_presumed"].strip()
-        unit = registry.unit(printed)
-        if unit and statistic.unit == "outcome" and unit in outcome.units:
+        unit, presumed = outcome_unit(row, outcome, statistic, registry)
+        group.presumed_unit |= presumed
+        if unit is not None:
             group.units.add(unit)
     return groups
 
@@ -221,7 +216,7 @@ def _events(out: dict, reported: Reported, n: int | None, flags: set[str]) -> di
     out.update(unit="patients", unit_factor=None, total=n)
     if count is not None:
         out.update(events=count, events_exact=count, method="count as reported")
-        if percent is not None and n and abs(100 * count / n - percent) > PERCENT_TOLERANCE:
+        if percentage_inconsistent(count, percent, n):
             flags.add("inconsistent_percentage")  # printed as the source has it; e.g. 18/30 printed as 53%
     elif percent is not None and n:
         exact = percent * n / 100

@@ -28,6 +28,7 @@ from livertrials.io.extraction import STUDY_FILE, read_study_yaml
 from livertrials.io.registry import load_registry
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
 from livertrials.lineage.records import LINEAGE
+from livertrials.validate.double_extraction import disagreement_issues
 from livertrials.validate.issues import Issue, unexpected_error
 from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE
 from livertrials.validate.summary import validation_summary, validation_text
@@ -131,11 +132,13 @@ def _concat(paths: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def merge_shards(shard_dirs: list[Path], outputs: dict[str, Path], metadata: dict[str, str] | None = None) -> None:
+def merge_shards(shard_dirs: list[Path], outputs: dict[str, Path], metadata: dict[str, str] | None = None,
+                 double_extraction: list[Path] = ()) -> None:
     """Concatenate shard tables, sorted so the result does not depend on the shard count.
 
-    ``metadata`` (the run manifest) is embedded in every Parquet file written. The risk-of-bias table is
-    written when ``outputs`` names it ("risk_of_bias").
+    ``metadata`` (the run manifest) is embedded in every Parquet file written. Each disagreement in the
+    ``double_extraction`` tables (given when exclude_unresolved_double_extraction is true) is an error
+    that excludes its study. The risk-of-bias table is written when ``outputs`` names it ("risk_of_bias").
     """
     harmonized = _concat([d / "harmonized.parquet" for d in shard_dirs])
     lineage = _concat([d / "lineage.parquet" for d in shard_dirs])
@@ -143,6 +146,9 @@ def merge_shards(shard_dirs: list[Path], outputs: dict[str, Path], metadata: dic
     issues = _concat([d / "issues.parquet" for d in shard_dirs])
     rob = _concat([d / "risk_of_bias.parquet" for d in shard_dirs]) if "risk_of_bias" in outputs else pd.DataFrame()
     issues = _duplicate_id_issues(chars, harmonized, issues)
+    unresolved = [dict(i.to_dict(), issue_id=record_id(*(str(v) for v in i.to_dict().values())))
+                  for path in double_extraction for i in disagreement_issues(read_table(path))]
+    issues = pd.concat([issues, pd.DataFrame(unresolved)], ignore_index=True) if unresolved else issues
     rejected = set(issues.loc[issues["severity"] == "error", "study"]) if not issues.empty else set()
     if rejected:
         harmonized = harmonized[~harmonized["study_id"].isin(rejected)] if not harmonized.empty else harmonized

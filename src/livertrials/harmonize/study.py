@@ -18,6 +18,7 @@ from livertrials.io.extraction import (MEASUREMENT_COLUMNS, MEASUREMENTS_FILE, S
                                        load_measurements, read_study_yaml)
 from livertrials.lineage.records import record_lineage
 from livertrials.validate.issues import Issue, unexpected_error
+from livertrials.validate.cross_field import validate_placement
 from livertrials.validate.interventions import validate_interventions
 from livertrials.validate.meta import validate_study_meta
 from livertrials.validate.study import validate_rows
@@ -63,6 +64,7 @@ def _process(folder: Path, collection: str, registry, step: Step, with_lineage: 
     patient_only = patients_file.exists() and study.measurements.empty
     step("validating study.yaml", folder / STUDY_FILE)
     issues = validate_interventions(study, registry, validate_study_meta(study))
+    issues += validate_placement(study.meta, study.study_id, str(folder / STUDY_FILE), collection)
     if not patient_only:
         step("validating measurements.csv", folder / MEASUREMENTS_FILE)
         issues += validate_rows(study, registry)

@@ -31,6 +31,10 @@ from livertrials.io.timepoints import TimepointError, parse_timepoint
 # Every sheet, in reading order; all are transcribed together (a folder is written once, from all its rows).
 SHEETS = (Path("resources/evidence/extractions.csv"), Path("resources/evidence/extractions_2.csv"))
 
+# Rows whose quote does not print the value itself (a value read from a shorthand, a gloss), curated by hand with a
+# reason, next to the sheets: transcribed with the flag quote_is_gloss (validate.quotes; resources/README.md).
+GLOSS_FILE = "quote_is_gloss.csv"
+
 # Published meta-analyses and trial lists: comparators, never pooled as trials
 # (resources/evidence/README.md, "Published meta-analyses are comparators").
 COMPARATOR_IDS = {"LiJing2019", "Ding2024", "Pan2014", "Pankaj2015", "ESLD-MA-CN", "Cao2018", "Xue2018",
@@ -146,12 +150,21 @@ def readable_timepoint(cell: str) -> tuple[str, str]:
     return readable, f"timepoint printed as {printed!r} is not readable as such; written as {readable!r}"
 
 
-def transcribe_row(row: dict, arm_id: str) -> dict:
+def gloss_rows(sheets) -> set[str]:
+    """Row ids listed in GLOSS_FILE beside the (first) sheet; none if there is no such file."""
+    path = Path(sheets if isinstance(sheets, Path) else sheets[0]).parent / GLOSS_FILE
+    if not path.is_file():
+        return set()
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {r["row_id"] for r in csv.DictReader(handle)}
+
+
+def transcribe_row(row: dict, arm_id: str, gloss: bool = False) -> dict:
     unit, unit_presumed, unit_note = split_unit(row["unit"])
     statistic, statistic_note = split_statistic(row["statistic"])
     value, value_note, not_printed = split_value(row["value"])
     source, location = split_source(row["source"])
-    flags = row_flags(row) + (["not_printed"] if not_printed else [])
+    flags = row_flags(row) + (["not_printed"] if not_printed else []) + (["quote_is_gloss"] if gloss else [])
     timepoint, timepoint_note = readable_timepoint(row["timepoint"])
     notes = [n for n in (statistic_note, value_note, unit_note, timepoint_note) if n]
     notes.append(f"evidence sheet: {row['sheet']}")  # provenance: which sheet this row was transcribed from
@@ -263,6 +276,7 @@ def import_sheet(sheets: Path | list[Path] | tuple[Path, ...], resources: Path, 
     label is not mapped in an existing study.yaml.
     """
     by_study: dict[str, list[dict]] = {}
+    glosses = gloss_rows(sheets)
     for row in read_sheets(sheets):
         by_study.setdefault(row["study_id"], []).append(row)
     written = {}
@@ -280,7 +294,7 @@ def import_sheet(sheets: Path | list[Path] | tuple[Path, ...], resources: Path, 
         missing = sorted({r["arm"] for r in study_rows} - set(lookup))
         if missing:
             raise ValueError(f"{study_file}: sheet arm labels not in any printed_labels: {missing}")
-        records = [transcribe_row(r, lookup[r["arm"]]) for r in study_rows]
+        records = [transcribe_row(r, lookup[r["arm"]], r["row_id"] in glosses) for r in study_rows]
         write_measurements(folder / "measurements.csv", records)
         written[f"{ref.collection}/{ref.folder_id}"] = len(records)
     return written

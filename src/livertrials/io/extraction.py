@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,8 +70,12 @@ class StudyFolder:
 
 
 def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise ExtractionReadError(path, f"{path.name} is a folder, not a file: put the table itself at {path.name} "
+                                        "(a file saved as CSV, not a folder of that name)", "required file")
     if not path.is_file():
         raise ExtractionReadError(path, f"{path.name} is missing", "required file")
+    _refuse_outside_link(path)
     with open(path, "rb") as handle:
         raw = handle.read(FILE_SIZE_LIMIT + 1)  # never more, even if the file grows after a size check
     if len(raw) > FILE_SIZE_LIMIT:
@@ -85,6 +91,19 @@ def _read_text(path: Path) -> str:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise ExtractionReadError(path, f"{path.name} contains a NUL byte on line {line}: it is not a plain text file", "plain text")
     return text.removeprefix("\ufeff")  # a byte-order mark from Excel is harmless
+
+
+def _refuse_outside_link(path: Path) -> None:
+    """A study file must live in its study folder: a symbolic link to a file elsewhere would bring in content
+    that the folder (and the RO-Crate, which packs the folder) does not hold."""
+    folder, target, hops = Path(os.path.abspath(path.parent)), Path(os.path.abspath(path)), 0
+    # followed by name only, and no further than the folder: a target outside is never opened or stat-ed
+    while target.is_relative_to(folder) and target.is_symlink() and hops < 40:
+        target, hops = Path(os.path.normpath(target.parent / os.readlink(target))), hops + 1
+    if not target.is_relative_to(folder):
+        raise ExtractionReadError(path, f"{path.name} is a symbolic link to a file outside the study folder "
+                                        f"({shorten(str(target), 120)}): copy the file into the study folder instead "
+                                        "of linking to it", "file inside the study folder")
 
 
 # libyaml's parser when PyYAML was built with it (faster); the constructor is the safe one either way
@@ -158,7 +177,7 @@ def read_study_yaml(path: Path) -> dict:
 def read_measurements(path: Path) -> pd.DataFrame:
     text = _read_text(path)
     if not text.strip():
-        raise ExtractionReadError(path, "measurements.csv is empty", "non-empty table")
+        raise ExtractionReadError(path, f"{path.name} is empty", "non-empty table")
     header, records, lines = _parse_csv(path, text)
     frame = pd.DataFrame(records, columns=header, index=[line - 2 for line in lines], dtype=str)
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -172,6 +191,9 @@ def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[
     def fail(message: str, rule: str = "comma-separated table"):
         raise ExtractionReadError(path, message, rule)
 
+    problem = _separator_problem(path.name, next((line for line in text.splitlines() if line.strip()), ""))
+    if problem:
+        fail(problem)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header, records, lines, start = None, [], [], 1
     try:
@@ -181,11 +203,6 @@ def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[
                 continue  # blank line
             if header is None:
                 header = record
-                if len(header) == 1:
-                    for mark, name in ((";", "semicolons"), ("\t", "tabs")):
-                        if mark in header[0]:
-                            fail(f"measurements.csv appears to be separated by {name}, not commas (line 1: {header[0][:60]!r}...); "
-                                 "save it as comma-separated CSV (a dot as decimal mark)")
                 names = [c.strip() for c in header]
                 twice = sorted({c for c in names if names.count(c) > 1})
                 if twice:
@@ -201,10 +218,37 @@ def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[
     except csv.Error as error:
         if "unexpected end of data" in str(error):
             fail(f"a double quote opened on line {start} is never closed (the file ends inside a quoted cell)")
-        fail(f"measurements.csv cannot be parsed as CSV at line {reader.line_num}: {error}")
+        fail(f"{path.name} cannot be parsed as CSV at line {reader.line_num}: {error}")
     if header is None:
-        fail("measurements.csv has no header line (only empty cells)", "non-empty table")
+        fail(f"{path.name} has no header line (only empty cells)", "non-empty table")
     return header, records, lines
+
+
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+EXCEL_SEPARATOR_LINE = re.compile(r'"?sep=(.?)"?,*')
+
+
+def _fields(line: str, delimiter: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line], delimiter=delimiter, strict=True), [])
+    except csv.Error:
+        return None
+
+
+def _separator_problem(name: str, first: str) -> str | None:
+    """Why the first line is not a comma-separated header (an Excel ``sep=`` line, another separator), or None."""
+    excel = EXCEL_SEPARATOR_LINE.fullmatch(first.strip())
+    if excel:
+        return (f"line 1 of {name} is {first.strip()[:20]!r}, a separator hint Excel writes, not a header: delete that "
+                "line so that the header (row_id,arm,...) is line 1" + ("" if excel.group(1) in {",", ""} else
+                                                                         ", and save the file with commas as separator"))
+    commas = _fields(first, ",")
+    for mark, word in SEPARATORS.items():
+        split = _fields(first, mark)
+        if split is not None and len(split) > 2 and (commas is None or len(split) > len(commas)):
+            return (f"{name} appears to be separated by {word} ({mark!r}), not commas (line 1: {first[:60]!r}...); "
+                    "save it as comma-separated CSV (a dot as decimal mark)")
+    return None
 
 
 def load_study(folder: Path) -> StudyFolder:

@@ -1,7 +1,8 @@
 """Numbers as printed in an extraction: a dot as decimal mark, finite, no units or text.
 
 One home for reading a printed number, used by validation (is it a number? why not?)
-and by harmonization (its value).
+and by harmonization (its value). Digits are ASCII only: Python's ``\\d`` and ``float()`` would also
+read Arabic-Indic or full-width digits, which an extraction must not carry unnoticed.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import math
 import re
 
+from livertrials.io.text import MINUS_LIKE, character_hint, foreign_digits
+
 # p values may carry a comparison: "<0.05", "= 0.003", "≤0.001"
-P_VALUE = re.compile(r"^\s*[<>≤≥]?=?\s*(\d*\.?\d+(?:[eE]-?\d+)?)\s*$")
-NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+P_VALUE = re.compile(r"^\s*[<>≤≥]?=?\s*([0-9]*\.?[0-9]+(?:[eE]-?[0-9]+)?)\s*$")
+NUMBER = re.compile(r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$")
 # words float() would accept or an extractor might type for a missing value: never a printed number
 NON_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "na", "n/a"}
 
@@ -35,6 +38,8 @@ def explain_number(text: str) -> str:
     stripped = text.strip()
     if stripped == "":
         return "the value is empty; if the source did not print it, add the flag not_printed"
+    if foreign_digits(stripped) or any(c in MINUS_LIKE for c in stripped):
+        return f"the value is not a number as typed: {character_hint(stripped)}"
     if "," in stripped and re.match(r"^[-+]?[\d.,]*\d[\d.,]*$", stripped):
         return ("a comma is used in the number; write a dot as decimal mark and no thousands separator "
                 "(e.g. 3,5 -> 3.5; 1,250 -> 1250)")

@@ -22,8 +22,10 @@ from livertrials.figures.forest_specs import synthesis_settings
 from livertrials.io.atomic import write_text
 from livertrials.io.tables import read_table
 from livertrials.report.comparisons_section import comparisons_section, nothing_to_pool
+from livertrials.report.diagnostics import diagnostics_section
 from livertrials.report.findings_sections import gaps_section, overview, rob_section, sof_section
 from livertrials.report.html import CSS, Html, esc, section
+from livertrials.report.qa_sections import extraction_checks_section
 from livertrials.report.results_sections import comparators_section, forests_section, pooled_section
 from livertrials.report.sections import (characteristics_section, figures_section, flags_section, meld_section,
                                          settings_section, validation_section)
@@ -33,10 +35,12 @@ from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE
 
 
 SECTIONS = [("sof", "Summary of findings"), ("gaps", "Evidence gaps"), ("rob", "Risk of bias"),
-            ("comparisons", "Comparisons"), ("studies", "Study characteristics"), ("figures", "Evidence map and arm means"),
-            ("forests", "Forest plots"), ("pooled", "Pooled results"), ("comparators", "Published comparators"),
+            ("comparisons", "Comparisons"), ("studies", "Study characteristics"),
+            ("figures", "Evidence map and arm means"), ("forests", "Forest plots"), ("pooled", "Pooled results"),
+            ("diagnostics", "Subgroup and small-study tests"), ("comparators", "Published comparators"),
             ("meld", "MELD reported vs at mean labs"), ("flags", "Flags and exclusions"), ("validation", "Validation"),
-            ("settings", "Run settings"), ("provenance", "Audit trails")]
+            ("extraction-checks", "Extraction checks"), ("settings", "Run settings"),
+            ("provenance", "Audit trails")]
 
 
 def _optional_table(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -68,6 +72,8 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     pooled = read_table(results / "synthesis" / "pooled.parquet")
     comparators = read_table(results / "synthesis" / "comparators.parquet")
     unmatched = read_table(results / "synthesis" / "unmatched.parquet")
+    small_study_file = results / "synthesis" / "small_study_tests.parquet"   # absent in results made before it existed
+    small_study = read_table(small_study_file) if small_study_file.exists() else None
     issues = read_table(results / "validation" / "issues.parquet")
     summary_file = results / "validation" / "summary.json"
     summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.exists() else {}
@@ -81,9 +87,11 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
             rob_section(rob, rob_manifest, rob_dir, settings),
             comparisons_section(settings, chars, comparisons, pooled, unmatched), characteristics_section(chars),
             figures_section(figure_files), forests_section(manifest, forest_dir, comparisons, trails, settings, nothing),
-            pooled_section(pooled, trails, forest_keys, settings, nothing), comparators_section(comparators, trails),
+            pooled_section(pooled, trails, forest_keys, settings, nothing),
+            diagnostics_section(pooled, small_study, settings), comparators_section(comparators, trails),
             meld_section(harmonized, trails),
             flags_section(harmonized, comparisons, windows), validation_section(issues, summary),
+            extraction_checks_section(results, issues, config),
             settings_section(config, settings, manifest, _summary_boxes(chars, manifest, issues, excluded, settings,
                                                                         nothing))]
     body.append(section("provenance", "Audit trails",

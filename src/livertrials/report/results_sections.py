@@ -37,7 +37,9 @@ def _forest_settings(entry: dict) -> list[tuple[str, str]]:
                            "are in the pooled-results table)"),
             ("MELD variant", entry.get("meld_variant") or "not applicable"),
             ("pre-post correlation", num(entry.get("pre_post_correlation"), 2) or "not applicable"),
-            ("funnel plot", "drawn (below)" if entry["funnel"] else _short_reason(entry))]
+            ("funnel plot", "drawn (below); regression test and trim-and-fill (k ≥ synthesis.small_study_min_k): "
+                            "section 'Subgroup differences and small-study effects'" if entry["funnel"]
+             else _short_reason(entry))]
 
 
 def _short_reason(entry: dict) -> str:

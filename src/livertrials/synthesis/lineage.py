@@ -7,6 +7,7 @@ import pandas as pd
 
 from livertrials.synthesis import rows
 from livertrials.synthesis.effects import COMBINED
+from livertrials.synthesis.event_pools import EVENT_METHODS, event_method_text, with_event_counts
 from livertrials.synthesis.measures import EFFECT_FORMULA, EVENT_MEASURES, reported_formula
 from livertrials.synthesis.pooling import MD_POOL_BASIS, POOLED_TYPES, flag_codes, subgroup_level, with_pool_keys
 from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, Settings
@@ -87,6 +88,8 @@ def _analysis_text(row) -> str:
 
 
 def _method_text(row) -> str:
+    if row["method"] in EVENT_METHODS:
+        return event_method_text(row)
     if not row["pooled"]:
         return "k = 1: the study's own effect and CI are shown, nothing was pooled"
     model = "common-effect (EE)" if row["method"] == "EE" else f"random-effects, tau^2 by {row['method']}"
@@ -183,6 +186,7 @@ def synthesis_lineage(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame],
     """Lineage edges of every synthesis row (provenance.LINEAGE), in table order: comparisons <- harmonized
     records, pooled <- comparisons (pool / exclude), windows <- records, comparators <- record and our pooled row."""
     return (_comparison_edges(tables["comparisons"], harmonized)
-            + _pool_edges(tables["comparisons"], tables["pooled"], settings)
+            + with_event_counts(_pool_edges(tables["comparisons"], tables["pooled"], settings), tables["pooled"],
+                                tables["comparisons"])
             + _window_edges(tables["windows"])
             + _comparator_edges(tables["comparators"]))

@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 
 from livertrials.synthesis import meta
+from livertrials.synthesis.event_pools import event_rows
 from livertrials.synthesis.measures import RATIO_MEASURES
 from livertrials.synthesis.rows import optional_float, stable_id, text
 from livertrials.synthesis.schemas import POOLED
 from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, Settings
+from livertrials.synthesis.subgroup_differences import add_subgroup_tests
 
 GROUP_KEYS = ["comparison", "design", "pool_basis", "outcome", "window", "measure", "meld_key", "pre_post_correlation"]
 MD_POOL_BASIS = "final values or change (MD)"
@@ -162,9 +164,12 @@ def pool_comparisons(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFr
                     "measure": first["measure"], "scale": first["scale"], "unit": first["unit"],
                     "meld_variant": first["meld_key"] or None, "pre_post_correlation": first["pre_post_correlation"]}
         pool = _Pool.of(group)
+        start = len(out)
         for labels, keep, all_methods in _analyses(pool, settings):
             out += [{**identity, "excluded_flags": [], **labels, **row, "pooled_id": pooled_id(key, labels, row)}
                     for row in _fits(pool, keep, settings, all_methods)]
+        add_subgroup_tests(out[start:], pool.frame, settings)
+        out += [{**row, "pooled_id": pooled_id(key, row, row)} for row in event_rows(out[start:], pool.frame, settings)]
     pooled = pd.DataFrame(out, columns=POOLED.names)
     if pooled["pooled_id"].duplicated().any():
         raise AssertionError("two pooled rows share an id: " + ", ".join(pooled.loc[pooled["pooled_id"].duplicated(), "pooled_id"]))

@@ -8,6 +8,8 @@
   every configured tau^2 estimator and test, subgroups, sensitivity analyses and leave-one-out;
 * comparators: published meta-analyses' pooled values, never recomputed and never pooled,
   beside our own pooled estimate for the same comparison, outcome, window and measure;
+* small_study_tests: Egger-type regression test and trim-and-fill of the main analyses with
+  k >= small_study_min_k (``synthesis.small_study``), when ``outputs`` names it;
 * unmatched: the studies (or arms) that fall in no declared comparison, with the reason;
 * optionally the summary of findings (GRADE certainty per comparison x outcome x window, also as CSV) and the
   evidence gaps (``sof_tables``), and the lineage edges of every row.
@@ -29,8 +31,9 @@ from livertrials.synthesis.comparisons import build_comparisons
 from livertrials.synthesis.lineage import synthesis_lineage
 from livertrials.synthesis.matching import resolve_comparisons, unmatched_table
 from livertrials.synthesis.pooling import pool_comparisons
-from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, UNMATCHED, WINDOWS
+from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, SMALL_STUDY_TESTS, UNMATCHED, WINDOWS
 from livertrials.synthesis.settings import SETTINGS_KEY, Settings
+from livertrials.synthesis.small_study import small_study_table
 from livertrials.synthesis.sof_tables import (EVIDENCE_GAPS, SOF_TABLE, GradeSettings, gaps_table, sof_lineage, sof_table,
                                               unmatched_overrides, write_csv)
 from livertrials.synthesis.windows import window_report
@@ -66,6 +69,9 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
     extra = {SETTINGS_KEY: settings.as_json(), **(metadata or {})}
     for name, frame in tables.items():
         write_table(to_table(frame, SCHEMAS[name]), outputs[name], metadata=extra)
+    if "small_study_tests" in outputs:   # optional, as lineage: callers that predate it name four tables
+        tables["small_study_tests"] = small_study_table(comparisons, pooled, settings)
+        write_table(to_table(tables["small_study_tests"], SMALL_STUDY_TESTS), outputs["small_study_tests"], metadata=extra)
     edges = synthesis_lineage(harmonized, tables, settings) if "lineage" in outputs else []
     if "summary_of_findings" in outputs or "evidence_gaps" in outputs:
         rob = read_table(risk_of_bias_path) if risk_of_bias_path else None

@@ -1,4 +1,4 @@
-"""Arrow schemas of the four synthesis tables, with the meaning (and unit) of every column."""
+"""Arrow schemas of the synthesis tables, with the meaning (and unit) of every column."""
 
 from __future__ import annotations
 
@@ -122,7 +122,8 @@ POOLED = pa.schema([
     _field("subgroup_level", pa.string(), "level of the subgroup variable"),
     _field("excluded_flags", _LIST, "flags whose rows were excluded (sensitivity rows)"),
     _field("omitted_study_id", pa.string(), "study left out (leave_one_out rows)"),
-    _field("method", pa.string(), "tau^2 estimator asked for (EE = common effect)"),
+    _field("method", pa.string(), "tau^2 estimator asked for (EE = common effect); MH = Mantel-Haenszel, Peto = Peto's "
+           "one-step OR: common-effect pooling of the 2x2 counts (main analysis of event pools, no tau^2)"),
     _field("method_used", pa.string(), "estimator that produced tau^2 (differs after a REML fallback)"),
     _field("test", pa.string(), "z or knha (Hartung-Knapp)"),
     _field("level", pa.float64(), "confidence level"),
@@ -135,9 +136,16 @@ POOLED = pa.schema([
     _field("iterations", pa.int64(), "Fisher scoring iterations"),
     _field("warnings", _LIST, "engine warnings (k = 1, fallback, ll0check, ...)"),
     _field("study_ids", _LIST, "studies pooled"),
-    _field("weights", pa.list_(pa.float64()), "weights in percent, in the order of study_ids"),
+    _field("weights", pa.list_(pa.float64()), "weights in percent, in the order of study_ids: inverse-variance; on MH "
+           "rows the Mantel-Haenszel weights (OR b*c/N, RR c*n1/N, RD n1*n2/N), on Peto rows V, normalised to 100"),
     _field("comparison_ids", _LIST, "comparisons.comparison_id of the rows pooled"),
     _field("record_ids", _LIST, "harmonized record_ids behind the rows pooled"),
+    # the test for subgroup differences: the same on every row of one subgroup analysis, null on other rows
+    _field("subgroup_q", pa.float64(), "test for subgroup differences: QM of rma(yi, vi, mods = ~ factor(subgroup)) "
+           "with the default estimator and test (chi^2 under z, F under knha); subgroup rows only"),
+    _field("subgroup_df", pa.int64(), "degrees of freedom of subgroup_q (subgroups - 1; the numerator df under knha)"),
+    _field("subgroup_p", pa.float64(), "p value of the test for subgroup differences"),
+    _field("subgroup_test", pa.string(), "which test, with its model (or why it was not computed)"),
 ])
 
 COMPARATORS = pa.schema([
@@ -179,4 +187,48 @@ UNMATCHED = pa.schema([
            "(the study is in a comparison; these arms are not)"),
     _field("arms", _LIST, "the arms concerned: 'arm_id = intervention (class)'"),
     _field("reason", pa.string(), "why, in words"),
+])
+
+SMALL_STUDY_TESTS = pa.schema([
+    _field("pooled_id", pa.string(), "pooled.pooled_id of the main-analysis row tested (default estimator and test)"),
+    _field("comparison", pa.string(), "id of the declared comparison of the pool"),
+    _field("outcome", pa.string(), "registry outcome id"),
+    _field("outcome_label", pa.string(), "outcome name for people"),
+    _field("design", pa.string(), "between_arms or within_arm"),
+    _field("basis", pa.string(), "basis of the study effects (see pooled.basis)"),
+    _field("window", pa.string(), "analysis window"),
+    _field("measure", pa.string(), "effect measure (RR, OR, HR on the log scale)"),
+    _field("meld_variant", pa.string(), "MELD variant pooled (MELD outcomes)"),
+    _field("k", pa.int64(), "studies in the main analysis (at least synthesis.small_study_min_k)"),
+    _field("method", pa.string(), "tau^2 estimator of both tests (synthesis.default_method)"),
+    _field("observed_estimate", pa.float64(), "the main analysis's estimate (analysis scale)"),
+    _field("observed_ci_lb", pa.float64(), "its lower confidence limit"),
+    _field("observed_ci_ub", pa.float64(), "its upper confidence limit"),
+    _field("regtest_model", pa.string(), "regression test for funnel-plot asymmetry: 'rma' = metafor regtest default, "
+           "meta-regression of yi on the SE with the default estimator and test (null: not computed)"),
+    _field("regtest_predictor", pa.string(), "sei (standard error)"),
+    _field("regtest_test", pa.string(), "z or knha (t with k - 2 df)"),
+    _field("regtest_statistic", pa.float64(), "z or t of the slope on the SE"),
+    _field("regtest_df", pa.float64(), "t degrees of freedom (knha), null for z"),
+    _field("regtest_pval", pa.float64(), "p value of the test for funnel-plot asymmetry"),
+    _field("regtest_limit_estimate", pa.float64(), "intercept: the effect expected at SE = 0 (analysis scale)"),
+    _field("regtest_limit_ci_lb", pa.float64(), "its lower confidence limit"),
+    _field("regtest_limit_ci_ub", pa.float64(), "its upper confidence limit"),
+    _field("trimfill_estimator", pa.string(), "trim-and-fill estimator of k0 (L0; null: not computed)"),
+    _field("trimfill_side", pa.string(), "side on which studies are imputed (left or right; chosen as metafor does)"),
+    _field("trimfill_k0", pa.int64(), "number of studies imputed"),
+    _field("trimfill_k0_se", pa.float64(), "standard error of k0"),
+    _field("trimfill_estimate", pa.float64(), "estimate of the observed plus imputed studies (analysis scale, z test)"),
+    _field("trimfill_se", pa.float64(), "its standard error"),
+    _field("trimfill_ci_lb", pa.float64(), "its lower confidence limit"),
+    _field("trimfill_ci_ub", pa.float64(), "its upper confidence limit"),
+    _field("trimfill_ratio_estimate", pa.float64(), "exp(trimfill_estimate) for RR, OR, HR"),
+    _field("trimfill_ratio_ci_lb", pa.float64(), "exp(trimfill_ci_lb)"),
+    _field("trimfill_ratio_ci_ub", pa.float64(), "exp(trimfill_ci_ub)"),
+    _field("trimfill_tau2", pa.float64(), "tau^2 of the filled model"),
+    _field("trimfill_yi_filled", pa.list_(pa.float64()), "effects of the imputed studies (analysis scale)"),
+    _field("trimfill_vi_filled", pa.list_(pa.float64()), "their sampling variances"),
+    _field("study_ids", _LIST, "studies of the main analysis"),
+    _field("comparison_ids", _LIST, "comparisons.comparison_id of its study effects"),
+    _field("note", pa.string(), "which tests, as metafor would be called, and any test that could not be computed"),
 ])

@@ -94,6 +94,10 @@ class Settings:
     continuity_add: float
     continuity_to: str
     continuity_drop00: bool
+    event_methods: tuple[str, ...]        # MH / Peto rows beside the inverse-variance main analysis (event_pools)
+    subgroup_difference_test: bool
+    small_study_tests: tuple[str, ...]    # regtest / trimfill (small_study)
+    small_study_min_k: int
     pre_post_correlation: float
     pre_post_correlation_sensitivity: tuple[float, ...]
     pool_across_meld_variants: bool
@@ -124,6 +128,8 @@ class Settings:
             fallback=cfg["fallback"], prediction_interval=cfg["prediction_interval"], level=cfg["level"],
             continuous_measures=tuple(cfg["continuous_measures"]), event_measures=tuple(cfg["event_measures"]),
             continuity_add=float(cc["add"]), continuity_to=cc["to"], continuity_drop00=bool(cc["drop00"]),
+            event_methods=tuple(cfg["event_methods"]), subgroup_difference_test=cfg["subgroup_difference_test"],
+            small_study_tests=tuple(cfg["small_study_tests"]), small_study_min_k=cfg["small_study_min_k"],
             pre_post_correlation=cfg["pre_post_correlation"],
             pre_post_correlation_sensitivity=tuple(cfg["pre_post_correlation_sensitivity"]),
             pool_across_meld_variants=cfg["pool_across_meld_variants"],

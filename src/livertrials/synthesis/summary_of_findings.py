@@ -38,7 +38,7 @@ VERBS = {4: "", 3: "probably ", 2: "may "}   # GRADE informative statements (San
 
 _PER_1000 = "per 1,000 patients"
 SOF_SCHEMA = pa.schema([
-    _field("comparison", pa.string(), "comparison id ('all' while pools are not split by comparison)"),
+    _field("comparison", pa.string(), "comparison id (pooled.comparison when the caller names that column, else 'all')"),
     _field("outcome", pa.string(), "registry outcome id"),
     _field("outcome_label", pa.string(), "outcome name for people"),
     _field("window", pa.string(), "analysis window"),

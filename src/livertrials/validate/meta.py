@@ -13,8 +13,9 @@ import jsonschema
 import yaml
 
 from livertrials.io.extraction import StudyFolder
-from livertrials.io.text import quoted, shorten
+from livertrials.io.text import character_hint, quoted, shorten
 from livertrials.validate import risk_of_bias
+from livertrials.validate.cross_field import validate_groups
 from livertrials.validate.issues import Issue
 
 STUDY_SCHEMA = Path(__file__).resolve().parent / "schemas" / "study.schema.yaml"
@@ -57,6 +58,22 @@ def _words(types) -> str:
     return f"{head} or {last}" if head else last
 
 
+def _quote_hint(path: list[str], instance, expected) -> str:
+    """Why YAML read a value as something other than text, and how to keep it text (``country: NO`` is false);
+    for text where a number belongs, the characters that kept it from being one."""
+    if isinstance(instance, str):  # e.g. a size typed with Arabic-Indic digits is read as text
+        hint = character_hint(instance)
+        return f" ({hint})" if hint else ""
+    if "string" not in ([expected] if isinstance(expected, str) else expected) or isinstance(instance, (list, dict)) \
+            or instance is None:
+        return ""
+    key = next((p for p in reversed(path) if not p.isdigit()), "key")
+    if isinstance(instance, bool):
+        return (f"; YAML reads an unquoted yes, no, on, off, true or false (in any case) as true/false: put the text in "
+                f'quotes, e.g. {key}: "{"NO" if instance is False else "YES"}"')
+    return f'; YAML reads the unquoted value as {_found(instance).split(":")[0]}: put it in quotes, e.g. {key}: "{instance}"'
+
+
 def _schema_issues(error: jsonschema.ValidationError) -> list[tuple[str, str, str]]:
     """(column, value, message) for one schema violation, in words a reviewer can act on."""
     path = [str(p) for p in error.path]
@@ -78,13 +95,15 @@ def _schema_issues(error: jsonschema.ValidationError) -> list[tuple[str, str, st
             issues.append((".".join(path + [str(key)]), "", f"unknown key '{shorten(str(key))}' in {where} is not part of the format ({hint})"))
         return issues
     if error.validator == "type":
-        return [(column, value, f"{where} must be {_words(expected)}; found {_found(instance)}")]
+        return [(column, value, f"{where} must be {_words(expected)}; found {_found(instance)}{_quote_hint(path, instance, expected)}")]
     if error.validator == "enum":
         allowed = ", ".join("null" if v is None else str(v) for v in expected)
         return [(column, value, f"{quoted(instance)} is not one of the allowed values for {where}: {allowed}")]
     if error.validator == "pattern":
         form = _ID_FORMS.get(column) or _ID_FORMS.get(".".join(p for p in path if not p.isdigit()))
-        return [(column, value, f"{where} {form or 'does not have the required form ' + expected}: found {quoted(instance)}")]
+        hint = character_hint(instance)
+        return [(column, value, f"{where} {form or 'does not have the required form ' + expected}: found {quoted(instance)}"
+                                + (f" ({hint})" if hint else ""))]
     if error.validator == "oneOf":
         types = [t for option in expected for t in ([option.get("type")] if isinstance(option.get("type"), str) else option.get("type", []))]
         return [(column, value, f"{where} must be {_words(types)}; found {_found(instance)}")]
@@ -108,8 +127,9 @@ def validate_study_meta(study: StudyFolder) -> list[Issue]:
             issues.append(Issue(study.study_id, file, None, "", column, value, "study.yaml schema", message))
     study_id = study.meta.get("id")
     if isinstance(study_id, str) and study_id != study.folder.name:  # a missing or non-text id is a schema error
+        hint = character_hint(study_id)
         issues.append(Issue(study.study_id, file, None, "", "id", study_id, "id matches folder",
-                            f"id must equal the folder name {quoted(study.folder.name)}"))
+                            f"id must equal the folder name {quoted(study.folder.name)}" + (f" ({hint})" if hint else "")))
     arm_ids = group_ids(study.meta, "arms")
     contrast_ids = group_ids(study.meta, "contrasts")
     seen = set()
@@ -126,5 +146,6 @@ def validate_study_meta(study: StudyFolder) -> list[Issue]:
             if ref not in arm_ids:
                 issues.append(Issue(study.study_id, file, None, "", f"contrasts.{contrast.get('id')}", str(ref),
                                     "contrast refers to an arm", f"contrast refers to unknown arm {quoted(ref)}"))
+    issues += validate_groups(study.meta, study.study_id, file)
     issues += risk_of_bias.validate_risk_of_bias(study.meta, study.study_id, file)
     return issues

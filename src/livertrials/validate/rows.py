@@ -18,12 +18,15 @@ from pandera.errors import SchemaErrors
 from livertrials.io.extraction import MEASUREMENT_COLUMNS, REQUIRED_COLUMNS, StudyFolder
 from livertrials.io.numbers import explain_number, p_value_number, parse_number
 from livertrials.io.registry import Registry
-from livertrials.io.text import quoted, shorten
+from livertrials.io.text import character_hint, quoted, shorten
 from livertrials.io.timepoints import TimepointError, parse_timepoint
+from livertrials.validate.consistency import consistency_warnings
+from livertrials.validate.cross_rows import cross_row_issues
 from livertrials.validate.issues import Issue
 from livertrials.validate.meta import group_ids, groups
+from livertrials.validate.statistics import statistic_issues
 
-KNOWN_FLAGS = {"secondary_source", "arm_attribution_uncertain", "not_printed", "km_estimate", "approximate"}
+KNOWN_FLAGS = {"secondary_source", "arm_attribution_uncertain", "not_printed", "km_estimate", "approximate", "quote_is_gloss"}
 TEXT_STATISTICS = {"p_value"}
 LOCATION_STATISTICS = {"mean", "median", "q1", "q3", "min", "max", "value", "approx", "pooled_level", "central_value"}
 
@@ -218,6 +221,8 @@ def _describe(rule: str, row: pd.Series, rules: RowRules) -> tuple[str, str]:
         statistic = rules.statistic(row)
         if statistic and statistic.id in TEXT_STATISTICS:
             message = "a p value must be a number between 0 and 1, optionally with <, > or = (e.g. <0.05)"
+            hint = character_hint(row["value"])
+            message += f"; {hint}" if hint else ""
         else:
             message = explain_number(row["value"])
     elif rule == "unit allowed for outcome":
@@ -225,7 +230,9 @@ def _describe(rule: str, row: pd.Series, rules: RowRules) -> tuple[str, str]:
         unit, presumed = rules.row_unit(row)
         printed = row["unit_presumed"] if presumed else row["unit"]
         if unit is None:
-            message = f"unit {quoted(printed)} is unknown (accepted for {outcome.id}: {', '.join(outcome.units)})"
+            hint = character_hint(printed)
+            message = (f"unit {quoted(printed)} is unknown (accepted for {outcome.id}: {', '.join(outcome.units)})"
+                       + (f"; {hint}" if hint else ""))
         elif statistic.unit == "none":
             message = f"a {statistic.label} has no unit; leave unit empty"
         elif statistic.unit == "percent":
@@ -264,7 +271,10 @@ def validate_measurements(study: StudyFolder, registry: Registry) -> list[Issue]
         measurement_schema(rules, arm_ids, row_rules=complete).validate(frame, lazy=True)
     except SchemaErrors as errors:
         issues.extend(_issues_from_failures(errors.failure_cases, frame, rules, study.study_id, file))
-    issues.extend(_cross_row_issues(frame, rules, study.study_id, file))
+    if all(c in frame.columns for c in REQUIRED_COLUMNS):
+        issues.extend(cross_row_issues(frame, rules, study.study_id, file))
+        issues.extend(statistic_issues(frame, study.meta, rules, study.study_id, file))
+        issues.extend(consistency_warnings(frame, registry, rules.sizes, study.study_id, file))
     return issues
 
 
@@ -295,6 +305,8 @@ def _issues_from_failures(cases: pd.DataFrame, frame: pd.DataFrame, rules: RowRu
             if rule == "known arm":
                 message = (f"arm {quoted(value)} is not an arm or contrast id in study.yaml "
                            f"(known: {shorten(', '.join(rules.sizes), 200) or 'none'})")
+                hint = character_hint(value)
+                message += f"; {hint}" if hint else ""
             elif rule in {"known outcome", "known statistic"}:
                 registry = rules.registry
                 names = ([a for o in registry.outcomes.values() for a in (o.id, *o.aliases)] if rule == "known outcome"
@@ -304,6 +316,8 @@ def _issues_from_failures(cases: pd.DataFrame, frame: pd.DataFrame, rules: RowRu
                     message += f"; did you mean {close[0]!r}?"
                 elif rule == "known statistic":
                     message += f"; known: {', '.join(names)}"
+                hint = character_hint(value)
+                message += f"; {hint}" if hint else ""
             elif rule == "unique row_id":
                 lines = [str(i + 2) for i in frame.index[frame["row_id"] == value]]
                 message = f"row_id {quoted(value)} is used by more than one row (lines {shorten(', '.join(lines), 200)})"
@@ -324,33 +338,3 @@ def _issues_from_failures(cases: pd.DataFrame, frame: pd.DataFrame, rules: RowRu
 
 def _row_has_columns(row: pd.Series) -> bool:
     return all(c in row.index for c in REQUIRED_COLUMNS)
-
-
-def _cross_row_issues(frame: pd.DataFrame, rules: RowRules, study_id: str, file: str) -> list[Issue]:
-    """Rules across rows: duplicates, quantile order, CI order."""
-    if not all(c in frame.columns for c in REQUIRED_COLUMNS):
-        return []
-    issues = []
-    content = [c for c in frame.columns if c not in {"row_id"}]
-    for index in frame.index[frame.duplicated(subset=content, keep="first")]:
-        row = frame.loc[index]
-        first = frame.index[(frame[content] == row[content]).all(axis=1)][0]
-        issues.append(Issue(study_id, file, index + 2, row["row_id"], "", "", "no duplicate rows",
-                            f"this row repeats an earlier row exactly (apart from row_id): line {first + 2}, "
-                            f"row_id {quoted(frame.loc[first, 'row_id'])}"))
-    orders = [("q1", "median"), ("median", "q3"), ("q1", "q3"), ("min", "max"), ("min", "median"), ("median", "max"),
-              ("ci95_lower", "ci95_upper")]
-    groups: dict[tuple, dict[str, tuple[int, dict]]] = {}
-    for index, row in zip(frame.index, frame.to_dict("records")):
-        stat = getattr(rules.registry.statistic(row["statistic"]), "id", None)
-        groups.setdefault((row["arm"], row["timepoint"], row["outcome"]), {}).setdefault(stat, (index, row))
-    for by_stat in groups.values():
-        for low, high in orders:
-            if low in by_stat and high in by_stat:
-                (index, low_row), (_, high_row) = by_stat[low], by_stat[high]
-                low_value, high_value = parse_number(low_row["value"]), parse_number(high_row["value"])
-                if low_value is not None and high_value is not None and low_value > high_value:
-                    issues.append(Issue(study_id, file, index + 2, low_row["row_id"], "value", low_row["value"], f"{low} <= {high}",
-                                        f"{low} ({shorten(low_row['value'])}) is larger than {high} ({shorten(high_row['value'])}, "
-                                        f"row_id {shorten(high_row['row_id'])})"))
-    return issues

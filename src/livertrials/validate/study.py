@@ -1,10 +1,13 @@
 """Validate one study folder: every problem at once, each as file, row, column, value and rule.
 
 ``study.yaml`` is checked against ``src/livertrials/validate/schemas/study.schema.yaml``
-(JSON schema) plus cross-references (validate.meta); ``measurements.csv`` against a pandera
-schema built for the study (its arms) and the registry (outcomes, units, statistics,
-plausible ranges; validate.rows). Errors reject the study; the one warning (a presumed unit)
-is carried downstream as a flag.
+(JSON schema) plus cross-references (validate.meta) and checks across keys (validate.cross_field);
+``measurements.csv`` against a pandera schema built for the study (its arms) and the registry
+(outcomes, units, statistics, plausible ranges; validate.rows), then across rows
+(validate.cross_rows), by statistic (validate.statistics) and for the consistency of each cell
+(validate.consistency), and whether each value is printed in its quote (validate.quotes). Errors
+reject the study; warnings (a presumed unit, an SD of 0, the data flags harmonization will set, ...)
+are carried downstream as flags, except a value its quote does not print (a warning only).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from livertrials.io.registry import Registry
 from livertrials.validate.issues import Issue
 from livertrials.validate.interventions import validate_interventions
 from livertrials.validate.meta import validate_study_meta
+from livertrials.validate.quotes import quote_warnings
 from livertrials.validate.rows import validate_measurements
 
 
@@ -35,7 +39,7 @@ def unit_warnings(study: StudyFolder, registry: Registry) -> list[Issue]:
 
 def validate_rows(study: StudyFolder, registry: Registry) -> list[Issue]:
     """Errors and warnings of measurements.csv."""
-    return validate_measurements(study, registry) + unit_warnings(study, registry)
+    return validate_measurements(study, registry) + unit_warnings(study, registry) + quote_warnings(study)
 
 
 def validate_study(study: StudyFolder, registry: Registry) -> list[Issue]:
