@@ -187,3 +187,12 @@ def test_the_registry_reads_an_optional_minimal_important_difference(tmp_path):
         with pytest.raises(ValueError, match="minimal important difference"):
             load_registry(registry)
     load_registry.cache_clear()
+
+
+def test_a_not_cell_therapy_flag_does_not_make_evidence_indirect_the_comparison_matched_its_arms():
+    from livertrials.synthesis.sof_tables import study_flags
+
+    chars = pd.DataFrame({"study_id": ["G", "G", "L"], "study_flags": [
+        ["not_cell_therapy: G-CSF only, no cells infused", "secondary_source: from a review"],
+        ["not_cell_therapy: G-CSF only, no cells infused"], ["population_mismatch: children"]]})
+    assert study_flags(chars) == {"G": ["secondary_source: from a review"], "L": ["population_mismatch: children"]}
