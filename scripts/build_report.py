@@ -13,5 +13,6 @@ with log_to(snakemake.log[0]):
         Path(snakemake.output.html),
         title=snakemake.params.settings["title"],
         audit_trail_budget=int(snakemake.params.settings["audit_trail_budget"]),
+        risk_of_bias_manifest=Path(snakemake.input.risk_of_bias_manifest),
     )
     print(f"report written: {snakemake.output.html}")

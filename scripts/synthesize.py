@@ -1,5 +1,5 @@
 """Snakemake script: study-level effects per comparison, window assignment, pooled estimates, comparators, the
-studies in no comparison, and their lineage."""
+studies in no comparison, the summary of findings with GRADE certainty, the evidence gaps, and their lineage."""
 from pathlib import Path
 
 from livertrials.io.logs import log_to
@@ -15,4 +15,6 @@ with log_to(snakemake.log[0]):
         {name: Path(path) for name, path in snakemake.output.items()},
         manifest_metadata(snakemake.config, workflow_root(snakemake)),
         comparisons=list(snakemake.params.comparisons),
+        risk_of_bias_path=Path(snakemake.input.risk_of_bias),
+        grade=dict(snakemake.params.grade),
     )

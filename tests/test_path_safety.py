@@ -329,7 +329,7 @@ def test_build_shard_writes_only_its_output_folder(tmp_path):
     build_shard([studies / "Inert2026", symlinked], ["studies", "studies"], REGISTRY_PATH, out_dir)
     assert diff(before, snapshot(tmp_path, skip=("results",))) == {"created": [], "deleted": [], "changed": []}
     assert sorted(p.name for p in out_dir.iterdir()) == ["characteristics.parquet", "harmonized.parquet", "issues.parquet",
-                                                         "lineage.parquet"]
+                                                         "lineage.parquet", "risk_of_bias.parquet"]
     assert [p for p in (tmp_path / "results").rglob("*") if p.is_file() and not p.is_relative_to(out_dir)] == []
     issues = pq.read_table(out_dir / "issues.parquet").to_pandas()
     assert set(issues.loc[issues["severity"] == "error", "study"]) == {"Symlinked"}

@@ -4,8 +4,11 @@ The workflow copy builds the real page from the shipped corpus (rules forest_plo
 A second page is built from a subset of those results into which extraction strings carrying
 <script> and <img onerror> were injected: they must come out escaped, as visible text, and a
 headless Chromium must find no script element in the DOM (skipped if Chromium is absent).
+The first screen is measured in Chromium at 1400 px: the summary-of-findings table starts within
+the first 900 px, nothing is wider than the window and no cell's text runs out of its cell.
 """
 
+import html
 import json
 import re
 import shutil
@@ -21,8 +24,10 @@ from conftest import ROOT
 from livertrials.figures.forest import draw_all
 from livertrials.report.page import SECTIONS, build_report
 from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED
+from livertrials.synthesis.sof_tables import SOF_TABLE
 from livertrials.io.tables import CHARACTERISTICS, ISSUES, read_table, to_table, write_table
 from livertrials.settings import defaults
+from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE
 
 pytestmark = pytest.mark.slow
 
@@ -147,6 +152,12 @@ def hostile(built, tmp_path_factory):
            "column": "value", "value": SCRIPT, "rule": "plausible range", "message": f"value {IMG} is implausible",
            "severity": "error"}
     _rewrite(results / "validation/issues.parquet", ISSUES, lambda f: pd.concat([f, pd.DataFrame([bad])]))
+    # study.yaml text reaches the summary of findings (study ids in footnotes) and the risk-of-bias quotes
+    _rewrite(results / "harmonized/risk_of_bias.parquet", RISK_OF_BIAS_TABLE, lambda f: f.assign(
+        assessed=True, judgement=f["tool"].map({"rob2": "high", "robins_i": "serious"}),
+        support=f"Sealed {SCRIPT} envelopes", source="Methods"))
+    _rewrite(results / "synthesis/summary_of_findings.parquet", SOF_TABLE, lambda f: f.assign(
+        certainty_footnotes=f["certainty_footnotes"].map(lambda notes: list(notes) + [f"Imprecision: {IMG}"])))
     manifest = work / "forest" / "index.json"
     draw_all(results / "synthesis/pooled.parquet", results / "synthesis/comparisons.parquet", work / "forest" / "figures",
              manifest, dict(defaults()["forest"], formats=["png"]))
@@ -163,6 +174,9 @@ def test_hostile_strings_are_escaped(hostile):
     assert f"Amer ME. {ESCAPED_SCRIPT} A trial." in page                   # citation (characteristics)
     assert f"He wrote &quot;{ESCAPED_SCRIPT}&quot; here" in page           # quote (audit trail)
     assert "&lt;img src=x onerror=alert(2)&gt;" in page                     # study flag and validation message
+    assert f"Sealed {ESCAPED_SCRIPT} envelopes" in page                     # risk-of-bias support quote
+    sof = page[page.index('<section id="sof">'):page.index('<section id="gaps">')]
+    assert "Imprecision: &lt;img src=x onerror=alert(2)&gt;" in sof          # a SoF footnote
 
 
 def test_excluded_study_is_listed_with_its_errors(hostile):
@@ -204,4 +218,64 @@ def test_browser_screenshot_of_the_shipped_report(built, tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "report_shipped.png"
     run = _chromium(built / "results/report/index.html", tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
+    assert run.returncode == 0 and shot.stat().st_size > 10_000
+
+
+# --------------------------------------------------------------------------------------
+# The first screen answers the question
+# --------------------------------------------------------------------------------------
+
+# The test's own script (the report has none): it measures the page as laid out at the window's width and writes
+# the numbers into the DOM, which --dump-dom prints.
+MEASURE = """<script>
+(function () {
+  const box = e => { const r = e.getBoundingClientRect();
+    return {top: r.top + window.scrollY, bottom: r.bottom + window.scrollY, left: r.left, right: r.right}; };
+  const shown = e => e.offsetParent !== null;
+  const first = document.querySelector('#sof table.sof');
+  const out = {viewport: document.documentElement.clientWidth, scrollWidth: document.documentElement.scrollWidth,
+    sofTop: first ? box(first).top : null,
+    tables: [...document.querySelectorAll('#sof table.sof')].filter(shown).map(t => ({right: box(t).right,
+      hidden: t.parentElement.scrollWidth - t.parentElement.clientWidth})),
+    overflowing: [...document.querySelectorAll('#sof table.sof td, #sof table.sof th')].filter(shown)
+      .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent.slice(0, 60)),
+    header: ['h1', 'p.overview', 'nav', '#sof h2', '#sof h3', '#sof table.sof'].map(s => box(document.querySelector(s)))};
+  const pre = document.createElement('pre'); pre.id = 'measured'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"""
+FIRST_SCREEN = 900          # px
+WIDTH = 1400                # px
+
+
+def test_the_summary_of_findings_comes_first_for_every_comparison(built, page):
+    sof = read_table(built / "results/synthesis/summary_of_findings.parquet")
+    start = page.index('<section id="sof">')
+    assert start < min(page.index(f'<section id="{anchor}">') for anchor, _ in SECTIONS if anchor != "sof")
+    assert page.index('<p class="overview">') < start
+    for comparison in sof["comparison"].unique():
+        assert f'<h3 id="sof-{comparison}">' in page
+    for row in sof.to_dict("records"):
+        assert f'<tr id="sof-{row["sof_id"]}">' in page and f'href="#trail-{row["pooled_id"]}"' in page
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium not installed")
+def test_first_screen_at_1400_px_shows_the_summary_of_findings_and_nothing_overlaps(built, tmp_path):
+    report = built / "results/report/index.html"
+    measured = tmp_path / "measured.html"
+    measured.write_text(report.read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    dom = _chromium(measured, tmp_path, f"--window-size={WIDTH},{FIRST_SCREEN}", "--virtual-time-budget=10000",
+                    "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    data = json.loads(html.unescape(re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S).group(1)))
+    assert data["sofTop"] is not None and 0 < data["sofTop"] < FIRST_SCREEN, data["sofTop"]
+    assert data["scrollWidth"] <= data["viewport"]                       # no horizontal scrolling of the page
+    assert data["tables"] and all(t["right"] <= data["viewport"] and t["hidden"] <= 0 for t in data["tables"])
+    assert data["overflowing"] == []                                      # no text runs out of its cell
+    boxes = data["header"]
+    for upper, lower in zip(boxes, boxes[1:]):                            # title, overview, contents, SoF: stacked
+        assert upper["bottom"] <= lower["top"] + 0.5, (upper, lower)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "report_first_screen.png"
+    run = _chromium(report, tmp_path, f"--screenshot={shot}", f"--window-size={WIDTH},{FIRST_SCREEN}")
     assert run.returncode == 0 and shot.stat().st_size > 10_000

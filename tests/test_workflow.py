@@ -4,7 +4,8 @@ The data folder holds only config/ and resources/; the workflow runs from this c
 ``snakemake -s Snakefile -d DATA`` (how a reviewer keeps a review's data apart from the code).
 One run holds the shipped corpus plus a new study folder and a broken one: the new study
 must reach every output with no code change; the broken one must be reported and
-excluded while everything else builds; then fixing it makes the run pass.
+excluded while everything else builds; then fixing it makes the run pass. A reviewer's GRADE override in
+the copied config must reach the summary of findings and the report with its reason.
 """
 
 import json
@@ -46,8 +47,16 @@ def project(tmp_path_factory):
     write_study(work / "resources" / "studies" / "BrokenTrial", minimal_meta("BrokenTrial"), [
         row("B1", "cells", "week 4", "albumin", "mean", "400", "g/L"),  # 400 g/L: implausible
     ])
+    config = yaml.safe_load((work / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config["grade"]["overrides"] = [OVERRIDE]
+    (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     first = snakemake(work, "-c2", "--keep-going")
     return work, first
+
+
+OVERRIDE = {"comparison": "cell_vs_control", "outcome": "death", "window": "longest follow-up",
+            "domain": "indirectness", "rating": "serious",
+            "reason": "workflow test: two of the five trials enrolled ACLF only <b>not bold</b>"}
 
 
 def test_broken_study_fails_the_run_but_everything_else_builds(project):
@@ -127,3 +136,47 @@ def test_manifest_and_crate_describe_the_workflow_from_its_own_folder(project):
     ids = {entity["@id"] for entity in crate["@graph"]}
     assert {"Snakefile", "workflow/rules/harmonize.smk", "scripts/synthesize.py"} <= ids
     assert not (work / "Snakefile").exists()
+
+
+def test_summary_of_findings_and_evidence_gaps_for_every_comparison(project):
+    work, _ = project
+    config = yaml.safe_load((work / "config" / "config.yaml").read_text(encoding="utf-8"))
+    sof = pq.read_table(work / "results/synthesis/summary_of_findings.parquet").to_pandas()
+    gaps = pq.read_table(work / "results/synthesis/evidence_gaps.parquet").to_pandas()
+    rob = pq.read_table(work / "results/harmonized/risk_of_bias.parquet").to_pandas()
+    windows = {w["label"] for w in config["synthesis"]["windows"]} | {"longest follow-up"}
+    for comparison in (c["id"] for c in config["comparisons"]):
+        rows, missing = sof[sof["comparison"] == comparison], gaps[gaps["comparison"] == comparison]
+        assert len(rows) + len(missing), comparison
+        # every critical outcome x window is either a SoF row pooling two or more studies or a gap
+        for outcome in config["grade"]["critical_outcomes"]:
+            pooled = set(rows.loc[(rows["outcome"] == outcome) & (rows["k"] >= 2), "window"])
+            gap = set(missing.loc[missing["outcome"] == outcome, "window"])
+            assert not pooled & gap and pooled | gap == windows, (comparison, outcome)
+    assert sof["sof_id"].is_unique and sof["certainty"].isin(["high", "moderate", "low", "very low"]).all()
+    for domain in ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias"):
+        assert sof[f"{domain}_reason"].str.len().gt(0).all(), domain
+    csv = (work / "results/synthesis/summary_of_findings.csv").read_text(encoding="utf-8")
+    assert csv.count("\n") >= len(sof) + 1 and all(i in csv for i in sof["sof_id"])
+    assert "NewTrial2026" in set(rob["study_id"])
+    index = json.loads((work / "results/risk_of_bias/index.json").read_text())
+    assert {b["sof_id"] for b in index["bars"]} == set(sof.loc[sof["k"] >= 2, "sof_id"])
+    # livertrials audit <sof id> prints the trail down to the printed quotes
+    audit = subprocess.run([sys.executable, "-m", "livertrials.cli", "audit", sof["sof_id"].iloc[0], "--results",
+                            str(work / "results")], capture_output=True, text=True, timeout=120)
+    assert audit.returncode == 0, audit.stderr
+    assert "summary of findings" in audit.stdout and "quote:" in audit.stdout
+
+
+def test_a_grade_override_reaches_the_table_and_the_report_with_its_reason(project):
+    work, _ = project
+    sof = pq.read_table(work / "results/synthesis/summary_of_findings.parquet").to_pandas()
+    row = sof[(sof["comparison"] == "cell_vs_control") & (sof["outcome"] == "death")
+              & (sof["window"] == "longest follow-up")].iloc[0]
+    assert row["indirectness_overridden"] and row["indirectness_change"] == 1
+    assert row["indirectness_reason"] == OVERRIDE["reason"]
+    assert any(OVERRIDE["reason"] in note for note in row["certainty_footnotes"])
+    assert list(row["rule_ratings"]) and "the rule rated" in row["rule_ratings"][0]
+    page = (work / "results/report/index.html").read_text(encoding="utf-8")
+    shown = page[page.index('<section id="sof">'):page.index('<section id="gaps">')]
+    assert "workflow test: two of the five trials enrolled ACLF only &lt;b&gt;not bold&lt;/b&gt;" in shown

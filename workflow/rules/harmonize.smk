@@ -7,6 +7,7 @@ rule harmonize_shard:
         characteristics="results/shards/{shard}/characteristics.parquet",
         issues="results/shards/{shard}/issues.parquet",
         lineage="results/shards/{shard}/lineage.parquet",
+        risk_of_bias="results/shards/{shard}/risk_of_bias.parquet",
     log:
         "results/logs/harmonize_shard/{shard}.log",
     conda:
@@ -23,12 +24,13 @@ rule harmonize_shard:
 
 
 rule merge_shards:
-    """Concatenate the batches into the harmonized tables and the validation report."""
+    """Concatenate the batches into the harmonized tables (outcomes, study characteristics, risk of bias) and the validation report."""
     input:
         expand("results/shards/{shard}/harmonized.parquet", shard=SHARDS),
         expand("results/shards/{shard}/characteristics.parquet", shard=SHARDS),
         expand("results/shards/{shard}/issues.parquet", shard=SHARDS),
         expand("results/shards/{shard}/lineage.parquet", shard=SHARDS),
+        expand("results/shards/{shard}/risk_of_bias.parquet", shard=SHARDS),
         config["registry"],
         double_extraction_for_merge,
     output:
@@ -38,6 +40,7 @@ rule merge_shards:
         summary="results/validation/summary.json",
         report="results/validation/report.txt",
         lineage="results/provenance/lineage_harmonize.parquet",
+        risk_of_bias="results/harmonized/risk_of_bias.parquet",
     log:
         "results/logs/merge_shards.log",
     conda:

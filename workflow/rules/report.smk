@@ -28,10 +28,40 @@ rule forest_plots:
         "../../scripts/draw_forests.py"
 
 
+rule risk_of_bias_figures:
+    """Risk-of-bias traffic light of the studies behind the summary of findings, and per pooled summary-of-findings result the judgements weighted by pool weight; the set of bar charts depends on the data, so results/risk_of_bias/index.json lists what was drawn."""
+    input:
+        risk_of_bias=rules.merge_shards.output.risk_of_bias,
+        summary_of_findings=rules.synthesize.output.summary_of_findings,
+        pooled=rules.synthesize.output.pooled,
+    output:
+        figures=report(
+            directory("results/risk_of_bias/figures"),
+            patterns=["{name}.png"],
+            caption="../report/risk_of_bias.rst",
+            category="Risk of bias",
+        ),
+        manifest="results/risk_of_bias/index.json",
+    log:
+        "results/logs/risk_of_bias_figures.log",
+    conda:
+        "../../environment.yml"
+    threads: 2  # independent figures, drawn in parallel worker processes
+    resources:
+        mem_mb=corpus_mem_mb(1000, 1000),
+        runtime=10,
+    params:
+        formats=config["figures"]["formats"],
+    script:
+        "../../scripts/draw_risk_of_bias.py"
+
+
 rule report:
-    """One self-contained HTML page: settings, studies, figures, forest plots, pooled and published results, validation, audit trails."""
+    """One self-contained HTML page: the summary of findings with GRADE certainty, evidence gaps and risk of bias first, then comparisons, studies, figures, forest plots, pooled and published results, validation, run settings, audit trails."""
     input:
         manifest=rules.forest_plots.output.manifest,
+        risk_of_bias_manifest=rules.risk_of_bias_figures.output.manifest,
+        risk_of_bias=rules.merge_shards.output.risk_of_bias,
         figures=rules.figures.output,
         synthesis=rules.synthesize.output,
         harmonized=rules.merge_shards.output.harmonized,

@@ -1,8 +1,9 @@
 rule synthesize:
-    """Study-level effects per declared comparison, analysis windows and longest follow-up, pooled estimates, the published comparators and the studies in no comparison (one job)."""
+    """Study-level effects per declared comparison, analysis windows and longest follow-up, pooled estimates, the published comparators, the studies in no comparison, the summary of findings with GRADE certainty and the evidence gaps (one job)."""
     input:
         harmonized=rules.merge_shards.output.harmonized,
         characteristics=rules.merge_shards.output.characteristics,
+        risk_of_bias=rules.merge_shards.output.risk_of_bias,
         registry=config["registry"],
         interventions=str(registry_files(config["registry"])[1]),
     output:
@@ -12,6 +13,9 @@ rule synthesize:
         comparators="results/synthesis/comparators.parquet",
         unmatched="results/synthesis/unmatched.parquet",
         small_study_tests="results/synthesis/small_study_tests.parquet",
+        summary_of_findings="results/synthesis/summary_of_findings.parquet",
+        summary_of_findings_csv="results/synthesis/summary_of_findings.csv",
+        evidence_gaps="results/synthesis/evidence_gaps.parquet",
         lineage="results/provenance/lineage_synthesis.parquet",
     log:
         "results/logs/synthesize.log",
@@ -24,5 +28,6 @@ rule synthesize:
     params:
         settings=config["synthesis"],
         comparisons=config["comparisons"],
+        grade=config["grade"],
     script:
         "../../scripts/synthesize.py"

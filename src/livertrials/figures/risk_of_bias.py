@@ -1,4 +1,5 @@
-"""Risk-of-bias figures: the traffic-light plot (studies x domains) and the weighted summary bars of one pool.
+"""Risk-of-bias figures: the traffic-light plot (studies x domains) and the weighted summary bars of one pool;
+``draw_all`` (rule risk_of_bias_figures) draws them for the summary of findings and lists them in index.json.
 
 robvis layout (McGuinness & Higgins 2021), but colour-blind safe: the colours are from the Okabe-Ito
 palette and every judgement also has its own symbol, so the figure reads in grey scale and for every
@@ -8,7 +9,9 @@ The input is the long table of livertrials.validate.risk_of_bias (RISK_OF_BIAS_T
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +20,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.patches import Circle, Patch
 
-from livertrials.figures.files import save_figure
-from livertrials.validate.risk_of_bias import DOMAINS, LEVEL_LABELS, LEVELS, NOT_ASSESSED, OVERALL, TOOLS
+from livertrials.figures.files import in_processes, save_figure
+from livertrials.io.atomic import write_text
+from livertrials.io.tables import read_table
+from livertrials.validate.risk_of_bias import (DOMAINS, LEVEL_LABELS, LEVELS, NOT_ASSESSED, OVERALL, TOOLS,
+                                               risk_of_bias_table)
 
 # the fixed hash salt keeps SVG ids stable between runs (figures.files: deterministic files)
 STYLE = {"svg.hashsalt": "livertrials", "font.size": 9}
@@ -206,3 +212,70 @@ def write_summary_bars(table: pd.DataFrame, weights: Mapping[str, float], title:
                        formats: list[str], stem: str) -> dict[str, str]:
     with plt.rc_context(STYLE):
         return save_figure(summary_bars(table, weights, title), out_dir, stem, formats, tight=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# the rule risk_of_bias_figures: the traffic light and the bars of every pooled SoF result, listed in index.json
+# ------------------------------------------------------------------------------------------------
+
+MAX_TRAFFIC_LIGHT_STUDIES = 150   # rows of one traffic light (a taller figure is unreadable and too large a PNG)
+TRAFFIC_LIGHT_STEM = "risk_of_bias_traffic_light"
+
+
+def with_missing_studies(table: pd.DataFrame, studies) -> pd.DataFrame:
+    """The table with "not assessed" rows for studies it lacks (a study never gets a judgement it was not given)."""
+    missing = [s for s in dict.fromkeys(studies) if s not in set(table["study_id"])]
+    if not missing:
+        return table
+    extra = risk_of_bias_table([{"id": s} for s in missing])
+    return pd.concat([table, extra], ignore_index=True) if len(table) else extra
+
+
+def bar_specs(sof: pd.DataFrame, pooled: pd.DataFrame) -> list[dict]:
+    """One bar chart per summary-of-findings row that pools two or more studies: its id, title and the weights
+    (percent of the pooled weight per study, from pooled.weights). A single study's judgements are its traffic-light row."""
+    by_id = {r["pooled_id"]: r for r in pooled[["pooled_id", "study_ids", "weights"]].to_dict("records")}
+    specs = []
+    for row in sof.to_dict("records"):
+        pool = by_id.get(row["pooled_id"])
+        if pool is None or int(row["k"]) < 2:
+            continue
+        weights = {str(s): float(w) for s, w in zip(pool["study_ids"], pool["weights"])}
+        specs.append({"sof_id": row["sof_id"], "pooled_id": row["pooled_id"], "comparison": row["comparison"],
+                      "outcome": row["outcome"], "window": row["window"], "k": int(row["k"]),
+                      "title": f"{row['comparison_label']}: {row['outcome_label']}, {row['window']} (k = {int(row['k'])})",
+                      "weights": weights})
+    return specs
+
+
+def draw_all(rob_path: Path, sof_path: Path, pooled_path: Path, out_dir: Path, manifest_path: Path,
+             formats: list[str], processes: int = 1) -> dict:
+    """Draw the traffic light of the studies behind the summary of findings (at most MAX_TRAFFIC_LIGHT_STUDIES) and
+    the weighted bars of every pooled SoF row into out_dir; write the manifest (file names relative to it)."""
+    table, sof, pooled = read_table(rob_path), read_table(sof_path), read_table(pooled_path)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)   # the rule's output folder, also when nothing is drawn
+    behind = list(dict.fromkeys(str(s) for ids in sof["study_ids"] for s in ids)) if len(sof) else []
+    shown = sorted(behind)[:MAX_TRAFFIC_LIGHT_STUDIES]
+    traffic = None
+    if shown:
+        rows = with_missing_studies(table, shown)
+        traffic = write_traffic_light(rows[rows["study_id"].isin(shown)], out_dir, formats, TRAFFIC_LIGHT_STEM)
+    specs = bar_specs(sof, pooled)
+
+    def draw(i: int) -> dict[str, str]:
+        spec = specs[i]
+        return write_summary_bars(with_missing_studies(table, spec["weights"]), spec["weights"], spec["title"],
+                                  out_dir, formats, f"risk_of_bias_bars_{spec['sof_id']}")
+
+    drawn = in_processes(draw, len(specs), processes)
+    assessed = set(table.loc[table["assessed"], "study_id"]) if len(table) else set()
+    manifest = {"directory": os.path.relpath(out_dir, Path(manifest_path).parent),
+                "traffic_light": {"files": traffic, "studies": shown, "studies_behind_sof": len(behind),
+                                  "assessed": sorted(assessed & set(shown)),
+                                  "not_drawn": len(behind) - len(shown)},
+                "bars": [{**{k: v for k, v in spec.items() if k != "weights"}, "files": files}
+                         for spec, files in zip(specs, drawn)]}
+    write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    print(f"risk of bias: traffic light of {len(shown)} studies ({len(manifest['traffic_light']['assessed'])} assessed), "
+          f"{len(specs)} weighted bar charts")
+    return manifest

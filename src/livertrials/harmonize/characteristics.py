@@ -1,10 +1,11 @@
 """Study characteristics: one row per study x arm (design, population, intervention with its registry label and
-class, cell source, route, dose, sizes, flags)."""
+class, cell source, route, dose, sizes, flags); and each study's risk of bias, one row per domain of its tool."""
 
 from __future__ import annotations
 
 from livertrials.harmonize.fields import intervention_fields, record_id
 from livertrials.io.registry import Registry
+from livertrials.validate.risk_of_bias import risk_of_bias_rows
 
 
 def characteristics(meta: dict, study_id: str, collection: str, registry: Registry) -> list[dict]:
@@ -21,3 +22,12 @@ def characteristics(meta: dict, study_id: str, collection: str, registry: Regist
             row[key] = arm.get(key)
         rows.append(row)
     return rows
+
+
+def risk_of_bias(meta: dict, study_id: str, collection: str) -> list[dict]:
+    """The study's risk-of-bias rows (validate.risk_of_bias.RISK_OF_BIAS_TABLE: a row per domain of its tool and
+    overall, "not_assessed" where study.yaml records nothing). Only pooled studies are assessed: a published
+    meta-analysis (collection "comparators") gets none."""
+    if collection != "studies":
+        return []
+    return [dict(row, study_id=study_id) for row in risk_of_bias_rows(meta)]

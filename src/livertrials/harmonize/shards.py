@@ -20,14 +20,17 @@ from typing import NamedTuple
 import pandas as pd
 import pyarrow as pa
 
+from livertrials.harmonize.characteristics import risk_of_bias
 from livertrials.harmonize.fields import record_id
 from livertrials.harmonize.study import process_study
 from livertrials.io.atomic import write_text
+from livertrials.io.extraction import STUDY_FILE, read_study_yaml
 from livertrials.io.registry import load_registry
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
 from livertrials.lineage.records import LINEAGE
 from livertrials.validate.double_extraction import disagreement_issues
 from livertrials.validate.issues import Issue, unexpected_error
+from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE
 from livertrials.validate.summary import validation_summary, validation_text
 
 
@@ -57,6 +60,7 @@ class StudyOutput(NamedTuple):
     characteristics: list[dict]
     issues: list[Issue]
     lineage: list[dict]
+    risk_of_bias: list[dict] = []
 
 
 def build_shard(folders: list[Path], collections: list[str], registry_path: Path, out_dir: Path) -> None:
@@ -65,12 +69,27 @@ def build_shard(folders: list[Path], collections: list[str], registry_path: Path
     for folder, collection in zip(folders, collections):
         lineage: list[dict] = []
         records, chars, issues = process_study(folder, collection, registry, lineage)
-        studies.append(StudyOutput(folder, records, chars, issues, lineage))
+        studies.append(with_risk_of_bias(StudyOutput(folder, records, chars, issues, lineage), collection))
     for name, table in shard_tables(studies).items():
         write_table(table, out_dir / f"{name}.parquet")
 
 
-SHARD_SCHEMAS = {"harmonized": HARMONIZED, "characteristics": CHARACTERISTICS, "issues": ISSUES, "lineage": LINEAGE}
+def with_risk_of_bias(study: StudyOutput, collection: str) -> StudyOutput:
+    """The study's risk-of-bias rows, read from its study.yaml once it has passed validation (the checks of
+    validate.risk_of_bias ran there); a study with errors gets none, and a failure here excludes this study only."""
+    if any(i.severity == "error" for i in study.issues):
+        return study
+    file = study.folder / STUDY_FILE
+    try:
+        rows = risk_of_bias(read_study_yaml(file), study.folder.name, collection)
+    except Exception as error:  # noqa: BLE001 - one study's failure must not take the shard down
+        failure = unexpected_error(study.folder.name, file, "reading its risk of bias", error)
+        return study._replace(issues=[*study.issues, failure])
+    return study._replace(risk_of_bias=rows)
+
+
+SHARD_SCHEMAS = {"harmonized": HARMONIZED, "characteristics": CHARACTERISTICS, "issues": ISSUES, "lineage": LINEAGE,
+                 "risk_of_bias": RISK_OF_BIAS_TABLE}
 
 
 def shard_tables(studies: list[StudyOutput]) -> dict[str, pa.Table]:
@@ -102,6 +121,7 @@ def _tables(studies: list[StudyOutput]) -> dict[str, pa.Table]:
         "issues": [dict(i.to_dict(), issue_id=record_id(*(str(v) for v in i.to_dict().values())))
                    for s in studies for i in s.issues],
         "lineage": [e for s in studies for e in s.lineage],
+        "risk_of_bias": [r for s in studies for r in s.risk_of_bias],
     }
     return {name: to_table(rows[name], schema) for name, schema in SHARD_SCHEMAS.items()}
 
@@ -118,12 +138,13 @@ def merge_shards(shard_dirs: list[Path], outputs: dict[str, Path], metadata: dic
 
     ``metadata`` (the run manifest) is embedded in every Parquet file written. Each disagreement in the
     ``double_extraction`` tables (given when exclude_unresolved_double_extraction is true) is an error
-    that excludes its study.
+    that excludes its study. The risk-of-bias table is written when ``outputs`` names it ("risk_of_bias").
     """
     harmonized = _concat([d / "harmonized.parquet" for d in shard_dirs])
     lineage = _concat([d / "lineage.parquet" for d in shard_dirs])
     chars = _concat([d / "characteristics.parquet" for d in shard_dirs])
     issues = _concat([d / "issues.parquet" for d in shard_dirs])
+    rob = _concat([d / "risk_of_bias.parquet" for d in shard_dirs]) if "risk_of_bias" in outputs else pd.DataFrame()
     issues = _duplicate_id_issues(chars, harmonized, issues)
     unresolved = [dict(i.to_dict(), issue_id=record_id(*(str(v) for v in i.to_dict().values())))
                   for path in double_extraction for i in disagreement_issues(read_table(path))]
@@ -133,11 +154,15 @@ def merge_shards(shard_dirs: list[Path], outputs: dict[str, Path], metadata: dic
         harmonized = harmonized[~harmonized["study_id"].isin(rejected)] if not harmonized.empty else harmonized
         chars = chars[~chars["study_id"].isin(rejected)] if not chars.empty else chars
         lineage = lineage[~lineage["study_id"].isin(rejected)] if not lineage.empty else lineage
+        rob = rob[~rob["study_id"].isin(rejected)] if not rob.empty else rob
+    # risk of bias: by study only (stable), so each study's domains stay in the tool's order
     sort = {"harmonized": ["study_id", "arm_id", "outcome", "timepoint_days", "timepoint_text"],
             "characteristics": ["study_id", "arm_id"], "issues": ["study", "file", "row", "rule", "column"],
-            "lineage": ["output_id", "input_id"]}
+            "lineage": ["output_id", "input_id"], "risk_of_bias": ["study_id"]}
     tables = {"harmonized": (harmonized, HARMONIZED), "characteristics": (chars, CHARACTERISTICS), "issues": (issues, ISSUES),
               "lineage": (lineage, LINEAGE)}
+    if "risk_of_bias" in outputs:
+        tables["risk_of_bias"] = (rob, RISK_OF_BIAS_TABLE)
     for name, (frame, schema) in tables.items():
         if not frame.empty:
             frame = frame.sort_values(sort[name], kind="stable", na_position="last").reset_index(drop=True)

@@ -37,6 +37,9 @@ class Outcome:
     benefit: str = "none"
     plausible: tuple[float, float] | None = None
     aliases: tuple[str, ...] = ()
+    # minimal important difference in the canonical unit (optional: only where a published MID can be cited);
+    # the GRADE imprecision rule and the plain-language statement read it (docs/grade.md)
+    mid: float | None = None
 
     def factor(self, unit: str) -> float | None:
         """Factor to the canonical unit; None if the unit is recognised but not convertible."""
@@ -103,6 +106,10 @@ def _parse(data: dict) -> Registry:
         if spec["kind"] not in KINDS:
             raise ValueError(f"registry: outcome {outcome_id} has unknown kind {spec['kind']!r}")
         plausible = spec.get("plausible")
+        mid = spec.get("mid")
+        if mid is not None and (isinstance(mid, bool) or not isinstance(mid, (int, float)) or not mid > 0):
+            raise ValueError(f"registry: outcome {outcome_id} has mid {mid!r}; a minimal important difference is a "
+                             f"positive number in the canonical unit {spec['canonical_unit']}")
         outcome = Outcome(
             id=outcome_id,
             label=spec["label"],
@@ -112,6 +119,7 @@ def _parse(data: dict) -> Registry:
             benefit=spec.get("benefit", "none"),
             plausible=tuple(plausible) if plausible else None,
             aliases=tuple(spec.get("aliases", ())),
+            mid=float(mid) if mid is not None else None,
         )
         if outcome.canonical_unit not in outcome.units or outcome.units[outcome.canonical_unit] != 1:
             raise ValueError(f"registry: outcome {outcome_id} must accept its canonical unit with factor 1")

@@ -90,7 +90,8 @@ main{max-width:1240px;margin:0 auto;padding:0 24px 48px;background:#fff}
 header{padding:24px 0 8px;border-bottom:3px solid #0072B2}
 h1{font-size:1.6em;margin:0 0 6px}h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:40px}
 h3{margin-top:28px;color:#0b4f7c}h4{margin:0 0 2px}h5{margin:8px 0 4px}
-nav ul{columns:3;padding-left:18px;margin:8px 0}
+nav ul{display:flex;flex-wrap:wrap;gap:2px 14px;list-style:none;padding:0;margin:8px 0;font-size:13px}
+p.overview{font-size:15px;margin:8px 0}
 .summary{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
 .summary div{background:#eef5fb;border:1px solid #cfe3f3;border-radius:6px;padding:6px 12px}
 .scroll{overflow-x:auto;margin:8px 0}
@@ -109,6 +110,18 @@ table.pooled{table-layout:fixed}
 table.pooled th:nth-child(1){width:9%}table.pooled th:nth-child(2){width:6%}table.pooled th:nth-child(3){width:9%}table.pooled th:nth-child(4){width:11%}table.pooled th:nth-child(5){width:6%}
 table.pooled th:nth-child(6){width:5%}table.pooled th:nth-child(7){width:11%}table.pooled th:nth-child(8){width:9%}table.pooled th:nth-child(9){width:4%}table.pooled th:nth-child(10){width:4%}
 table.pooled th:nth-child(11){width:7%}table.pooled th:nth-child(12){width:9%}table.pooled th:nth-child(13){width:7%}table.pooled th:nth-child(14){width:3%}
+table.sof{table-layout:fixed;font-size:13px}
+table.sof th:nth-child(1){width:12%}table.sof th:nth-child(2){width:12%}table.sof th:nth-child(3){width:12%}
+table.sof th:nth-child(4){width:10%}table.sof th:nth-child(5){width:18%}table.sof th:nth-child(6){width:12%}
+table.sof th:nth-child(7){width:24%}
+a.sofcell{color:inherit;text-decoration:none;display:block}a.sofcell:hover{text-decoration:underline;color:#0b4f7c}
+.grade{white-space:nowrap;letter-spacing:1px}
+ol.footnotes{font-size:12px;color:#444;padding-left:22px}
+table.profile td{font-size:11px}
+ul.gaps{font-size:13px}
+.robbars{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:12px}
+.robbars figure{margin:0}
+img.rob{max-width:min(100%,900px);height:auto;display:block;margin:8px 0}
 .pre{white-space:pre-line}
 td.none{color:#777;font-style:italic}
 figure{margin:24px 0;padding:12px;border:1px solid #e3e3e3;border-radius:6px}

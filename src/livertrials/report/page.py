@@ -1,5 +1,9 @@
 """One self-contained HTML report of a run (``results/report/index.html``): the page and its summary.
 
+The first screen answers the question: the title, a one-paragraph overview from the data, then the summary of
+findings (one table per comparison, GRADE certainty), the evidence gaps and the risk of bias; the machinery
+(studies, figures, forests, pooled rows, validation, run settings, audit trails) follows.
+
 Everything is inline: CSS in a <style> block, figures as base64 data URIs in <img> tags
 (an SVG loaded through <img> cannot run scripts), no JavaScript and no external resource,
 so the page can be mailed or archived as one file. Data enters the page only through
@@ -19,32 +23,48 @@ from livertrials.io.atomic import write_text
 from livertrials.io.tables import read_table
 from livertrials.report.comparisons_section import comparisons_section, nothing_to_pool
 from livertrials.report.diagnostics import diagnostics_section
+from livertrials.report.findings_sections import gaps_section, overview, rob_section, sof_section
 from livertrials.report.html import CSS, Html, esc, section
 from livertrials.report.qa_sections import extraction_checks_section
 from livertrials.report.results_sections import comparators_section, forests_section, pooled_section
 from livertrials.report.sections import (characteristics_section, figures_section, flags_section, meld_section,
                                          settings_section, validation_section)
 from livertrials.report.trails import Trails
+from livertrials.synthesis.sof_tables import EVIDENCE_GAPS, SOF_TABLE
+from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE
 
 
-SECTIONS = [("settings", "Run settings"), ("comparisons", "Comparisons"), ("studies", "Study characteristics"),
+SECTIONS = [("sof", "Summary of findings"), ("gaps", "Evidence gaps"), ("rob", "Risk of bias"),
+            ("comparisons", "Comparisons"), ("studies", "Study characteristics"),
             ("figures", "Evidence map and arm means"), ("forests", "Forest plots"), ("pooled", "Pooled results"),
             ("diagnostics", "Subgroup and small-study tests"), ("comparators", "Published comparators"),
             ("meld", "MELD reported vs at mean labs"), ("flags", "Flags and exclusions"), ("validation", "Validation"),
-            ("extraction-checks", "Extraction checks"),
+            ("extraction-checks", "Extraction checks"), ("settings", "Run settings"),
             ("provenance", "Audit trails")]
 
 
+def _optional_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A table the page shows if its rule ran (an older results folder may lack it): empty otherwise."""
+    return read_table(path) if path.exists() else pd.DataFrame(columns=columns)
+
+
 def build_report(results: Path, manifest_path: Path, figure_files: list[Path], config: dict, out: Path,
-                 title: str, audit_trail_budget: int) -> str:
+                 title: str, audit_trail_budget: int, risk_of_bias_manifest: Path | None = None) -> str:
     """Write the HTML report; returns the page.
 
     title, audit_trail_budget: config["report"] (defaults in config.schema.yaml); the budget is the lines of
-    audit-trail text the page may hold (see Trails).
+    audit-trail text the page may hold (see Trails). risk_of_bias_manifest: the index.json of rule
+    risk_of_bias_figures (default results/risk_of_bias/index.json, if it exists).
     """
     results = Path(results)
     manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
     forest_dir = Path(manifest_path).parent / manifest.get("directory", ".")   # figure files are relative to it
+    rob_manifest_path = Path(risk_of_bias_manifest or results / "risk_of_bias" / "index.json")
+    rob_manifest = json.loads(rob_manifest_path.read_text(encoding="utf-8")) if rob_manifest_path.exists() else {}
+    rob_dir = rob_manifest_path.parent / rob_manifest.get("directory", ".")
+    sof = _optional_table(results / "synthesis" / "summary_of_findings.parquet", SOF_TABLE.names)
+    gaps = _optional_table(results / "synthesis" / "evidence_gaps.parquet", EVIDENCE_GAPS.names)
+    rob = _optional_table(results / "harmonized" / "risk_of_bias.parquet", RISK_OF_BIAS_TABLE.names)
     harmonized = read_table(results / "harmonized" / "outcomes.parquet")
     chars = read_table(results / "harmonized" / "study_characteristics.parquet")
     comparisons = read_table(results / "synthesis" / "comparisons.parquet")
@@ -63,20 +83,23 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     trails = Trails(results, audit_trail_budget)
     forest_keys = {s["pooled_key"] for e in manifest.get("forests", []) for s in e["summaries"]}
     nothing = nothing_to_pool(settings, chars, comparisons, pooled, unmatched)
-    body = [settings_section(config, settings, manifest),
+    body = [sof_section(sof, pooled, chars, settings, config, trails, nothing), gaps_section(gaps, settings, config),
+            rob_section(rob, rob_manifest, rob_dir, settings),
             comparisons_section(settings, chars, comparisons, pooled, unmatched), characteristics_section(chars),
             figures_section(figure_files), forests_section(manifest, forest_dir, comparisons, trails, settings, nothing),
             pooled_section(pooled, trails, forest_keys, settings, nothing),
             diagnostics_section(pooled, small_study, settings), comparators_section(comparators, trails),
             meld_section(harmonized, trails),
-            flags_section(harmonized, comparisons, windows), validation_section(issues, summary)]
-    body.append(extraction_checks_section(results, issues, config))
+            flags_section(harmonized, comparisons, windows), validation_section(issues, summary),
+            extraction_checks_section(results, issues, config),
+            settings_section(config, settings, manifest, _summary_boxes(chars, manifest, issues, excluded, settings,
+                                                                        nothing))]
     body.append(section("provenance", "Audit trails",
                         Html("<p><code>livertrials.cli.trail()</code> for every id linked above (the same text as "
                              "<code>livertrials audit ID</code>). Open a block to read the path from the result down "
                              "to the printed numbers and their verbatim quotes.</p>"),
                         trails.render(_record_titles(harmonized))))
-    page = _page(title, _summary_boxes(chars, manifest, issues, excluded, settings, nothing), body)
+    page = _page(title, overview(chars, comparisons, sof, rob, settings, excluded), body)
     write_text(out, page)
     return page
 
@@ -109,6 +132,7 @@ def _summary_boxes(chars, manifest, issues, excluded, settings: dict, nothing: s
 
 
 def _page(title: str, summary: str, body: list[str]) -> str:
+    """The title, the overview paragraph and a one-line contents, then the sections (the summary of findings first)."""
     nav = "".join(f'<li><a href="#{a}">{esc(t)}</a></li>' for a, t in SECTIONS)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -53,7 +53,8 @@ def _key_settings(settings: dict, manifest: dict) -> list[tuple[str, str]]:
             ("funnel plots", f"only for k >= {manifest.get('funnel_min_k', 10)}")]
 
 
-def settings_section(config: dict, settings: dict, manifest: dict) -> Html:
+def settings_section(config: dict, settings: dict, manifest: dict, glance: str = "") -> Html:
+    """The run at a glance (counts of the machinery), the key settings, the full configuration and the software."""
     versions = []
     for package in ("livertrials", "snakemake", "pandas", "numpy", "scipy", "matplotlib", "pyarrow"):
         try:
@@ -62,7 +63,7 @@ def settings_section(config: dict, settings: dict, manifest: dict) -> Html:
             pass
     versions.append(f"Python {sys.version.split()[0]}")
     key = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in _key_settings(settings, manifest))
-    return section("settings", "Run settings", f"<dl>{key}</dl>",
+    return section("settings", "Run settings", glance, f"<dl>{key}</dl>",
                    "<details><summary>Full configuration (as run)</summary>",
                    table(["key", "value"], _flatten("", config), "kv small"), "</details>",
                    "<details><summary>Effective synthesis settings (stored in pooled.parquet)</summary>",

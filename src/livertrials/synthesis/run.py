@@ -11,7 +11,8 @@
 * small_study_tests: Egger-type regression test and trim-and-fill of the main analyses with
   k >= small_study_min_k (``synthesis.small_study``), when ``outputs`` names it;
 * unmatched: the studies (or arms) that fall in no declared comparison, with the reason;
-* optionally their lineage edges.
+* optionally the summary of findings (GRADE certainty per comparison x outcome x window, also as CSV) and the
+  evidence gaps (``sof_tables``), and the lineage edges of every row.
 
 All effect sizes and pooling go through ``livertrials.synthesis.meta`` (the metafor-equivalent engine).
 Rows of collection "comparators" never reach the pooling step: they are dropped before any
@@ -33,6 +34,8 @@ from livertrials.synthesis.pooling import pool_comparisons
 from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, SMALL_STUDY_TESTS, UNMATCHED, WINDOWS
 from livertrials.synthesis.settings import SETTINGS_KEY, Settings
 from livertrials.synthesis.small_study import small_study_table
+from livertrials.synthesis.sof_tables import (EVIDENCE_GAPS, SOF_TABLE, GradeSettings, gaps_table, sof_lineage, sof_table,
+                                              unmatched_overrides, write_csv)
 from livertrials.synthesis.windows import window_report
 
 SCHEMAS = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "comparators": COMPARATORS,
@@ -40,12 +43,18 @@ SCHEMAS = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "co
 
 
 def synthesize(harmonized_path, characteristics_path, registry_path, config: dict, outputs: dict[str, Path],
-               metadata: dict[str, str] | None = None, comparisons: list[dict] | None = None) -> dict:
+               metadata: dict[str, str] | None = None, comparisons: list[dict] | None = None,
+               risk_of_bias_path: Path | None = None, grade: dict | None = None) -> dict:
     """Build and write the five synthesis tables (and, if ``outputs`` has "lineage", their lineage edges);
-    returns them as DataFrames. ``config`` is config["synthesis"] and ``comparisons`` config["comparisons"]
-    (missing keys take their defaults); ``metadata`` (the run manifest) is embedded in every Parquet file written."""
+    returns them as DataFrames. ``config`` is config["synthesis"], ``comparisons`` config["comparisons"] and
+    ``grade`` config["grade"] (missing keys take their defaults); ``metadata`` (the run manifest) is embedded in
+    every Parquet file written. With "summary_of_findings" in ``outputs`` the summary of findings is written too
+    (Parquet, and CSV if "summary_of_findings_csv" is named), with "evidence_gaps" the gaps; the studies' risk of
+    bias is read from ``risk_of_bias_path`` (harmonized/risk_of_bias.parquet; none: every study not assessed)."""
     registry = load_registry(str(registry_path))
     settings = resolve_comparisons(Settings.from_config(config, comparisons), registry)
+    grading = GradeSettings.from_config(grade)
+    grading.check(settings, registry.outcomes)
     harmonized = read_table(harmonized_path)
     characteristics = read_table(characteristics_path)
     benefit = {k: o.benefit for k, o in registry.outcomes.items()}
@@ -63,8 +72,22 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
     if "small_study_tests" in outputs:   # optional, as lineage: callers that predate it name four tables
         tables["small_study_tests"] = small_study_table(comparisons, pooled, settings)
         write_table(to_table(tables["small_study_tests"], SMALL_STUDY_TESTS), outputs["small_study_tests"], metadata=extra)
+    edges = synthesis_lineage(harmonized, tables, settings) if "lineage" in outputs else []
+    if "summary_of_findings" in outputs or "evidence_gaps" in outputs:
+        rob = read_table(risk_of_bias_path) if risk_of_bias_path else None
+        sof = sof_table(pooled, comparisons, characteristics, rob, settings, grading, registry.outcomes)
+        gaps = gaps_table(pooled, settings, grading, registry.outcomes)
+        for name, frame, schema in (("summary_of_findings", sof, SOF_TABLE), ("evidence_gaps", gaps, EVIDENCE_GAPS)):
+            if name in outputs:
+                write_table(to_table(frame, schema), outputs[name], metadata=extra)
+                tables[name] = frame
+        if "summary_of_findings_csv" in outputs:
+            write_csv(sof, outputs["summary_of_findings_csv"])
+        edges += sof_lineage(sof)
+        for entry in unmatched_overrides(grading, sof):
+            print(f"WARNING: grade override matches no summary-of-findings row: {entry}")
     if "lineage" in outputs:
-        write_table(lineage_table(synthesis_lineage(harmonized, tables, settings)), outputs["lineage"], metadata=extra)
+        write_table(lineage_table(edges), outputs["lineage"], metadata=extra)
     _print_summary(tables)
     return tables
 
@@ -80,3 +103,9 @@ def _print_summary(tables: dict) -> None:
     for warning in sorted({w for ws in pooled["warnings"] for w in ws if not w.startswith("k=1")}):
         print("WARNING:", warning)
     print(tables["windows"]["status"].value_counts().to_string())
+    if "summary_of_findings" in tables:
+        sof = tables["summary_of_findings"]
+        print(f"summary of findings: {len(sof)} rows; certainty: "
+              + ", ".join(f"{c} {n}" for c, n in sof["certainty"].value_counts().items()))
+    if "evidence_gaps" in tables:
+        print(f"evidence gaps (critical outcomes, k = 0 or 1): {len(tables['evidence_gaps'])}")

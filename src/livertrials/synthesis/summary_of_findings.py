@@ -188,7 +188,7 @@ def mean_difference_text(measure: str, estimate: float, lb: float, ub: float, un
            f"({_direction(lb)} to {_direction(ub)})"
 
 
-def _lower_first(label: str) -> str:
+def lower_first(label: str) -> str:
     """'Serum albumin' -> 'serum albumin'; 'MELD score' stays."""
     return label if label[:2].isupper() else label[:1].lower() + label[1:]
 
@@ -208,7 +208,7 @@ def plain_language(level: int, measure: str, estimate: float, lb: float, ub: flo
                    control_risk: float | None = None) -> str:
     """GRADE's standard statement: high 'reduces', moderate 'probably reduces', low 'may reduce', very low
     'the evidence is very uncertain about the effect of X on Y'; 'little or no difference' by the rule above."""
-    outcome = _lower_first(outcome_label) + (f" at {window}" if window else "")
+    outcome = lower_first(outcome_label) + (f" at {window}" if window else "")
     subject = intervention[:1].upper() + intervention[1:]
     if level <= 1:
         return f"The evidence is very uncertain about the effect of {intervention} on {outcome}."
@@ -250,7 +250,7 @@ def sof_row(pooled: Mapping, certainty: Certainty, facts: PoolFacts, *, interven
            "unit": unit if measure in ("MD", "MC") else None, "k": int(pooled["k"]),
            "participants": facts.participants, "study_ids": study_ids, **certainty.as_row()}
     if est is None or lb is None or ub is None:   # e.g. Mantel-Haenszel with no events: nothing to state
-        outcome = _lower_first(str(pooled["outcome_label"]))
+        outcome = lower_first(str(pooled["outcome_label"]))
         return {**row, "relative_effect": "not estimable", "absolute_effect": "not estimable",
                 "plain_language": f"The effect of {intervention} on {outcome} could not be estimated "
                                   "(see the pooled row's warnings)."}
@@ -363,5 +363,5 @@ def evidence_gaps(pooled: pd.DataFrame, *, comparisons: Iterable[str], critical_
                     gap = f"{label} at {window}: one controlled study only ({items(found['study_ids'])[0]}), nothing to pool"
                 gaps.append({"comparison": comparison, "outcome": outcome_id, "outcome_label": label,
                              "window": window, "k": k, "study_ids": items(found["study_ids"]) if found else [],
-                             "gap": gap, "needed": _needed(kind, _lower_first(label), window, 2 - k)})
+                             "gap": gap, "needed": _needed(kind, lower_first(label), window, 2 - k)})
     return gaps
