@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,17 @@ from livertrials.io.extraction import MEASUREMENT_COLUMNS
 from livertrials.io.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
+# what a workflow run needs: the workflow itself and a review's config/ and resources/
+PROJECT_PARTS = ("Snakefile", "workflow", "scripts", "config", "resources", "environment.yml")
+
+
+def copy_project(target: Path, parts: tuple[str, ...] = PROJECT_PARTS) -> Path:
+    """A copy of the project (or of the named parts) in ``target``, for tests that run the workflow."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in parts:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target / name)
+    return target
 
 
 @pytest.fixture(scope="session")

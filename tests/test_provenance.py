@@ -21,10 +21,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import ROOT, copy_project
+from test_synthesis import TOY, toy, two_arm
 
-from conftest import ROOT
 import livertrials
 from livertrials import cli
+from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
 from livertrials.lineage.records import lineage_table
 from livertrials.lineage.run_info import MANIFEST_KEY, PACKAGE_ROOT
 from livertrials.lineage.trails import Auditor, NoLineageError
@@ -37,10 +39,7 @@ from livertrials.synthesis.pooling import pool_comparisons
 from livertrials.synthesis.run import synthesize
 from livertrials.synthesis.settings import Settings
 from livertrials.synthesis.windows import window_report
-from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
-from test_synthesis import TOY, toy, two_arm
 
-PROJECT_FILES = ("Snakefile", "workflow", "scripts", "config", "resources", "environment.yml")
 # results/ files that legitimately differ between two builds: they record when the run happened
 # (the manifest, its copy in the history snapshot, the crate made from it) or how long jobs took (logs).
 TIMED = ("logs/", "provenance/ro-crate/", "provenance/history/")
@@ -113,7 +112,7 @@ def test_left_out_comparisons_are_edges_with_the_reason(tmp_path):
 
 
 def test_a_timepoint_further_from_the_window_is_an_exclusion(tmp_path):
-    from test_synthesis import frames, rec, char
+    from test_synthesis import char, frames, rec
 
     records = [rec("T", "cells", "intervention", tp=tp, days=d, mean=m, sd=4.0) for tp, d, m in
                (("week 10", 70.0, 33.0), ("week 13", 91.0, 34.0))]
@@ -260,13 +259,6 @@ def test_an_id_without_lineage_raises_and_the_audit_command_says_so(tmp_path, ca
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "snakemake", "-c2", *args], cwd=workdir, capture_output=True, text=True,
                           timeout=1200)
-
-
-def copy_project(work: Path) -> Path:
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
-    return work
 
 
 def result_hashes(work: Path) -> dict[str, str]:

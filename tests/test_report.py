@@ -19,14 +19,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import ROOT, copy_project
 
-from conftest import ROOT
 from livertrials.figures.forest import draw_all
+from livertrials.io.tables import CHARACTERISTICS, ISSUES, read_table, to_table, write_table
 from livertrials.report.page import SECTIONS, build_report
+from livertrials.settings import defaults
 from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED
 from livertrials.synthesis.sof_tables import SOF_TABLE
-from livertrials.io.tables import CHARACTERISTICS, ISSUES, read_table, to_table, write_table
-from livertrials.settings import defaults
 from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE
 
 pytestmark = pytest.mark.slow
@@ -42,9 +42,7 @@ ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
 def built(tmp_path_factory):
     """A copy of the project with results/report/index.html built by the workflow."""
     work = tmp_path_factory.mktemp("report_project")
-    for name in ("Snakefile", "workflow", "scripts", "config", "resources", "environment.yml"):
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
+    copy_project(work)
     run = subprocess.run([sys.executable, "-m", "snakemake", "-c2", "results/report/index.html"], cwd=work,
                          capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -17,8 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
-from conftest import ROOT, minimal_meta, row, write_study
+from conftest import ROOT, copy_project, minimal_meta, row, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +30,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     work = tmp_path_factory.mktemp("project")
-    for name in ("config", "resources"):
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
+    copy_project(work, ("config", "resources"))
     write_study(work / "resources" / "studies" / "NewTrial2026", minimal_meta("NewTrial2026"), [
         row("N1", "cells", "baseline", "albumin", "mean", "28.5", "g/L"),
         row("N2", "cells", "baseline", "albumin", "sd", "3.1", "g/L"),

@@ -6,7 +6,7 @@ a reviewer can open them, but this script is their source: run
 
     python tests/bad_inputs/make_corpus.py
 
-to rewrite them (tests/test_bad_inputs.py checks the committed copy is identical).
+to rewrite them (tests/test_validate_bad_inputs.py checks the committed copy is identical).
 Binary and odd cases (byte-order mark, CRLF, Latin-1, UTF-16, NUL bytes) are written
 here byte by byte; the > 20 MiB file is made at test time, never committed.
 

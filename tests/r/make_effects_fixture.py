@@ -49,7 +49,10 @@ def stress_groups(comparisons: pd.DataFrame) -> list[tuple[str, list[str]]]:
             for measure, group in rows.groupby("measure") if len(group) >= 2]
 
 
-def main(results: Path = ROOT / "results" / "synthesis", out: Path = Path(__file__).with_name("effects_fixture.csv")) -> None:
+FIXTURE = Path(__file__).with_name("effects_fixture.csv")
+
+
+def main(results: Path = ROOT / "results" / "synthesis", out: Path = FIXTURE) -> None:
     comparisons = pd.read_parquet(results / "comparisons.parquet")
     comparisons.index = comparisons["comparison_id"].to_numpy()
     pooled = pd.read_parquet(results / "pooled.parquet")

@@ -122,7 +122,7 @@ def _draw_arm_means_panels(points: pd.DataFrame, outcome, styles: dict, out_dir:
                         ha="center", va="center", transform=axes[0, 0].transAxes)
     drawn = {}
     for ax, study in zip(axes.flat, studies):
-        for arm_id, arm_rows in points[points["study_id"] == study].groupby("arm_id", sort=True):
+        for _, arm_rows in points[points["study_id"] == study].groupby("arm_id", sort=True):
             role = arm_rows["arm_role"].iloc[0]
             klass = arm_rows["intervention_class"].iloc[0]
             colour, marker, _ = style = styles.get(klass, UNKNOWN)

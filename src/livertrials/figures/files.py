@@ -66,7 +66,7 @@ def palette_png(raw: bytes) -> bytes:
     """The PNG with a 64-colour palette, or unchanged if it already has one or would not get smaller."""
     if is_palette_png(raw):
         return raw
-    from PIL import Image   # Pillow is a dependency of matplotlib
+    from PIL import Image  # Pillow is a dependency of matplotlib
 
     small = _quantized(Image.open(io.BytesIO(raw)).convert("RGB"))
     return small if len(small) < len(raw) else raw

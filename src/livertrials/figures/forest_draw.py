@@ -19,10 +19,22 @@ from matplotlib import transforms  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
 from livertrials.figures.files import FOREST_STYLE  # noqa: E402
-from livertrials.figures.forest_specs import (MEASURE_NAMES, ForestSpec, StudyLine, count_text,  # noqa: E402
-                                              effect_text, favours, heterogeneity_text, method_text,
-                                              measure_text, model_label, number_text, overall_test_text, plot_scale,
-                                              subgroup_difference_text)
+from livertrials.figures.forest_specs import (  # noqa: E402
+    MEASURE_NAMES,
+    ForestSpec,
+    StudyLine,
+    count_text,
+    effect_text,
+    favours,
+    heterogeneity_text,
+    measure_text,
+    method_text,
+    model_label,
+    number_text,
+    overall_test_text,
+    plot_scale,
+    subgroup_difference_text,
+)
 
 STUDY_BLUE, SUMMARY_DARK, SUBGROUP_GREY = "#0072B2", "#333333", "#999999"   # Okabe-Ito blue; greys
 LINE_IN = 0.24          # height of one text line, inches

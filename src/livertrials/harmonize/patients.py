@@ -9,12 +9,12 @@ was computed from.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
-
-from pathlib import Path
 
 from livertrials.harmonize import scores
 from livertrials.harmonize.fields import arm_index, empty_quantities, record_id

@@ -72,7 +72,7 @@ __all__ = [
 # The scores take fixed units (the published formulas' own), so these factors
 # belong to the formulas and are constants here, not registry look-ups. They
 # equal the registry's factors (resources/registry/outcomes.yaml), which
-# harmonization uses; tests/test_registry.py checks that the two agree.
+# harmonization uses; tests/test_io_registry.py checks that the two agree.
 # ---------------------------------------------------------------------------
 #: umol/L of bilirubin per mg/dL (molar mass 584.66 g/mol -> 17.104; the
 #: packages and the reference use 17.1).

@@ -33,7 +33,6 @@ from livertrials.validate.issues import Issue, unexpected_error
 from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE
 from livertrials.validate.summary import validation_summary, validation_text
 
-
 # shards: auto -> one batch per this many studies, at least 2 (two cores), at most 16. A batch job costs about
 # 2.5 s of start-up (Python, pandas, pandera imports) and ~125 studies take about as long to harmonize
 # (benchmarks/README.md); 8 batches for 60 shipped studies spent 4 s on start-ups in the critical path.

@@ -14,12 +14,19 @@ import pandas as pd
 from livertrials.harmonize import patients
 from livertrials.harmonize.characteristics import characteristics
 from livertrials.harmonize.records import harmonize_study
-from livertrials.io.extraction import (MEASUREMENT_COLUMNS, MEASUREMENTS_FILE, STUDY_FILE, ExtractionReadError, StudyFolder,
-                                       load_measurements, read_study_yaml)
+from livertrials.io.extraction import (
+    MEASUREMENT_COLUMNS,
+    MEASUREMENTS_FILE,
+    STUDY_FILE,
+    ExtractionReadError,
+    StudyFolder,
+    load_measurements,
+    read_study_yaml,
+)
 from livertrials.lineage.records import record_lineage
-from livertrials.validate.issues import Issue, unexpected_error
 from livertrials.validate.cross_field import validate_placement
 from livertrials.validate.interventions import validate_interventions
+from livertrials.validate.issues import Issue, unexpected_error
 from livertrials.validate.meta import validate_study_meta
 from livertrials.validate.study import validate_rows
 

@@ -13,7 +13,7 @@ Study metadata (arms, roles, interventions, cell source, route, ...) is curated 
 in each folder's ``study.yaml``. A first run writes a draft ``study.yaml``; later runs keep
 it and use each arm's ``printed_labels`` to map the sheet's arm labels to arm ids, so the
 transcription can be regenerated at any time and checked against the sheets
-(``tests/test_shipped_corpus.py``).
+(``tests/test_io_shipped_corpus.py``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ factors, plausible range, direction of benefit and aliases. Harmonization conver
 every printed outcome value with the registry's factor, never a constant of its own.
 The one exception is the clinical scores (``livertrials.harmonize.scores``): their
 published formulas take fixed units, so they keep the bilirubin, creatinine and
-albumin factors as constants, equal to the registry's (``tests/test_registry.py``
+albumin factors as constants, equal to the registry's (``tests/test_io_registry.py``
 checks this).
 """
 from __future__ import annotations

@@ -27,12 +27,17 @@ from livertrials.report.findings_sections import gaps_section, overview, rob_sec
 from livertrials.report.html import CSS, Html, esc, section
 from livertrials.report.qa_sections import extraction_checks_section
 from livertrials.report.results_sections import comparators_section, forests_section, pooled_section
-from livertrials.report.sections import (characteristics_section, figures_section, flags_section, meld_section,
-                                         settings_section, validation_section)
+from livertrials.report.sections import (
+    characteristics_section,
+    figures_section,
+    flags_section,
+    meld_section,
+    settings_section,
+    validation_section,
+)
 from livertrials.report.trails import Trails
 from livertrials.synthesis.sof_tables import EVIDENCE_GAPS, SOF_TABLE
 from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE
-
 
 SECTIONS = [("sof", "Summary of findings"), ("gaps", "Evidence gaps"), ("rob", "Risk of bias"),
             ("comparisons", "Comparisons"), ("studies", "Study characteristics"),

@@ -1,7 +1,7 @@
 """Inverse-variance meta-analysis that reproduces R metafor (escalc + intercept-only rma.uni).
 
 Behaviour follows metafor 5.1 (``R/escalc.r``, ``R/rma.uni.r``, ``R/predict.rma.r``,
-``R/confint.rma.uni.r``); see ``tests/test_meta_metafor.py`` for the reference values.
+``R/confint.rma.uni.r``); see ``tests/test_synthesis_meta_metafor.py`` for the reference values.
 
 Deliberate differences from metafor (all documented on the functions):
 
@@ -523,7 +523,7 @@ def _fit(studies: _Studies, method, fallback, maxiter, threshold) -> _Fit:
 
 def _result(studies: _Studies, fit: _Fit, test, level, predtype) -> RmaResult:
     """A fitted model with its test, prediction interval and heterogeneity statistics."""
-    y, v, k = studies.y, studies.v, studies.k
+    y, k = studies.y, studies.k
     method_used, tau2, w, mu, vb = fit.method_used, fit.tau2, fit.w, fit.mu, fit.vb
     warn = list(fit.warnings)
     nan = math.nan

@@ -3,7 +3,7 @@
 ``rma_mods`` is the design-matrix form of ``meta.rma``: the same τ² estimators, tests and defaults
 (metafor ``R/rma.uni.r``; formulas in docs/methods.md). ``meta.rma`` keeps its own intercept-only path,
 which shares Q and the Q-profile CI across models and whose numbers the pipeline's outputs depend on;
-``rma_mods`` with no moderator column gives the same numbers (tests/test_meta_metafor.py).
+``rma_mods`` with no moderator column gives the same numbers (tests/test_synthesis_meta_metafor.py).
 
 Deliberate differences from metafor, as in ``meta.rma``: PM/PMM are solved to machine precision, and
 non-convergence of Fisher scoring falls back to another estimator (default DL) with a warning.

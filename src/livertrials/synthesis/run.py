@@ -34,8 +34,16 @@ from livertrials.synthesis.pooling import pool_comparisons
 from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, SMALL_STUDY_TESTS, UNMATCHED, WINDOWS
 from livertrials.synthesis.settings import SETTINGS_KEY, Settings
 from livertrials.synthesis.small_study import small_study_table
-from livertrials.synthesis.sof_tables import (EVIDENCE_GAPS, SOF_TABLE, GradeSettings, gaps_table, sof_lineage, sof_table,
-                                              unmatched_overrides, write_csv)
+from livertrials.synthesis.sof_tables import (
+    EVIDENCE_GAPS,
+    SOF_TABLE,
+    GradeSettings,
+    gaps_table,
+    sof_lineage,
+    sof_table,
+    unmatched_overrides,
+    write_csv,
+)
 from livertrials.synthesis.windows import window_report
 
 SCHEMAS = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "comparators": COMPARATORS,

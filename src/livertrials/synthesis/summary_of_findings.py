@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
+from livertrials.io.tables import field as _field
 from livertrials.synthesis.certainty import (
     DOMAINS,
     UPGRADE,
@@ -26,7 +27,6 @@ from livertrials.synthesis.certainty import (
     items,
     num,
 )
-from livertrials.io.tables import field as _field
 from livertrials.synthesis.measures import RATIO_MEASURES
 
 PER = 1000

@@ -12,8 +12,8 @@ findings as warnings, so ``livertrials validate`` says what the harmonized rows 
 
 from __future__ import annotations
 
-from livertrials.io.registry import Outcome, Registry, Statistic
 from livertrials.io.numbers import parse_number
+from livertrials.io.registry import Outcome, Registry, Statistic
 from livertrials.io.text import quoted
 from livertrials.validate.issues import Issue
 
@@ -55,7 +55,7 @@ def consistency_warnings(frame, registry: Registry, sizes: dict, study_id: str, 
         cell = cells.setdefault(cell_key(row, outcome), {"texts": {}, "units": {}, "values": {}, "kind": outcome.kind})
         line = index + 2
 
-        def warn(column, rule, message):
+        def warn(column, rule, message, line=line, row=row):  # bound now: called within this iteration
             issues.append(Issue(study_id, file, line, row["row_id"], column, row.get(column, ""), rule, message, "warning"))
 
         kept = cell["texts"].get(statistic.id)

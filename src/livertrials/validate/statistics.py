@@ -68,7 +68,7 @@ def statistic_issues(frame: pd.DataFrame, meta: dict, rules, study_id: str, file
     csv_sizes = _csv_sizes(frame, rules.registry)
     issues = []
     for index, row in zip(frame.index, frame.to_dict("records")):
-        def issue(column, rule, message, severity="error"):
+        def issue(column, rule, message, severity="error", index=index, row=row, issues=issues):
             issues.append(Issue(study_id, file, index + 2, row["row_id"], column, row.get(column, ""), rule, message, severity))
 
         digits = foreign_digits(row["timepoint"])

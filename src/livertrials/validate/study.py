@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from livertrials.io.extraction import StudyFolder
 from livertrials.io.registry import Registry
-from livertrials.validate.issues import Issue
 from livertrials.validate.interventions import validate_interventions
+from livertrials.validate.issues import Issue
 from livertrials.validate.meta import validate_study_meta
 from livertrials.validate.quotes import quote_warnings
 from livertrials.validate.rows import validate_measurements

@@ -1,8 +1,8 @@
 """Property-based tests (hypothesis) across the package's pure building blocks.
 
-Complements, without repeating, the property tests already in test_statconv.py
-(fivenum/IQR/range conversions, correlation round trip), test_scores.py (MELD bounds
-and monotonicity) and test_registry.py (fixed unit vectors):
+Complements, without repeating, the property tests already in test_harmonize_statconv.py
+(fivenum/IQR/range conversions, correlation round trip), test_harmonize_scores.py (MELD bounds
+and monotonicity) and test_io_registry.py (fixed unit vectors):
 
 * registry unit conversions: round trips, positive factors, monotonic, and the
   validator's canonical value agreeing with the registry factor;
@@ -23,15 +23,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, minimal_meta, row, write_study
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, minimal_meta, row, write_study
 from livertrials.harmonize import statconv as sc
+from livertrials.harmonize.scores import ALBI_GRADE1_MAX, ALBI_GRADE2_MAX, albi, albi_grade, child_pugh
 from livertrials.harmonize.study import process_study
 from livertrials.io.extraction import MEASUREMENT_COLUMNS
 from livertrials.io.registry import load_registry
-from livertrials.harmonize.scores import (ALBI_GRADE1_MAX, ALBI_GRADE2_MAX, albi, albi_grade, child_pugh)
 from livertrials.io.timepoints import DAYS_PER_UNIT, TimepointError, parse_timepoint
 from livertrials.validate.rows import RowRules
 
@@ -149,7 +149,7 @@ def test_harmonized_mean_is_printed_value_times_factor(spec, fraction):
 
 
 # ---------------------------------------------------------------------------
-# statconv (Cochrane 6.5.2): complements test_statconv.py
+# statconv (Cochrane 6.5.2): complements test_harmonize_statconv.py
 # ---------------------------------------------------------------------------
 
 spread = st.floats(min_value=0.0, max_value=1e4, allow_nan=False, allow_subnormal=False)
@@ -254,7 +254,7 @@ def test_sd_change_is_symmetric_and_bounded(b, f, r):
 
 
 # ---------------------------------------------------------------------------
-# Scores: ALBI and Child-Pugh (MELD is covered in test_scores.py)
+# Scores: ALBI and Child-Pugh (MELD is covered in test_harmonize_scores.py)
 # ---------------------------------------------------------------------------
 
 bili_umol = st.floats(min_value=1.0, max_value=1000.0)

@@ -13,12 +13,12 @@ import time
 import tracemalloc
 
 import pytest
-
 from conftest import minimal_meta, row, write_study
+
 from livertrials.harmonize.study import process_study
 from livertrials.io.extraction import FILE_SIZE_LIMIT
-from livertrials.io.text import SHOWN_LIMIT, quoted, shorten
 from livertrials.io.synthetic import write_patient_level_example
+from livertrials.io.text import SHOWN_LIMIT, quoted, shorten
 
 ROWS = [row("r1", "cells", "baseline", "albumin", "mean", "30", "g/L"),
         row("r2", "control", "baseline", "albumin", "mean", "31", "g/L")]

@@ -20,6 +20,7 @@ from livertrials.figures.risk_of_bias import (
     write_summary_bars,
     write_traffic_light,
 )
+from livertrials.validate.meta import study_schema
 from livertrials.validate.risk_of_bias import (
     overall_judgements,
     risk_of_bias_schema,
@@ -27,7 +28,6 @@ from livertrials.validate.risk_of_bias import (
     schema_registry,
     validate_risk_of_bias,
 )
-from livertrials.validate.meta import study_schema
 
 FILE = "resources/studies/X/study.yaml"
 ROB2_DOMAINS = ["randomization", "deviations", "missing_data", "measurement", "selection_of_reported_result"]
@@ -385,6 +385,7 @@ def test_a_weighted_study_missing_from_the_table_is_refused(table):
 def test_process_study_reports_a_bad_risk_of_bias_in_study_yaml(tmp_path, registry):
     """The checks run where every study.yaml check runs: an unknown domain rejects the study with a clear error."""
     from conftest import row, write_study
+
     from livertrials.harmonize.study import process_study
 
     meta = minimal_meta("ROBTEST")

@@ -7,17 +7,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livertrials.settings import defaults
-from livertrials.synthesis import meta
 from livertrials.figures.files import is_palette_png, save_figure
 from livertrials.figures.forest import draw_all
 from livertrials.figures.forest_draw import draw_forest
-from livertrials.figures.forest_specs import (SETTINGS_KEY, comparison_sides, favours, forest_specs, funnel_reason,
-                                              pooled_key, synthesis_settings)
+from livertrials.figures.forest_specs import (
+    SETTINGS_KEY,
+    comparison_sides,
+    favours,
+    forest_specs,
+    funnel_reason,
+    pooled_key,
+    synthesis_settings,
+)
+from livertrials.io.tables import to_table, write_table
+from livertrials.settings import defaults
+from livertrials.synthesis import meta
 from livertrials.synthesis.pooling import pool_comparisons
 from livertrials.synthesis.schemas import COMPARISONS, POOLED
 from livertrials.synthesis.settings import Settings
-from livertrials.io.tables import to_table, write_table
 
 # the settings synthesis stores beside pooled.parquet: the side labels of each comparison come from there
 SETTINGS = {"default_method": "REML", "default_test": "z", "windows": [{"label": "month 6"}],

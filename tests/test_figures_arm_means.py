@@ -53,8 +53,9 @@ def test_svg_is_reproducible(tmp_path, registry):
 
 def test_two_worker_processes_write_the_same_figures(tmp_path, registry):
     from conftest import ROOT
-    from livertrials.figures.files import in_processes
+
     from livertrials.figures.arm_means import draw_all
+    from livertrials.figures.files import in_processes
 
     assert in_processes(lambda i: i * i, 5, processes=2) == [0, 1, 4, 9, 16]   # results in task order
     harmonized_frame().to_parquet(tmp_path / "outcomes.parquet")

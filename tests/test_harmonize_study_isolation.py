@@ -12,8 +12,8 @@ import importlib
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, minimal_meta, row, write_study
+
 from livertrials.harmonize.shards import build_shard
 from livertrials.harmonize.study import process_study
 from livertrials.io.tables import read_table

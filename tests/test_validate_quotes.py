@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 
 import pytest
-
 from conftest import ROOT, minimal_meta, row, write_study
+
 from livertrials.harmonize.study import process_study
 from livertrials.io.evidence_sheet import GLOSS_FILE, SHEETS
 from livertrials.io.extraction import load_study, study_folders

@@ -5,8 +5,8 @@ import math
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, minimal_meta, write_study
+
 from livertrials.harmonize.study import process_study
 from livertrials.io.synthetic import write_patient_level_example
 

@@ -11,8 +11,8 @@ import re
 import jsonschema
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from livertrials.settings import defaults, schema, with_defaults
 
 CONFIG = ROOT / "config" / "config.yaml"

@@ -8,16 +8,23 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import ROOT, minimal_meta, row, write_study
+
 from livertrials.cli import main
 from livertrials.harmonize.shards import build_shard, merge_shards
 from livertrials.io.extraction import MEASUREMENT_COLUMNS
 from livertrials.io.tables import ISSUES, read_table, to_table
 from livertrials.report.qa_sections import extraction_checks_section
-from livertrials.validate.double_extraction import (COMPARED_KEY, DOUBLE_EXTRACTION, RULE, SECOND_FILE,
-                                                    compare_folder, compared_studies, disagreement_issues,
-                                                    write_double_extraction)
+from livertrials.validate.double_extraction import (
+    COMPARED_KEY,
+    DOUBLE_EXTRACTION,
+    RULE,
+    SECOND_FILE,
+    compare_folder,
+    compared_studies,
+    disagreement_issues,
+    write_double_extraction,
+)
 
 REGISTRY_PATH = ROOT / "resources" / "registry" / "outcomes.yaml"
 FIRST = [row("R1", "cells", "baseline", "albumin", "mean", "30.1", "g/L"),

@@ -211,7 +211,7 @@ def test_summary_of_findings_rows_by_hand(frames):
     assert (death["risk_with_intervention_lb"], death["risk_with_intervention_ub"]) == pytest.approx((90, 249))
     assert death["absolute_effect"] == "150 fewer per 1,000 (from 210 fewer to 51 fewer)"
     assert death["control_risk_basis"] == "median control-arm risk of the 3 pooled studies (200, 300, 300 per 1,000)"
-    # randomized, low risk, I2 0: high; 260 participants < OIS 1074 at ACR 0.3 (test_certainty) -> -1: moderate
+    # randomized, low risk, I2 0: high; 260 participants < OIS 1074 at ACR 0.3 (test_synthesis_certainty) -> -1: moderate
     assert death["imprecision_change"] == 1 and death["certainty"] == "moderate"
     assert death["certainty_symbols"] == "⊕⊕⊕◯"
     assert death["plain_language"] == "Cell therapy probably reduces death at month 6."

@@ -14,7 +14,7 @@
   or changes no file outside results/ and .snakemake/, and every output and log it
   declares is under results/.
 
-YAML tags such as !!python/object/apply are covered by tests/test_bad_inputs.py.
+YAML tags such as !!python/object/apply are covered by tests/test_validate_bad_inputs.py.
 """
 
 from __future__ import annotations
@@ -33,16 +33,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
+from conftest import ROOT, copy_project, minimal_meta, row, write_study
 
 import livertrials
-from conftest import ROOT, minimal_meta, row, write_study
 from livertrials.harmonize.shards import build_shard
 from livertrials.harmonize.study import process_study
 
 REGISTRY_PATH = ROOT / "resources" / "registry" / "outcomes.yaml"
 PACKAGE_DIR = Path(livertrials.__file__).resolve().parent
-PROJECT_PARTS = ("Snakefile", "workflow", "scripts", "config", "resources", "environment.yml")
 
 PATH_TEXTS = [
     "../../etc/passwd",
@@ -473,18 +471,10 @@ HOSTILE = {  # folder (collection/name) -> expected to be rejected
 }
 
 
-def _copy_project(target: Path) -> Path:
-    target.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_PARTS:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, target / name)
-    return target
-
-
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("path_safety")
-    work = _copy_project(base / "project")
+    work = copy_project(base / "project")
     outside = base / "outside"
     outside.mkdir()
     (outside / "passwd").write_text(PASSWD_LIKE, encoding="utf-8")
@@ -572,7 +562,7 @@ def test_no_content_from_outside_the_project_is_copied_into_results(hostile_run)
 
 @pytest.mark.slow
 def test_folder_name_with_braces_is_rejected_not_fatal(tmp_path):
-    work = _copy_project(tmp_path / "project")
+    work = copy_project(tmp_path / "project")
     write_study(work / "resources" / "studies" / "br{ace}", minimal_meta("br{ace}"), valid_rows())
     dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-c1"], cwd=work, capture_output=True, text=True, timeout=300)
     assert dry.returncode == 0 and "WildcardError" not in dry.stdout + dry.stderr, (dry.stdout + dry.stderr)[-2000:]

@@ -38,7 +38,6 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -49,10 +48,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import copy_project
 
-from conftest import ROOT
-
-PROJECT_PARTS = ("Snakefile", "workflow", "scripts", "config", "resources", "environment.yml")
 KILLS = int(os.environ.get("LIVERTRIALS_FAULT_KILLS", "3"))
 SEED = int(os.environ.get("LIVERTRIALS_FAULT_SEED", "20261126"))
 MODE = os.environ.get("LIVERTRIALS_FAULT_MODE", "chained")
@@ -67,14 +64,6 @@ ENV = dict(os.environ, PYTHONUNBUFFERED="1",
 
 def snakemake(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", *args]
-
-
-def copy_project(target: Path) -> Path:
-    target.mkdir(parents=True)
-    for name in PROJECT_PARTS:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, target / name)
-    return target
 
 
 def is_hidden(rel: Path) -> bool:

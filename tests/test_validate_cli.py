@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import yaml
-
 from conftest import ROOT, minimal_meta, row, write_study
+
 from livertrials.cli import main
 from livertrials.io.project import find_config, project_root
 

@@ -1,10 +1,10 @@
 """Harmonization of small crafted studies: units, statistic conversions, counts, flags, provenance."""
 
 import pytest
-
 from conftest import minimal_meta, row, write_study
-from livertrials.io.extraction import load_study
+
 from livertrials.harmonize.records import harmonize_study
+from livertrials.io.extraction import load_study
 from livertrials.validate.study import validate_study
 
 

@@ -4,12 +4,11 @@ import csv
 import filecmp
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from livertrials.harmonize.study import process_study
 from livertrials.io.evidence_sheet import SHEETS, import_sheet, study_ref
 from livertrials.io.extraction import study_folders

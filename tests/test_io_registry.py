@@ -80,6 +80,7 @@ def _registry_copy(tmp_path, interventions_text: str | None):
 
 def test_interventions_are_read_from_beside_the_outcome_registry(registry):
     from conftest import ROOT
+
     from livertrials.io.registry import registry_files
 
     assert registry.interventions_file.endswith("resources/registry/interventions.yaml")
@@ -132,6 +133,7 @@ def test_missing_intervention_registry_is_a_clear_error(tmp_path):
 
 def _meta_issues(tmp_path, registry, change):
     from conftest import minimal_meta, row, write_study
+
     from livertrials.io.extraction import load_study
     from livertrials.validate.study import validate_study
 
