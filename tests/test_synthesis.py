@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import math
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import metafor_missing
 from scipy import stats
 
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
@@ -578,17 +578,8 @@ def test_effect_sizes_agree_with_committed_metafor_escalc(effects_fixture):
     np.testing.assert_allclose(both["vi"], both["vi_metafor"], rtol=1e-10, atol=1e-12)
 
 
-def _metafor_available() -> str | None:
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed (apt-get install r-cran-metafor); the committed metafor results were still checked"
-    probe = subprocess.run(["Rscript", "-e", "library(metafor)"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return "R package metafor is not installed; the committed metafor results were still checked"
-    return None
-
-
 def test_live_metafor_run_reproduces_the_committed_results(effects_fixture, tmp_path):
-    reason = _metafor_available()
+    reason = metafor_missing()
     if reason:
         pytest.skip(reason)
     out, esc = tmp_path / "results.csv", tmp_path / "escalc.csv"

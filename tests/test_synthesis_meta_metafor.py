@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import metafor_missing
 
 from livertrials.synthesis import meta
 from livertrials.synthesis.meta import leave_one_out, loghr_from_ci, md, or_, rd, rma, rr, smd
@@ -824,16 +824,8 @@ def test_published_mh_peto_regtest_trimfill_values():
     assert c["edge/sj_equal"]["tau2"] == 0 and math.isnan(c["edge/smd_small"]["yi.1"])
 
 
-def _metafor_available() -> str | None:
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed (apt-get install r-cran-metafor); the committed metafor results were still checked"
-    if subprocess.run(["Rscript", "-e", "library(metafor)"], capture_output=True, text=True).returncode != 0:
-        return "R package metafor is not installed; the committed metafor results were still checked"
-    return None
-
-
 def test_live_metafor_run_reproduces_the_committed_methods_results(tmp_path):
-    reason = _metafor_available()
+    reason = metafor_missing()
     if reason:
         pytest.skip(reason)
     subprocess.run(["Rscript", str(R_DIR / "metafor_methods.R"), str(tmp_path)], check=True, capture_output=True, text=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT
+from conftest import ROOT, metafor_missing
 from test_synthesis import WINDOWS_ONLY, char, frames, rec
 
 from livertrials.figures.forest_draw import draw_forest
@@ -419,16 +418,8 @@ def test_every_pooled_column_is_either_identity_or_result():
 
 # ---------------------------------------------------------------- the reference is metafor's
 
-def _metafor_available() -> str | None:
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed (apt-get install r-cran-metafor); the committed metafor results were still checked"
-    if subprocess.run(["Rscript", "-e", "library(metafor)"], capture_output=True, text=True).returncode != 0:
-        return "R package metafor is not installed; the committed metafor results were still checked"
-    return None
-
-
 def test_live_metafor_run_reproduces_the_committed_results(tmp_path):
-    reason = _metafor_available()
+    reason = metafor_missing()
     if reason:
         pytest.skip(reason)
     subprocess.run(["Rscript", str(R_SCRIPT), str(tmp_path)], check=True, capture_output=True, text=True)
