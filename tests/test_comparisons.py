@@ -16,15 +16,15 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, minimal_meta, row, write_study
+from test_synthesis import MONTH, char, frames, rec
+
 from livertrials.io.registry import load_registry
 from livertrials.synthesis.comparisons import build_comparisons
 from livertrials.synthesis.matching import resolve_comparisons, unmatched_table
 from livertrials.synthesis.pooling import pool_comparisons
 from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, Comparison, ComparisonSide, Settings
 from livertrials.synthesis.windows import window_report
-from test_synthesis import MONTH, char, frames, rec
 
 BB, SCL, CTL = ("beta_blocker", "drug"), ("sclerotherapy", "endoscopic"), ("no_treatment", "control")
 EACH = [{"id": "bb_vs_control", "label": "Beta-blockers vs control", "experimental": {"interventions": ["beta_blocker"]},

@@ -16,7 +16,6 @@ from livertrials.synthesis.measures import RATIO_MEASURES, REPORTED_MEASURE
 from livertrials.synthesis.rows import finite, text
 from livertrials.synthesis.settings import Settings
 
-
 # Two or more arms of one trial on one side of a comparison become one group (Cochrane Handbook 23.3.4, the formula
 # of Table 6.5.a: N = N1 + N2, mean = (N1 M1 + N2 M2) / N, SD from both groups' SDs and means; events and totals
 # added), so the trial enters the comparison once and a shared control is never counted twice.
