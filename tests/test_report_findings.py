@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import ROOT
+from test_report_units import IMG, IMG_ESCAPED, SCRIPT, SCRIPT_ESCAPED, tiny_results  # noqa: F401 - a fixture
 
+from livertrials.io.registry import load_registry
 from livertrials.io.tables import read_table, to_table, write_table
 from livertrials.report.html import esc
 from livertrials.report.page import SECTIONS, build_report
@@ -18,11 +21,7 @@ from livertrials.synthesis.matching import resolve_comparisons
 from livertrials.synthesis.schemas import POOLED
 from livertrials.synthesis.settings import SETTINGS_KEY, Settings
 from livertrials.synthesis.sof_tables import EVIDENCE_GAPS, SOF_TABLE, GradeSettings, gaps_table, sof_table
-from livertrials.io.registry import load_registry
 from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE, risk_of_bias_table
-from test_report_units import IMG, IMG_ESCAPED, SCRIPT, SCRIPT_ESCAPED, tiny_results  # noqa: F401 - a fixture
-
-from conftest import ROOT
 
 REASON = f"one trial only; {IMG} reviewed by AB"
 GRADE = {"overrides": [{"comparison": "cell_vs_control", "outcome": "meld", "domain": "indirectness",

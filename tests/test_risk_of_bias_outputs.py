@@ -8,8 +8,8 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, minimal_meta, row, write_study
+
 from livertrials.figures import risk_of_bias as rob_figures
 from livertrials.harmonize import shards
 from livertrials.harmonize.shards import build_shard, merge_shards

@@ -11,8 +11,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from conftest import ROOT
+from test_synthesis import TOY, rec, two_arm
+
 from livertrials.io.registry import load_registry
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table, write_table
 from livertrials.lineage.trails import Auditor
@@ -20,7 +21,6 @@ from livertrials.synthesis.run import synthesize
 from livertrials.synthesis.settings import Settings
 from livertrials.synthesis.sof_tables import EVIDENCE_GAPS, SOF_TABLE, GradeSettings, intervention_words
 from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE, risk_of_bias_table
-from test_synthesis import TOY, rec, two_arm
 
 REGISTRY = ROOT / "resources" / "registry" / "outcomes.yaml"
 OUTPUTS = ("comparisons", "windows", "pooled", "comparators", "unmatched", "summary_of_findings", "evidence_gaps")

@@ -23,8 +23,15 @@ from matplotlib.patches import Circle, Patch
 from livertrials.figures.files import in_processes, save_figure
 from livertrials.io.atomic import write_text
 from livertrials.io.tables import read_table
-from livertrials.validate.risk_of_bias import (DOMAINS, LEVEL_LABELS, LEVELS, NOT_ASSESSED, OVERALL, TOOLS,
-                                               risk_of_bias_table)
+from livertrials.validate.risk_of_bias import (
+    DOMAINS,
+    LEVEL_LABELS,
+    LEVELS,
+    NOT_ASSESSED,
+    OVERALL,
+    TOOLS,
+    risk_of_bias_table,
+)
 
 # the fixed hash salt keeps SVG ids stable between runs (figures.files: deterministic files)
 STYLE = {"svg.hashsalt": "livertrials", "font.size": 9}
