@@ -123,7 +123,7 @@ def completeness_problem(path: Path, rel: str = "", work: Path | None = None) ->
         elif suffix in {".html", ".htm"}:
             if not path.read_text(encoding="utf-8").rstrip().lower().endswith("</html>"):
                 return "HTML does not end with </html>"
-        elif suffix in {".txt", ".md"}:
+        elif suffix in {".txt", ".md", ".csv"}:   # .csv: summary_of_findings.csv, one line per row
             if not path.read_text(encoding="utf-8").endswith("\n"):
                 return "text does not end with a newline"
         elif suffix in {".yaml", ".yml"}:
