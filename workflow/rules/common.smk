@@ -60,7 +60,11 @@ def shard_inputs(wildcards):
         if (folder / name).exists()
     )
     # interventions.yaml too: the records carry each arm's intervention label and class from it
-    return {"registry": config["registry"], "interventions": str(registry_files(config["registry"])[1]), "studies": files}
+    return {
+        "registry": config["registry"],
+        "interventions": str(registry_files(config["registry"])[1]),
+        "studies": files,
+    }
 
 
 DOUBLE_EXTRACTION = "results/validation/double_extraction.parquet"
