@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from livertrials.synthesis.measures import RATIO_MEASURES as RATIO
-from livertrials.synthesis.settings import LONGEST_FOLLOW_UP
+from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, SETTINGS_KEY
 
 MEASURE_NAMES = {"MD": "Mean difference", "SMD": "Standardised mean difference (Hedges' g)",
                  "MC": "Mean change from baseline", "RR": "Risk ratio", "OR": "Odds ratio",
@@ -32,9 +32,6 @@ METHOD_NAMES = {"EE": "common effect", "DL": "DerSimonian-Laird", "HE": "Hedges"
                 "EB": "empirical Bayes", "PM": "Paule-Mandel", "PMM": "median-unbiased Paule-Mandel"}
 TEST_NAMES = {"z": "z", "knha": "Hartung-Knapp"}
 IDENTITY = ["comparison", "design", "basis", "outcome", "window", "measure", "meld_variant", "pre_post_correlation"]
-KEY_FIELDS = ["analysis", "analysis_name", *IDENTITY, "subgroup_variable", "subgroup_level", "omitted_study_id",
-              "method", "test"]
-SETTINGS_KEY = b"livertrials.synthesis.settings"   # the pooled table's metadata key (written by synthesis)
 
 
 @dataclass
@@ -136,11 +133,8 @@ class ForestSpec:
 # --------------------------------------------------------------------------------------
 
 def pooled_key(row: dict) -> str:
-    """The pooled row's id: pooled_id when synthesis writes one, else a stable hash of what the row is."""
-    if _text(row.get("pooled_id")):
-        return str(row["pooled_id"])
-    ident = {k: _plain(row.get(k)) for k in KEY_FIELDS}
-    return "pooled-" + hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    """The pooled row's id (synthesis writes a pooled_id on every row: the forest index and the report link by it)."""
+    return str(row["pooled_id"])
 
 
 def _plain(x):
@@ -153,7 +147,7 @@ def _text(x) -> str:
 
 def synthesis_settings(pooled_path: Path) -> dict:
     """The settings the pooled table was made with, as synthesis stores them in its Parquet metadata ({} if none)."""
-    raw = (pq.read_schema(pooled_path).metadata or {}).get(SETTINGS_KEY)
+    raw = (pq.read_schema(pooled_path).metadata or {}).get(SETTINGS_KEY.encode())
     return json.loads(raw) if raw else {}
 
 
