@@ -15,6 +15,7 @@ from livertrials.harmonize import statconv
 from livertrials.harmonize.derived import inr_from_prothrombin_time, meld_at_mean_labs
 from livertrials.harmonize.fields import arm_index, empty_quantities, record_id
 from livertrials.io.extraction import StudyFolder
+from livertrials.io.measures import RATIO_MEASURES
 from livertrials.io.numbers import parse_number
 from livertrials.io.registry import Outcome, Registry
 from livertrials.io.timepoints import parse_timepoint
@@ -124,7 +125,7 @@ def _quantities(outcome: Outcome, reported: Reported, n: int | None, flags: set[
 
     effect = next((s for s in EFFECT_STATISTICS if s in values), None)
     if effect:
-        ratio = EFFECT_STATISTICS[effect] in {"OR", "RR", "HR"}
+        ratio = EFFECT_STATISTICS[effect] in RATIO_MEASURES
         unit_scale = 1.0 if ratio else scale
         out.update(effect_measure=EFFECT_STATISTICS[effect], estimate=_scaled(values[effect], unit_scale),
                    ci_lower=_scaled(values.get("ci95_lower"), unit_scale), ci_upper=_scaled(values.get("ci95_upper"), unit_scale),

@@ -1,9 +1,10 @@
-"""The effect-measure vocabulary: which measures are ratios, how published measures map to ours, what yi
+"""The effect-measure vocabulary: how published measures map to ours (which are ratios: io.measures), what yi
 is on each measure's scale, and the formula texts the lineage shows. The one home of these facts."""
 
 from __future__ import annotations
 
-RATIO_MEASURES = ("RR", "OR", "HR")   # pooled on the log scale, shown on the ratio scale
+from livertrials.io.measures import RATIO_MEASURES  # noqa: F401 - the measure vocabulary's one home
+
 REPORTED_MEASURE = {"MD": "MD", "WMD": "MD", "OR": "OR", "RR": "RR", "HR": "HR"}   # as published -> ours
 MEASURE_SCALE = {
     "MD": "difference in the outcome's canonical unit",

@@ -16,6 +16,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from livertrials.io.extraction import MEASUREMENT_COLUMNS, REQUIRED_COLUMNS, StudyFolder
+from livertrials.io.measures import RATIO_MEASURES
 from livertrials.io.numbers import explain_number, p_value_number, parse_number
 from livertrials.io.registry import Registry
 from livertrials.io.text import character_hint, quoted, shorten
@@ -84,7 +85,7 @@ class RowRules:
             return unit == ""
         if expected == "ratio":
             return unit == "" or unit in statistic.ratio_units
-        return unit == "" or unit in outcome.units or unit == "%" or unit in {"OR", "RR", "HR"}
+        return unit == "" or unit in outcome.units or unit == "%" or unit in RATIO_MEASURES
 
     def value_ok(self, row) -> bool:
         statistic = self.statistic(row)
