@@ -24,7 +24,7 @@ from scipy import optimize, special, stats
 
 __all__ = [
     "md", "smd", "hedges_j", "rr", "or_", "rd", "loghr_from_ci",
-    "RmaResult", "rma", "rma_models", "leave_one_out", "METHODS",
+    "RmaResult", "rma", "rma_models", "leave_one_out", "METHODS", "others_sum",
 ]
 
 METHODS = ("EE", "FE", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM")
@@ -235,10 +235,11 @@ class RmaResult:
         return asdict(self)
 
 
-def _others(x):
-    """Σ_{j≠i} x_j for every i, summed over the others (sum(x) - x_i would cancel when x_i dominates)."""
-    before = np.concatenate(([0.0], np.cumsum(x[:-1])))
-    after = np.concatenate((np.cumsum(x[:0:-1])[::-1], [0.0]))
+def others_sum(x):
+    """Σ_{j≠i} x_j for every i (along axis 0), summed over the others: sum(x) - x_i would cancel when x_i dominates."""
+    zero = np.zeros_like(x[:1])
+    before = np.concatenate((zero, np.cumsum(x[:-1], axis=0)))
+    after = np.concatenate((np.cumsum(x[:0:-1], axis=0)[::-1], zero))
     return before + after
 
 
@@ -257,7 +258,7 @@ class _PSums:
 
     def __init__(self, w):
         self.w, self.W = w, w.sum()
-        self.diag = w * (_others(w) / self.W)
+        self.diag = w * (others_sum(w) / self.W)
         self.trace = self.diag.sum()
 
     def residuals(self, y):
@@ -271,7 +272,7 @@ class _PSums:
     def sum_sq(self, a=1.0, b=1.0):
         """Σ_ij P_ij² a_i b_j (a, b vectors >= 0 or 1)."""
         w2 = self.w**2
-        return (self.diag**2 * a * b).sum() + (w2 * a) @ _others(w2 * b) / self.W**2
+        return (self.diag**2 * a * b).sum() + (w2 * a) @ others_sum(w2 * b) / self.W**2
 
 
 class _Studies:
