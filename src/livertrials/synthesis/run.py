@@ -21,16 +21,17 @@ comparison is built, and ``pool_comparisons`` refuses them.
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 
 from livertrials.io.cache import ContentCache
 from livertrials.io.registry import load_registry
-from livertrials.io.tables import read_table, to_table, write_table
+from livertrials.io.tables import read_table, to_table, write_batches, write_table
 from livertrials.lineage.records import lineage_table
 from livertrials.lineage.run_info import package_source_digest
 from livertrials.synthesis.comparators import comparators_table
 from livertrials.synthesis.comparisons import build_comparisons
-from livertrials.synthesis.lineage import synthesis_lineage
+from livertrials.synthesis.lineage import lineage_batches
 from livertrials.synthesis.matching import resolve_comparisons, unmatched_table
 from livertrials.synthesis.pooling import pool_comparisons
 from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, SMALL_STUDY_TESTS, UNMATCHED, WINDOWS
@@ -86,7 +87,7 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
     if "small_study_tests" in outputs:   # optional, as lineage: callers that predate it name four tables
         tables["small_study_tests"] = small_study_table(comparisons, pooled, settings, caches["small_study_tests"])
         write_table(to_table(tables["small_study_tests"], SMALL_STUDY_TESTS), outputs["small_study_tests"], metadata=extra)
-    edges = synthesis_lineage(harmonized, tables, settings) if "lineage" in outputs else []
+    sof_edges = []
     if "summary_of_findings" in outputs or "evidence_gaps" in outputs:
         rob = read_table(risk_of_bias_path) if risk_of_bias_path else None
         sof = sof_table(pooled, comparisons, characteristics, rob, settings, grading, registry.outcomes)
@@ -97,11 +98,13 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
                 tables[name] = frame
         if "summary_of_findings_csv" in outputs:
             write_csv(sof, outputs["summary_of_findings_csv"])
-        edges += sof_lineage(sof)
+        sof_edges = sof_lineage(sof)
         for entry in unmatched_overrides(grading, sof):
             print(f"WARNING: grade override matches no summary-of-findings row: {entry}")
-    if "lineage" in outputs:
-        write_table(lineage_table(edges), outputs["lineage"], metadata=extra)
+    if "lineage" in outputs:   # written batch by batch: millions of edges at 10,000 studies
+        batches = chain(lineage_batches(harmonized, tables, settings), [sof_edges])
+        write_batches((lineage_table(batch) for batch in batches if batch), outputs["lineage"],
+                      lineage_table([]).schema, metadata=extra)
     _print_summary(tables)
     for cache in caches.values():
         cache.prune()
