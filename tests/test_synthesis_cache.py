@@ -68,3 +68,28 @@ def test_small_study_tests_from_the_cache_equal_fresh_ones(tmp_path):
     cache = ContentCache(tmp_path, "small_study_tests", "v1")
     pd.testing.assert_frame_equal(small_study_table(comparisons, pooled, settings, cache), fresh)
     assert cache.hits == len(fresh) and cache.misses == 0
+
+
+def test_comparisons_of_unchanged_studies_come_from_the_cache_and_equal_fresh_ones(tmp_path):
+    from test_synthesis import frames, two_arm
+
+    from livertrials.synthesis.comparisons import build_comparisons
+
+    def tables(studies):
+        records, chars = [], []
+        for study in studies:
+            r, c = two_arm(*study)
+            records += r
+            chars += c
+        return frames(records, chars)
+
+    build_comparisons(*tables(TWELVE), WINDOWS_ONLY, cache=ContentCache(tmp_path, "comparisons", "v1"))
+    edited = list(TWELVE)
+    edited[5] = ("S05", 31.25, 5.0, 25, 29.0, 6.0, 22)
+    cache = ContentCache(tmp_path, "comparisons", "v1")
+    cached, cached_reasons = build_comparisons(*tables(edited), WINDOWS_ONLY, cache=cache)
+    fresh, fresh_reasons = build_comparisons(*tables(edited), WINDOWS_ONLY)
+    pd.testing.assert_frame_equal(cached, fresh)
+    assert cached_reasons == fresh_reasons
+    assert (cache.hits, cache.misses) == (11, 1)
+    assert cached.loc[cached["study_id"] == "S05", "mean_1"].iloc[0] == 31.25

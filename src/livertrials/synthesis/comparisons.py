@@ -8,8 +8,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from livertrials.io.cache import ContentCache, columns_signature, row_digests
 from livertrials.synthesis import rows
 from livertrials.synthesis.effects import (
     Side,
@@ -264,11 +266,43 @@ def _within_arm_of(comparison: Comparison, records: list[dict], info: dict, sett
 
 
 def build_comparisons(harmonized: pd.DataFrame, characteristics: pd.DataFrame, settings: Settings,
-                      benefit: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
-    """(comparisons, reasons): every study-level effect, and why a timepoint gave none."""
+                      benefit: dict[str, str] | None = None, cache: ContentCache | None = None) -> tuple[pd.DataFrame, dict]:
+    """(comparisons, reasons): every study-level effect, and why a timepoint gave none.
+
+    With a ``cache``, a study whose harmonized rows, study information and settings are as in an earlier run gets
+    its comparison rows from it: after a one-study edit only that study's effects are computed again."""
     harmonized_rows = harmonized[(harmonized["collection"] == "studies") & harmonized["kind"].isin(COMPARED_KINDS)]
     info = _study_info(characteristics[characteristics["collection"] == "studies"])
+    by_study = harmonized_rows.groupby("study_id", sort=True).indices
+    cache = cache or ContentCache(None, "comparisons", "")
+    keys, found = {}, {}
+    if cache.enabled:
+        digests = row_digests(harmonized_rows)
+        shared = (settings.as_json(), columns_signature(harmonized_rows))
+        for study_id, positions in by_study.items():
+            keys[study_id] = cache.key(*shared, study_id, info.get(study_id, {}), digests[positions])
+            hit, value = cache.get(keys[study_id])
+            if hit:
+                found[study_id] = value
+    todo = [study_id for study_id in by_study if study_id not in found]
+    positions = np.concatenate([by_study[s] for s in todo]) if todo else np.empty(0, dtype=int)
+    computed = _study_rows(harmonized_rows.iloc[np.sort(positions)], info, settings)
+    for study_id in todo:
+        cache.put(keys.get(study_id, ""), computed.get(study_id, ([], {})))
     out, reasons = [], {}
+    for study_id in by_study:   # sorted: the order of a build without cache
+        made, why = found[study_id] if study_id in found else computed.get(study_id, ([], {}))
+        out += made
+        reasons.update(why)
+    frame = pd.DataFrame(out, columns=COMPARISONS.names)
+    frame["benefit"] = [(benefit or {}).get(o, "none") for o in frame["outcome"].tolist()]
+    return mark_used(frame, settings), reasons
+
+
+def _study_rows(harmonized_rows: pd.DataFrame, info: dict, settings: Settings) -> dict[str, tuple[list, dict]]:
+    """Per study: (comparison rows, reasons), every study's effect sizes computed together (a call per comparison
+    dominated large corpora)."""
+    parts, reasons = [], {}
     by_study_outcome: dict[tuple, list[dict]] = {}
     for record in rows.records(harmonized_rows):  # one conversion: per-group to_dict dominated large corpora
         by_study_outcome.setdefault((record["study_id"], record["outcome"]), []).append(record)
@@ -278,10 +312,13 @@ def build_comparisons(harmonized: pd.DataFrame, characteristics: pd.DataFrame, s
             if is_baseline(text, at_time[0]["timepoint_kind"], at_time[0]["timepoint_days"]):
                 continue
             made, why = _timepoint_comparisons(at_time, info.get(study_id, {}), settings)
-            out += made
+            parts += made
             if why:
-                reasons[(study_id, outcome, text)] = why
-        out += _within_arm(records, info.get(study_id, {}), settings)
-    frame = pd.DataFrame(_with_effects(out, settings), columns=COMPARISONS.names)
-    frame["benefit"] = [(benefit or {}).get(o, "none") for o in frame["outcome"].tolist()]
-    return mark_used(frame, settings), reasons
+                reasons.setdefault(study_id, {})[(study_id, outcome, text)] = why
+        parts += _within_arm(records, info.get(study_id, {}), settings)
+    out: dict[str, tuple[list, dict]] = {}
+    for row in _with_effects(parts, settings):
+        out.setdefault(row["study_id"], ([], reasons.get(row["study_id"], {})))[0].append(row)
+    for study_id, why in reasons.items():   # a study with reasons and no rows
+        out.setdefault(study_id, ([], why))
+    return out
