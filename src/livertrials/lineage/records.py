@@ -78,5 +78,15 @@ def lineage_pandas_metadata() -> bytes:
 def lineage_table(edges: list[dict]) -> pa.Table:
     """LINEAGE table of edge dicts (missing keys are null); built column by column, as a lineage can have
     millions of edges (leave-one-out rows of a large pool)."""
-    table = pa.Table.from_pydict({f.name: [e.get(f.name) for e in edges] for f in LINEAGE}, schema=LINEAGE)
+    return lineage_columns_table(lineage_columns(edges))
+
+
+def lineage_columns(edges: list[dict]) -> dict[str, list]:
+    """The edges as one list per LINEAGE column (missing keys are None): a compact form to keep or join before
+    the table is made (an Arrow table per small part costs more than its edges)."""
+    return {f.name: [e.get(f.name) for e in edges] for f in LINEAGE}
+
+
+def lineage_columns_table(columns: dict[str, list]) -> pa.Table:
+    table = pa.Table.from_pydict(columns, schema=LINEAGE)
     return table.replace_schema_metadata({**(LINEAGE.metadata or {}), b"pandas": lineage_pandas_metadata()})

@@ -115,18 +115,13 @@ def event_method_text(row) -> str:
             f"{float(row['level']) * 100:g}% CI")
 
 
-def with_event_counts(edges: list[dict], pooled: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]:
-    """Lineage edges with, on the edges of MH and Peto rows, each study's counts (pool edges) or the reason a
-    study is missing (exclude edges of a used study without counts)."""
-    rows = pooled[pooled["method"].isin(EVENT_METHODS)]
-    if rows.empty:
-        return edges
-    ids = set(rows["pooled_id"])
-    needed = {edge["input_id"] for edge in edges if edge["output_id"] in ids}   # a row lookup per edge cost seconds
-    info = {r["comparison_id"]: r for r in comparisons[comparisons["comparison_id"].isin(needed)].to_dict("records")}
+def with_event_counts(edges: list[dict], event_rows: set[str], info: dict[str, dict]) -> list[dict]:
+    """Lineage edges with, on the edges of MH and Peto rows (``event_rows``: their pooled ids), each study's counts
+    (pool edges) or the reason a study is missing (exclude edges of a used study without counts); ``info``:
+    comparison id -> its row (events, totals, arms, used, source)."""
     out = []
     for edge in edges:
-        if edge["output_id"] in ids and edge["input_id"] in info:
+        if edge["output_id"] in event_rows and edge["input_id"] in info:
             c = info[edge["input_id"]]
             if edge["step"] == "pool":
                 counts = (f"; counts {_n(c['events_1'])}/{_n(c['total_1'])} vs {_n(c['events_2'])}/{_n(c['total_2'])} "

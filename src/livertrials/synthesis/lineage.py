@@ -3,10 +3,15 @@ was made from, with the step and a transformation text an auditor can follow dow
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from livertrials.io.cache import ContentCache, columns_signature, row_digests
+from livertrials.lineage.records import lineage_columns, lineage_columns_table
 from livertrials.synthesis import rows
 from livertrials.synthesis.effects import COMBINED
 from livertrials.synthesis.event_pools import EVENT_METHODS, event_method_text, with_event_counts
@@ -15,11 +20,13 @@ from livertrials.synthesis.pooling import MD_POOL_BASIS, POOLED_TYPES, flag_code
 from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, Settings
 
 BATCH_ROWS = 20_000      # rows of a synthesis table whose edges are made (and written) together
-BATCH_EDGES = 200_000    # pool edges made (and written) together: a pooled row of a large pool has k of them
+BATCH_EDGES = 200_000    # edges written together (one Parquet row group): a pooled row of a large pool has k of them
 # the comparison fields the pool edges read (with the subgroup variables of the settings)
 _POOL_EDGE_COLUMNS = ["comparison_id", "study_id", "comparison", "design", "pool_basis", "outcome", "window", "measure",
                       "meld_key", "pre_post_correlation", "comparison_type", "used", "not_used_reason", "assignment",
-                      "flags", "randomized", "timepoint_text", "timepoint_days"]
+                      "flags", "randomized", "timepoint_text", "timepoint_days",
+                      # MH and Peto rows' edges name each study's counts (event_pools.with_event_counts)
+                      "events_1", "total_1", "events_2", "total_2", "arms_1", "arms_2", "source"]
 
 
 def _num(x) -> str:
@@ -39,15 +46,24 @@ def _side_text(row, side: int) -> str:
     return f"{who} = {' + '.join(arms)}{combined}: {numbers}"
 
 
-def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame) -> Iterator[list[dict]]:
-    """comparison <- harmonized records: the arm combination and the effect computation (in batches of
-    BATCH_ROWS comparisons: a list of every comparison as a dict would not fit in memory at 10,000 studies)."""
+def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame, cache: ContentCache) -> Iterator[dict]:
+    """comparison <- harmonized records: the arm combination and the effect computation; the edges of one study
+    at a time (as lineage columns), from the cache when the study's comparison rows and records are unchanged."""
     if harmonized["record_id"].duplicated().any():   # refused, as the set_index().to_dict("index") this replaces did
         raise ValueError("harmonized record_id is not unique")
-    records = dict(zip(harmonized["record_id"].tolist(),
-                       zip(harmonized["arm_id"].tolist(), harmonized["timepoint_text"].tolist())))
-    for start in range(0, len(comparisons), BATCH_ROWS):
-        yield _comparison_batch(comparisons.iloc[start:start + BATCH_ROWS], records)
+    sides = harmonized[["record_id", "study_id", "arm_id", "timepoint_text"]]
+    records = dict(zip(sides["record_id"].tolist(), zip(sides["arm_id"].tolist(), sides["timepoint_text"].tolist())))
+    if cache.enabled:
+        digests, record_digests = row_digests(comparisons), row_digests(sides)
+        by_record_study = sides.groupby("study_id").indices
+    for study_id, positions in comparisons.groupby("study_id", sort=False).indices.items():
+        key = (cache.key(columns_signature(comparisons), digests[positions],
+                         record_digests[by_record_study.get(study_id, np.empty(0, dtype=int))]) if cache.enabled else "")
+        yield cache.fetch(key, _comparison_columns, comparisons.iloc[positions], records)
+
+
+def _comparison_columns(comparisons: pd.DataFrame, records: dict[str, tuple]) -> dict:
+    return lineage_columns(_comparison_batch(comparisons, records))
 
 
 def _comparison_batch(comparisons: pd.DataFrame, records: dict[str, tuple]) -> list[dict]:
@@ -135,53 +151,88 @@ def _why_left_out(comparison, pooled_row, settings: Settings) -> str:
     return str(pooled_row["analysis_name"])
 
 
-def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Settings) -> Iterator[list[dict]]:
+def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Settings,
+                cache: ContentCache) -> Iterator[dict]:
     """pooled row <- comparisons: window assignment, pooling method and weight; and every comparison of the
     same pool that this analysis left out (step "exclude", with the reason), so an auditor sees what is missing.
     Leave-one-out rows make this O(k^2) edges for a pool of k studies, as the pooled table's comparison_ids.
-    In batches of about BATCH_EDGES edges."""
+    The edges of one pool at a time (its pooled rows in table order; pools in the order the table first shows
+    them), as lineage columns, from the cache when its rows and every comparison their edges name are unchanged."""
     if comparisons.empty or pooled.empty:
-        yield []
         return
     frame = with_pool_keys(comparisons, settings)
-    read = [c for c in _POOL_EDGE_COLUMNS + list(settings.subgroups) if c in frame.columns]
-    info = {r["comparison_id"]: r for r in rows.records(frame[list(dict.fromkeys(read))])}
-    window_text = {cid: _window_text(r, settings) for cid, r in info.items()}
+    read = frame[list(dict.fromkeys(c for c in _POOL_EDGE_COLUMNS + list(settings.subgroups) if c in frame.columns))]
+    info = {r["comparison_id"]: r for r in rows.records(read)}
     families: dict[tuple, list[str]] = {}
     for cid, r in info.items():   # keys built here: a None put into a float column would come back as NaN
         key = (r["comparison"], r["design"], r["pool_basis"], r["outcome"], rows.text(r["window"]), r["measure"],
                str(r["meld_key"]), rows.optional_float(r["pre_post_correlation"]))
         families.setdefault(key, []).append(cid)
-    edges: list[dict] = []
-    for row in rows.records(pooled):
-        edges += _pooled_row_edges(row, info, window_text, families, settings)
-        if len(edges) >= BATCH_EDGES:
-            yield edges
-            edges = []
-    yield edges
+    event_rows = set(pooled.loc[pooled["method"].isin(EVENT_METHODS), "pooled_id"])
+    window_texts: dict[str, str] = {}
+    pools: dict[tuple, list[int]] = {}   # pool -> its rows' positions in the pooled table, pools as first seen
+    pooled_rows = rows.records(pooled)
+    for position, row in enumerate(pooled_rows):
+        pools.setdefault(_family_key(row), []).append(position)
+    if cache.enabled:
+        digest_of = dict(zip(read["comparison_id"].tolist(), row_digests(read).tolist()))
+        pooled_digests = row_digests(pooled)
+        shared = (settings.as_json(), columns_signature(read), columns_signature(pooled))
+    for positions in pools.values():
+        members = [pooled_rows[p] for p in positions]
+        named = [_named_comparisons(row, families, info) for row in members]
+        key = ""
+        if cache.enabled:
+            ids = [c for names in named for c in names]
+            key = cache.key(*shared, pooled_digests[positions], [len(names) for names in named],
+                            np.fromiter((digest_of[c] for c in ids), dtype=np.uint64, count=len(ids)))
+        yield cache.fetch(key, _pool_columns, members, named, info, window_texts, event_rows, settings)
 
 
-def _pooled_row_edges(row: dict, info: dict, window_text: dict, families: dict, settings: Settings) -> list[dict]:
-    pool_basis = MD_POOL_BASIS if row["measure"] == "MD" else row["basis"]
-    key = (row["comparison"], row["design"], pool_basis, row["outcome"], row["window"], row["measure"],
-           rows.text(row["meld_variant"]) or "", rows.optional_float(row["pre_post_correlation"]))
-    analysis = _analysis_text(row)
-    head = f"{analysis}; {_method_text(row)}"
+def _named_comparisons(row: dict, families: dict, info: dict) -> list[str]:
+    """The comparisons a pooled row's edges name: its members, then the rest of its pool's family (left out), and
+    for a main analysis the family's comparisons in no window."""
     members = list(row["comparison_ids"])
-    edges = [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
-              "input_kind": "comparison", "step": "pool", "study_id": info[cid]["study_id"],
-              "transformation": f"{head}; {window_text[cid]}; weight {weight:.4g}%"}
-              for cid, weight in zip(members, row["weights"])]
+    key = _family_key(row)
     member_set = set(members)
     left_out = [c for c in families.get(key, []) if c not in member_set]
     if row["analysis"] == "main" and row["window"] != LONGEST_FOLLOW_UP:
         # timepoints in no window could have been anywhere: shown with the main analysis
         left_out += [c for c in families.get(key[:4] + (None,) + key[5:], [])
                      if info[c]["comparison_type"] in POOLED_TYPES]
+    return members + left_out
+
+
+def _family_key(row: dict) -> tuple:
+    pool_basis = MD_POOL_BASIS if row["measure"] == "MD" else row["basis"]
+    return (row["comparison"], row["design"], pool_basis, row["outcome"], row["window"], row["measure"],
+            rows.text(row["meld_variant"]) or "", rows.optional_float(row["pre_post_correlation"]))
+
+
+def _pool_columns(pooled_rows: list[dict], named: list[list[str]], info: dict, window_texts: dict,
+                  event_rows: set[str], settings: Settings) -> dict:
+    """The edges of one pool's pooled rows, as lineage columns."""
+    edges = []
+    for row, names in zip(pooled_rows, named):
+        for cid in names:
+            if cid not in window_texts:
+                window_texts[cid] = _window_text(info[cid], settings)
+        edges += _pooled_row_edges(row, names, info, window_texts, settings)
+    return lineage_columns(with_event_counts(edges, event_rows, info))
+
+
+def _pooled_row_edges(row: dict, named: list[str], info: dict, window_text: dict, settings: Settings) -> list[dict]:
+    analysis = _analysis_text(row)
+    head = f"{analysis}; {_method_text(row)}"
+    members = named[:len(row["comparison_ids"])]
+    edges = [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
+              "input_kind": "comparison", "step": "pool", "study_id": info[cid]["study_id"],
+              "transformation": f"{head}; {window_text[cid]}; weight {weight:.4g}%"}
+             for cid, weight in zip(members, row["weights"])]
     edges += [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
                "input_kind": "comparison", "step": "exclude", "study_id": info[cid]["study_id"],
                "transformation": f"left out of this {analysis}: {_why_left_out(info[cid], row, settings)}"}
-              for cid in left_out]
+              for cid in named[len(members):]]
     return edges
 
 
@@ -214,17 +265,30 @@ def _comparator_edges(comparators: pd.DataFrame) -> list[dict]:
     return edges
 
 
-def lineage_batches(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame], settings: Settings) -> Iterator[list[dict]]:
-    """Lineage edges of every synthesis row (provenance.LINEAGE), in table order and in batches (written as they
-    come: at 10,000 studies the edges run to millions): comparisons <- harmonized records, pooled <- comparisons
-    (pool / exclude), windows <- records, comparators <- record and our pooled row."""
-    yield from _comparison_edges(tables["comparisons"], harmonized)
-    for batch in _pool_edges(tables["comparisons"], tables["pooled"], settings):
-        yield with_event_counts(batch, tables["pooled"], tables["comparisons"])
-    yield from _window_edges(tables["windows"])
-    yield _comparator_edges(tables["comparators"])
+def lineage_batches(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame], settings: Settings,
+                    cache: ContentCache | None = None) -> Iterator[pa.Table]:
+    """Lineage edges of every synthesis row (provenance.LINEAGE), table by table, as Arrow tables of about
+    BATCH_EDGES edges (written as they come: at 10,000 studies the edges run to millions): comparisons <- harmonized
+    records, pooled <- comparisons (pool / exclude), windows <- records, comparators <- record and our pooled row.
+    With a ``cache`` the edges of a study's comparisons and of a pooled row are reused when what they are made
+    from is unchanged (docs/cache.md)."""
+    cache = cache or ContentCache(None, "lineage", "")
+    parts = chain(_comparison_edges(tables["comparisons"], harmonized, cache),
+                  _pool_edges(tables["comparisons"], tables["pooled"], settings, cache),
+                  (lineage_columns(edges) for edges in _window_edges(tables["windows"])),
+                  [lineage_columns(_comparator_edges(tables["comparators"]))])
+    batch = lineage_columns([])
+    for part in parts:
+        for name, values in part.items():
+            batch[name] += values
+        if len(batch["output_id"]) >= BATCH_EDGES:
+            yield lineage_columns_table(batch)
+            batch = lineage_columns([])
+    if batch["output_id"]:
+        yield lineage_columns_table(batch)
 
 
 def synthesis_lineage(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame], settings: Settings) -> list[dict]:
-    """Every edge of lineage_batches, as one list."""
-    return [edge for batch in lineage_batches(harmonized, tables, settings) for edge in batch]
+    """Every edge of lineage_batches, as one list of dicts (missing fields left out, as the edges are made)."""
+    return [{k: v for k, v in edge.items() if v is not None}
+            for batch in lineage_batches(harmonized, tables, settings) for edge in batch.to_pylist()]

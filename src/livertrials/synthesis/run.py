@@ -62,8 +62,8 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
     every Parquet file written. With "summary_of_findings" in ``outputs`` the summary of findings is written too
     (Parquet, and CSV if "summary_of_findings_csv" is named), with "evidence_gaps" the gaps; the studies' risk of
     bias is read from ``risk_of_bias_path`` (harmonized/risk_of_bias.parquet; none: every study not assessed).
-    ``cache_dir`` (config cache_dir; None or "": off) holds each study's comparisons, the pools and small-study tests of
-    earlier runs, reused
+    ``cache_dir`` (config cache_dir; None or "": off) holds each study's comparisons, the pools, small-study tests and
+    lineage edges of earlier runs, reused
     where their inputs are unchanged (docs/cache.md); the tables are the same with or without it."""
     registry = load_registry(str(registry_path))
     settings = resolve_comparisons(Settings.from_config(config, comparisons), registry)
@@ -73,7 +73,7 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
     characteristics = read_table(characteristics_path)
     benefit = {k: o.benefit for k, o in registry.outcomes.items()}
     code = package_source_digest() if cache_dir else ""
-    caches = {name: ContentCache(cache_dir or None, name, code) for name in ("comparisons", "pools", "small_study_tests")}
+    caches = {name: ContentCache(cache_dir or None, name, code) for name in ("comparisons", "pools", "small_study_tests", "lineage")}
     comparisons, reasons = build_comparisons(harmonized, characteristics, settings, benefit, caches["comparisons"])
     tables = {
         "comparisons": comparisons,
@@ -103,9 +103,9 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
         for entry in unmatched_overrides(grading, sof):
             print(f"WARNING: grade override matches no summary-of-findings row: {entry}")
     if "lineage" in outputs:   # written batch by batch: millions of edges at 10,000 studies
-        batches = chain(lineage_batches(harmonized, tables, settings), [sof_edges])
-        write_batches((lineage_table(batch) for batch in batches if batch), outputs["lineage"],
-                      lineage_table([]).schema, metadata=extra)
+        batches = chain(lineage_batches(harmonized, tables, settings, caches["lineage"]), [lineage_table(sof_edges)])
+        write_batches((batch for batch in batches if batch.num_rows), outputs["lineage"], lineage_table([]).schema,
+                      metadata=extra)
     _print_summary(tables)
     for cache in caches.values():
         cache.prune()
