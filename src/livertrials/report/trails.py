@@ -10,15 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from livertrials.lineage.trails import Auditor, NoLineageError
 from livertrials.report.html import Html, esc, para
-
-LEAF_KINDS = ("extraction_row", "patient_row")   # inputs a trail prints without walking below them
+from livertrials.report.trail_index import LineageIndex
 
 
 def trail_anchor(ident: str) -> str:
@@ -48,14 +42,14 @@ class Trails:
         self.used = 0
         self.missing: set[str] = set()          # ids with no lineage: their block says so
         self._auditor: Auditor | None = None
-        self._bounds = None
+        self._index: LineageIndex | None = None
 
     @property
-    def auditor(self) -> Auditor:
-        """The lineage tables of the results folder, loaded once, when the first trail is asked for (the cost)."""
-        if self._auditor is None:
-            self._auditor = Auditor(self.results)
-        return self._auditor
+    def index(self) -> LineageIndex:
+        """The lineage's id columns, read when the first trail is asked for (trail_index)."""
+        if self._index is None:
+            self._index = LineageIndex(self.results)
+        return self._index
 
     def add(self, ident: str, kind: str, title: str, made_from: list[str] = (), call: bool = True,
             priority: int = 3) -> None:
@@ -67,44 +61,49 @@ class Trails:
         self.items[ident] = {"kind": kind, "title": title, "made_from": list(made_from), "call": call,
                              "priority": priority}
 
-    def _at_least(self, ids: list[str]) -> dict[str, int]:
-        """A lower bound of the lines of each id's trail (0: not an output of the lineage). Counting a trail exactly
-        walks it row by row (a pooled estimate over 1,000 studies: ~10,000 lineage rows; 30 s for the page's 2,000
-        ids, nearly all too long for the budget), so trails this bound already puts over the budget are not counted.
-        The bound counts what trail() writes for every id at once, on whole columns: an id's line, one step line,
-        one line per extraction or patient row plus the quote and source lines of each distinct quote, and the
-        trail of every other input (one line if it has no inputs itself); it leaves out the second and later
-        distinct step lines, so it is never above the count."""
-        if self._bounds is None:
-            self._bounds = lower_bounds(self.auditor)
-        found, bounds = self._bounds
-        if found is None:
-            return {}
-        at = pc.index_in(pa.array(ids, pa.string()), value_set=found).to_pylist()
-        return {ident: (0 if i is None else int(bounds[i])) for ident, i in zip(ids, at)}
-
     def _trail(self, ident: str, max_lines: int) -> list[str] | None:
         """The trail of ``ident`` (None: longer than max_lines); without lineage, the one line saying why."""
         try:
-            return self.auditor.trail(ident, max_lines)
+            return self._auditor.trail(ident, max_lines)
         except NoLineageError as error:
             self.missing.add(ident)
             return [str(error)]
 
     def _embed(self, ids: list[str]) -> dict[str, list[str]]:
-        """Trails of ``ids``, most important first, while the budget lasts (a trail that would overrun it is left out)."""
-        texts = {}
-        at_least = self._at_least(ids) if ids else {}
-        for ident in sorted(ids, key=lambda i: self.items[i]["priority"]):     # stable: first added first
+        """Trails of ``ids``, most important first, while the budget lasts (a trail that would overrun it is left out).
+        A trail whose lower bound (trail_index) is over what is left is not counted; the others are read from an
+        Auditor over the rows of the next ones that may fit together, made again when the order reaches past them."""
+        texts: dict[str, list[str]] = {}
+        at_least = self.index.at_least(ids) if ids else {}
+        order = sorted(ids, key=lambda i: self.items[i]["priority"])     # stable: first added first
+        ready: set[str] = set()
+        for position, ident in enumerate(order):
             if self.used >= self.budget:
                 break
             if at_least.get(ident, 0) > self.budget - self.used:
                 continue
+            if ident not in ready:
+                ready = self._next_fitting(order[position:], at_least)
+                self._auditor = self.index.auditor(sorted(ready))
             lines = self._trail(ident, max_lines=self.budget - self.used)
             if lines is not None and self.used + len(lines) <= self.budget:
                 texts[ident] = lines
                 self.used += len(lines)
         return texts
+
+    def _next_fitting(self, order: list[str], at_least: dict[str, int]) -> set[str]:
+        """The first id of ``order`` and those after it whose lower bounds fit, together, in what is left."""
+        room = self.budget - self.used
+        chosen = {order[0]}
+        room -= at_least.get(order[0], 0)
+        for ident in order[1:]:
+            need = at_least.get(ident, 0)
+            if need <= room:
+                chosen.add(ident)
+                room -= max(need, 1)
+            if room <= 0:
+                break
+        return chosen
 
     def render(self, record_title) -> Html:
         """Call trail() for the ids within the limit; a comparison without lineage gets its records' trails too."""
@@ -139,31 +138,3 @@ class Trails:
         summary = para(f"{len(texts)} of {wanted} audit trails embedded; the others name the command that prints them.")
         return Html(summary + "".join(blocks))
 
-
-def lower_bounds(auditor: Auditor) -> tuple[pa.Array | None, np.ndarray]:
-    """(the lineage's output ids, a lower bound of the lines of each one's trail): see Trails._at_least."""
-    if auditor.empty:
-        return None, np.zeros(0, dtype=np.int64)
-    table = auditor.lineage
-    outputs = table.column("output_id").combine_chunks().dictionary_encode()
-    found = outputs.dictionary
-    node = outputs.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    below = pc.index_in(table.column("input_id"), value_set=found).to_numpy(zero_copy_only=False)
-    below = np.where(np.isnan(below), -1, below).astype(np.int64) if below.dtype.kind == "f" else below.astype(np.int64)
-    kind = table.column("input_kind")
-    leaf = pc.is_in(kind, value_set=pa.array(LEAF_KINDS)).to_numpy(zero_copy_only=False)
-    extraction = pc.equal(kind, "extraction_row").to_numpy(zero_copy_only=False)
-    quotes = table.column("quote").combine_chunks().dictionary_encode().indices.to_numpy(zero_copy_only=False)
-    quotes = np.where(np.isnan(quotes), -1, quotes).astype(np.int64) if quotes.dtype.kind == "f" else quotes.astype(np.int64)
-    size = len(found)
-    distinct = pd.DataFrame({"node": node[extraction], "quote": quotes[extraction]}).drop_duplicates()
-    base = 2 + np.bincount(node[leaf], minlength=size) + 2 * np.bincount(distinct["node"].to_numpy(), minlength=size)
-    inner, inner_below = node[~leaf], below[~leaf]
-    bounds = base + np.bincount(inner, minlength=size)            # every other input counted as one line to start
-    for _ in range(64):                                           # a level of the lineage per round (a handful)
-        counted = np.where(inner_below >= 0, bounds[np.maximum(inner_below, 0)], 1)
-        deeper = base + np.bincount(inner, weights=counted, minlength=size).astype(np.int64)
-        if np.array_equal(deeper, bounds):
-            break
-        bounds = deeper
-    return found, bounds
