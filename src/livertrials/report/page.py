@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from livertrials.figures.forest_specs import synthesis_settings
 from livertrials.io.atomic import write_text
@@ -52,6 +53,8 @@ SECTIONS = [("sof", "Summary of findings"), ("gaps", "Evidence gaps"), ("rob", "
             ("provenance", "Audit trails")]
 PAGE_LIMIT_BYTES = 20_000_000   # a larger page is slow to open and to mail: its forest plots then get pages of their own
 FOREST_PAGES = "forests"        # the folder of those pages, beside the report
+COMPARISON_COLUMNS = ["comparison_id", "study_id", "outcome", "comparison", "design", "contrast", "measure",
+                      "timepoint_text", "window", "used", "not_used_reason", "record_ids"]
 
 
 def _optional_table(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -82,7 +85,8 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     rob = _optional_table(results / "harmonized" / "risk_of_bias.parquet", RISK_OF_BIAS_TABLE.names)
     harmonized = read_table(results / "harmonized" / "outcomes.parquet")
     chars = read_table(results / "harmonized" / "study_characteristics.parquet")
-    comparisons = read_table(results / "synthesis" / "comparisons.parquet")
+    # the study effects: the columns the page shows (49 columns x 130,000 rows at 1,000 studies: 160 MB in pandas)
+    comparisons = pq.read_table(results / "synthesis" / "comparisons.parquet", columns=COMPARISON_COLUMNS).to_pandas()
     windows = read_table(results / "synthesis" / "windows.parquet")
     pooled = read_table(results / "synthesis" / "pooled.parquet")
     comparators = read_table(results / "synthesis" / "comparators.parquet")
