@@ -72,15 +72,15 @@ def test_the_cache_gives_the_page_of_a_build_without_it_after_a_row_changed(fore
     results, _ = forest_results
     cache = tmp_path / "cache"
     first = _build(forest_results, tmp_path / "a" / "index.html", cache)
-    assert "cache report: 0 reused, 2 computed" in capsys.readouterr().out
+    assert "cache report: 0 reused, 4 computed" in capsys.readouterr().out     # two figures, the gaps, the studies
     assert _build(forest_results, tmp_path / "b" / "index.html", cache) == first
-    assert "cache report: 2 reused, 0 computed" in capsys.readouterr().out
+    assert "cache report: 4 reused, 0 computed" in capsys.readouterr().out
     # one row changes: the reason c-1 is not pooled, shown under the MELD forest plot only
     comparisons = read_table(results / "synthesis/comparisons.parquet")
     comparisons.loc[comparisons["comparison_id"] == "c-1", "not_used_reason"] = "a new reason"
     write_table(to_table(comparisons, COMPARISONS), results / "synthesis/comparisons.parquet")
     cached = _build(forest_results, tmp_path / "c" / "index.html", cache)
-    assert "cache report: 1 reused, 1 computed" in capsys.readouterr().out
+    assert "cache report: 3 reused, 1 computed" in capsys.readouterr().out
     cold = _build(forest_results, tmp_path / "d" / "index.html", None)
     assert "cache report: off" in capsys.readouterr().out
     assert cached == cold != first
@@ -91,9 +91,9 @@ def test_the_cache_gives_the_page_of_a_build_without_it_after_a_row_changed(fore
     (results.parent / "forest" / "figures" / "forest_albumin.png").write_bytes(_png((30, 200, 30)))
     assert _build(forest_results, tmp_path / "e" / "index.html", cache) == \
         _build(forest_results, tmp_path / "f" / "index.html", None)
-    assert "cache report: 1 reused, 1 computed" in capsys.readouterr().out
-    # entries no build uses any more are pruned: one per figure is left
-    assert len(list((cache / "report").glob("*/*"))) == 2
+    assert "cache report: 3 reused, 1 computed" in capsys.readouterr().out
+    # entries no build uses any more are pruned: one per figure, the gaps and the studies are left
+    assert len(list((cache / "report").glob("*/*"))) == 4
 
 
 def test_a_damaged_entry_is_rebuilt_not_served(forest_results, tmp_path, capsys):

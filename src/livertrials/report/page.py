@@ -107,9 +107,15 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     def forests(pages: dict[str, str] | None = None):
         return forests_section(manifest, forest_dir, comparisons, trails, settings, nothing, figures, pages, out.name)
 
-    body = [sof_section(sof, pooled, chars, settings, config, trails, nothing), gaps_section(gaps, settings, config),
+    def cached(name: str, build, *inputs):
+        """A section that reads only ``inputs`` (small tables: a key of the large ones costs more than the section)."""
+        return Html(cache.fetch(cache.key(name, *inputs) if cache.enabled else "", build))
+
+    body = [sof_section(sof, pooled, chars, settings, config, trails, nothing),
+            cached("gaps", lambda: gaps_section(gaps, settings, config), gaps, settings, config),
             rob_section(rob, rob_manifest, rob_dir, settings),
-            comparisons_section(settings, chars, comparisons, pooled, unmatched), characteristics_section(chars),
+            comparisons_section(settings, chars, comparisons, pooled, unmatched),
+            cached("studies", lambda: characteristics_section(chars), chars),
             figures_section(figure_files), forests()[0],   # body[6]: replaced below if the page is too large
             pooled_section(pooled, trails, forest_keys, settings, nothing),
             diagnostics_section(pooled, small_study, settings), comparators_section(comparators, trails),
