@@ -8,6 +8,7 @@ import io
 import json
 import random
 import re
+import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -187,3 +188,25 @@ def test_the_page_embeds_the_trails_it_embedded_before(tmp_path, budget):
             used += len(lines)
     assert trails.used == used
     assert f"{len(expected)} of 9 audit trails embedded" in page
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium not installed")
+def test_browser_opens_a_forest_page_and_the_paged_report(forest_results, tmp_path, monkeypatch):
+    monkeypatch.setattr(report_page, "PAGE_LIMIT_BYTES", 1)
+    out = tmp_path / "report" / "index.html"
+    _build(forest_results, out, None)
+    for page in (out, tmp_path / "report" / "forests" / "cell_vs_control--meld.html"):
+        run = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                              f"--user-data-dir={tmp_path / 'chromium-profile'}", "--dump-dom", page.as_uri()],
+                             capture_output=True, text=True, timeout=180)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "<script" not in run.stdout.lower()
+        if page == out:      # the first screen: the overview, then the summary of findings
+            assert run.stdout.index('class="overview"') < run.stdout.index('id="sof"') < run.stdout.index('id="forests"')
+        else:
+            assert 'src="data:image/png;base64,' in run.stdout and 'href="../index.html#trail-' in run.stdout
