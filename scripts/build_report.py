@@ -14,5 +14,6 @@ with log_to(snakemake.log[0]):
         title=snakemake.params.settings["title"],
         audit_trail_budget=int(snakemake.params.settings["audit_trail_budget"]),
         risk_of_bias_manifest=Path(snakemake.input.risk_of_bias_manifest),
+        cache_dir=snakemake.params.cache_dir,
     )
     print(f"report written: {snakemake.output.html}")

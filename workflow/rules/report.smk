@@ -72,6 +72,8 @@ rule report:
         lineage=lineage_tables,
     output:
         html=report("results/report/index.html", caption="../report/html_report.rst", category="Report"),
+        # a page over 20 MB has its forest plots on pages of their own here (empty otherwise)
+        forest_pages=directory("results/report/forests"),
     log:
         "results/logs/report.log",
     conda:
@@ -83,5 +85,6 @@ rule report:
     params:
         results=results_dir,
         settings=config["report"],
+        cache_dir=config["cache_dir"],
     script:
         "../../scripts/build_report.py"

@@ -15,18 +15,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from livertrials.figures.forest_specs import synthesis_settings
 from livertrials.io.atomic import write_text
+from livertrials.io.cache import ContentCache
 from livertrials.io.tables import read_table
+from livertrials.lineage.run_info import package_source_digest
 from livertrials.report.comparisons_section import comparisons_section, nothing_to_pool
 from livertrials.report.diagnostics import diagnostics_section
 from livertrials.report.findings_sections import gaps_section, overview, rob_section, sof_section
+from livertrials.report.forest_figures import forest_figures
 from livertrials.report.html import CSS, Html, esc, section
 from livertrials.report.qa_sections import extraction_checks_section
-from livertrials.report.results_sections import comparators_section, forests_section, pooled_section
+from livertrials.report.results_sections import comparators_section, forest_pages, forests_section, pooled_section
 from livertrials.report.sections import (
     characteristics_section,
     figures_section,
@@ -46,6 +51,10 @@ SECTIONS = [("sof", "Summary of findings"), ("gaps", "Evidence gaps"), ("rob", "
             ("meld", "MELD reported vs at mean labs"), ("flags", "Flags and exclusions"), ("validation", "Validation"),
             ("extraction-checks", "Extraction checks"), ("settings", "Run settings"),
             ("provenance", "Audit trails")]
+PAGE_LIMIT_BYTES = 20_000_000   # a larger page is slow to open and to mail: its forest plots then get pages of their own
+FOREST_PAGES = "forests"        # the folder of those pages, beside the report
+COMPARISON_COLUMNS = ["comparison_id", "study_id", "outcome", "comparison", "design", "contrast", "measure",
+                      "timepoint_text", "window", "used", "not_used_reason", "record_ids"]
 
 
 def _optional_table(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -54,14 +63,18 @@ def _optional_table(path: Path, columns: list[str]) -> pd.DataFrame:
 
 
 def build_report(results: Path, manifest_path: Path, figure_files: list[Path], config: dict, out: Path,
-                 title: str, audit_trail_budget: int, risk_of_bias_manifest: Path | None = None) -> str:
-    """Write the HTML report; returns the page.
+                 title: str, audit_trail_budget: int, risk_of_bias_manifest: Path | None = None,
+                 cache_dir: str | Path | None = None) -> str:
+    """Write the HTML report; returns the page. A page over PAGE_LIMIT_BYTES has its forest plots on pages of their
+    own, one per comparison and outcome, in the folder FOREST_PAGES beside ``out`` (always made, empty otherwise).
 
     title, audit_trail_budget: config["report"] (defaults in config.schema.yaml); the budget is the lines of
     audit-trail text the page may hold (see Trails). risk_of_bias_manifest: the index.json of rule
-    risk_of_bias_figures (default results/risk_of_bias/index.json, if it exists).
+    risk_of_bias_figures (default results/risk_of_bias/index.json, if it exists). cache_dir: config cache_dir (the
+    costly fragments are reused while their inputs are unchanged; None or "": no cache); the page is the same.
     """
-    results = Path(results)
+    cache = ContentCache(cache_dir or None, "report", package_source_digest())
+    results, out = Path(results), Path(out)
     manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
     forest_dir = Path(manifest_path).parent / manifest.get("directory", ".")   # figure files are relative to it
     rob_manifest_path = Path(risk_of_bias_manifest or results / "risk_of_bias" / "index.json")
@@ -72,7 +85,8 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     rob = _optional_table(results / "harmonized" / "risk_of_bias.parquet", RISK_OF_BIAS_TABLE.names)
     harmonized = read_table(results / "harmonized" / "outcomes.parquet")
     chars = read_table(results / "harmonized" / "study_characteristics.parquet")
-    comparisons = read_table(results / "synthesis" / "comparisons.parquet")
+    # the study effects: the columns the page shows (49 columns x 130,000 rows at 1,000 studies: 160 MB in pandas)
+    comparisons = pq.read_table(results / "synthesis" / "comparisons.parquet", columns=COMPARISON_COLUMNS).to_pandas()
     windows = read_table(results / "synthesis" / "windows.parquet")
     pooled = read_table(results / "synthesis" / "pooled.parquet")
     comparators = read_table(results / "synthesis" / "comparators.parquet")
@@ -88,10 +102,21 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     trails = Trails(results, audit_trail_budget)
     forest_keys = {s["pooled_key"] for e in manifest.get("forests", []) for s in e["summaries"]}
     nothing = nothing_to_pool(settings, chars, comparisons, pooled, unmatched)
-    body = [sof_section(sof, pooled, chars, settings, config, trails, nothing), gaps_section(gaps, settings, config),
+    figures = forest_figures(manifest.get("forests", []), forest_dir, comparisons, cache)
+
+    def forests(pages: dict[str, str] | None = None):
+        return forests_section(manifest, forest_dir, comparisons, trails, settings, nothing, figures, pages, out.name)
+
+    def cached(name: str, build, *inputs):
+        """A section that reads only ``inputs`` (small tables: a key of the large ones costs more than the section)."""
+        return Html(cache.fetch(cache.key(name, *inputs) if cache.enabled else "", build))
+
+    body = [sof_section(sof, pooled, chars, settings, config, trails, nothing),
+            cached("gaps", lambda: gaps_section(gaps, settings, config), gaps, settings, config),
             rob_section(rob, rob_manifest, rob_dir, settings),
-            comparisons_section(settings, chars, comparisons, pooled, unmatched), characteristics_section(chars),
-            figures_section(figure_files), forests_section(manifest, forest_dir, comparisons, trails, settings, nothing),
+            comparisons_section(settings, chars, comparisons, pooled, unmatched),
+            cached("studies", lambda: characteristics_section(chars), chars),
+            figures_section(figure_files), forests()[0],   # body[6]: replaced below if the page is too large
             pooled_section(pooled, trails, forest_keys, settings, nothing),
             diagnostics_section(pooled, small_study, settings), comparators_section(comparators, trails),
             meld_section(harmonized, trails),
@@ -104,9 +129,29 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
                              "<code>livertrials audit ID</code>). Open a block to read the path from the result down "
                              "to the printed numbers and their verbatim quotes.</p>"),
                         trails.render(_record_titles(harmonized))))
-    page = _page(title, overview(chars, comparisons, sof, rob, settings, excluded), body)
+    head = overview(chars, comparisons, sof, rob, settings, excluded)
+    page = _page(title, head, body)
+    paged: dict[str, list[str]] = {}
+    if len(page.encode("utf-8")) > PAGE_LIMIT_BYTES and figures:
+        body[6], paged = forests(forest_pages(manifest["forests"], settings))
+        page = _page(title, head, body)
+    _write_forest_pages(out.parent / FOREST_PAGES, title, paged, out.name)
     write_text(out, page)
+    cache.prune()
+    print(cache.summary())
     return page
+
+
+def _write_forest_pages(folder: Path, title: str, pages: dict[str, list[str]], index: str) -> None:
+    """The forest pages (self-contained, as the report), and no page left from an earlier build."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.html"):
+        if stale.name not in pages:
+            stale.unlink()
+    for name, parts in pages.items():
+        back = f'<p><a href="../{esc(quote(index))}#forests">Back to the report</a></p>'
+        write_text(folder / name, _page(title, Html(back), [Html(f'<section id="forests">{"".join(parts)}</section>')],
+                                        contents=False))
 
 
 def _record_titles(harmonized: pd.DataFrame):
@@ -136,11 +181,11 @@ def _summary_boxes(chars, manifest, issues, excluded, settings: dict, nothing: s
     return Html('<div class="summary">' + "".join(f"<div>{esc(b)}</div>" for b in boxes) + "</div>" + warning)
 
 
-def _page(title: str, summary: str, body: list[str]) -> str:
+def _page(title: str, summary: str, body: list[str], contents: bool = True) -> str:
     """The title, the overview paragraph and a one-line contents, then the sections (the summary of findings first)."""
-    nav = "".join(f'<li><a href="#{a}">{esc(t)}</a></li>' for a, t in SECTIONS)
+    nav = "".join(f'<li><a href="#{a}">{esc(t)}</a></li>' for a, t in SECTIONS) if contents else ""
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
-            f"<header><h1>{esc(title)}</h1>{summary}<nav><ul>{nav}</ul></nav></header>"
+            f"<header><h1>{esc(title)}</h1>{summary}{f'<nav><ul>{nav}</ul></nav>' if contents else ''}</header>"
             + "".join(body) + "</main></body></html>\n")

@@ -5,6 +5,7 @@ trail (trails.Trails)."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from livertrials.report.trails import Trails, trail_link
 from livertrials.synthesis.comparators import PUBLISHED
 
 
-def _figure_file(files: dict, directory: Path) -> Path | None:
+def figure_file(files: dict, directory: Path) -> Path | None:
     for fmt in ("png", "svg"):
         if fmt in files:
             return directory / files[fmt]
@@ -49,21 +50,32 @@ def _short_reason(entry: dict) -> str:
         if entry["funnel_reason"] else "not drawn"
 
 
-def _not_used(entry: dict, comparisons: pd.DataFrame) -> list[str]:
+UNUSED_KEY = ("comparison", "outcome", "measure", "design")
+
+
+def unused_effects(comparisons: pd.DataFrame) -> dict[tuple, list[dict]]:
+    """The study effects not pooled, grouped by comparison, outcome, measure and design (in table order): a forest
+    plot looks its own up instead of filtering the whole table (400 plots x 130,000 rows at 1,000 studies)."""
+    unused = comparisons[~comparisons["used"]]
+    columns = [*UNUSED_KEY, "window", "study_id", "timepoint_text", "contrast", "not_used_reason"]
+    grouped: dict[tuple, list[dict]] = {}
+    for r in unused[columns].to_dict("records"):
+        grouped.setdefault(tuple(r[c] for c in UNUSED_KEY), []).append(r)
+    return grouped
+
+
+def not_used(entry: dict, unused: dict[tuple, list[dict]]) -> list[str]:
     """Study effects of this outcome, window and measure that are not in the plot, with the reason."""
-    same = comparisons[(comparisons["comparison"] == entry.get("comparison")) & (comparisons["outcome"] == entry["outcome"])
-                       & (comparisons["measure"] == entry["measure"]) & (comparisons["design"] == entry["design"])
-                       & ~comparisons["used"]]
+    same = unused.get((entry.get("comparison"), entry["outcome"], entry["measure"], entry["design"]), [])
     if entry["kind"] != "across_windows":
-        same = same[same["window"] == entry["window"]]
-    return [f"{r['study_id']} ({r['timepoint_text']}, {r['contrast']}): {r['not_used_reason']}"
-            for r in same.to_dict("records")]
+        same = [r for r in same if r["window"] == entry["window"]]
+    return [f"{r['study_id']} ({r['timepoint_text']}, {r['contrast']}): {r['not_used_reason']}" for r in same]
 
 
-def forest_figure(entry: dict, forest_dir: Path, comparisons: pd.DataFrame) -> Html:
-    image_file = _figure_file(entry["files"], forest_dir)
+def forest_figure(entry: dict, forest_dir: Path, unused: dict[tuple, list[dict]]) -> Html:
+    image_file = figure_file(entry["files"], forest_dir)
     settings = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in _forest_settings(entry))
-    excluded = _not_used(entry, comparisons)
+    excluded = not_used(entry, unused)
     exclusions = ('<ul class="small">' + "".join(f"<li>{esc(x)}</li>" for x in excluded) + "</ul>" if excluded
                   else '<p class="small">none: every study effect in this outcome, window and measure is shown.</p>')
     rows = []
@@ -76,7 +88,7 @@ def forest_figure(entry: dict, forest_dir: Path, comparisons: pd.DataFrame) -> H
     for s in entry["summaries"]:
         text = f"{s['label']}: k = {s['k']}" + ("" if s["pooled"] else " (not pooled)")
         rows.append([Html("<i>pooled</i>"), text, "", "", "", trail_link(s["pooled_key"])])
-    funnel = image(_figure_file(entry["funnel"], forest_dir), f"funnel plot: {entry['title']}") if entry["funnel"] else ""
+    funnel = image(figure_file(entry["funnel"], forest_dir), f"funnel plot: {entry['title']}") if entry["funnel"] else ""
     # the figure carries its own title, subtitle and method line: the HTML adds settings, exclusions and links
     return Html(f'<figure class="forest" id="{esc("forest-" + entry["id"])}">'
                 f'<h5>{esc(entry["title"])} — {esc(entry["measure"])}'
@@ -98,18 +110,43 @@ def by_comparison(items: list[dict], settings: dict) -> list[tuple[str, list[dic
     return [(labels.get(c) or c or "no comparison", group) for c, group in grouped.items() if group]
 
 
+def forest_pages(entries: list[dict], settings: dict) -> dict[str, str]:
+    """Forest-plot id -> the file (under report/forests/) of its own page: one page per comparison and outcome, for a
+    report too large for one file (page.PAGE_LIMIT_BYTES)."""
+    names: dict[tuple, str] = {}
+    pages = {}
+    for _, group in by_comparison(entries, settings):
+        for e in group:
+            key = (e.get("comparison") or "", e["outcome_label"])
+            if key not in names:
+                stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{key[0] or 'none'}--{e['outcome']}").strip("-.")
+                taken = set(names.values())
+                name, n = f"{stem}.html", 2
+                while name in taken:
+                    name, n = f"{stem}-{n}.html", n + 1
+                names[key] = name
+            pages[e["id"]] = names[key]
+    return pages
+
+
 def forests_section(manifest: dict, forest_dir: Path, comparisons: pd.DataFrame, trails: Trails, settings: dict,
-                    nothing: str | None = None) -> Html:
+                    nothing: str | None = None, figures: dict[str, str] | None = None,
+                    pages: dict[str, str] | None = None, index: str = "index.html") -> tuple[Html, dict[str, list[str]]]:
+    """The section, and (with ``pages``: forest id -> file) the parts of each forest page: the figures go there and
+    the section keeps the list of plots, linked. figures: forest id -> forest_figure() (built here if not given)."""
     entries = manifest.get("forests", [])
-    by_id = comparisons.set_index("comparison_id")
+    wanted = {r["comparison_id"] for e in entries for r in e["rows"]}
+    mine = comparisons[comparisons["comparison_id"].isin(wanted)].drop_duplicates("comparison_id")
+    by_id = {c["comparison_id"]: c for c in mine[["comparison_id", "study_id", "outcome", "measure", "window",
+                                                  "comparison", "contrast", "record_ids"]].to_dict("records")}
     for e in entries:
         for r in e["rows"]:
-            c = by_id.loc[r["comparison_id"]]
+            c = by_id[r["comparison_id"]]
             trails.add(r["comparison_id"], "comparison",
                        f"{c['study_id']} / {c['outcome']} / {c['measure']} / {c['window']} ({c['comparison']}: "
                        f"{c['contrast']})", list(c["record_ids"]), priority=1)
     if not entries:
-        return section("forests", "Forest plots", para(f"No forest plots. {nothing or 'Nothing was pooled.'}", "warn"))
+        return section("forests", "Forest plots", para(f"No forest plots. {nothing or 'Nothing was pooled.'}", "warn")), {}
     parts = [para(f"{len(entries)} forest plots: {sum(e['kind'] == 'main' for e in entries)} main analyses, "
                   f"{sum(e['kind'] == 'subgroup' for e in entries)} subgroup forests, "
                   f"{sum(e['kind'] == 'across_windows' for e in entries)} mortality/survival forests across windows, "
@@ -123,11 +160,23 @@ def forests_section(manifest: dict, forest_dir: Path, comparisons: pd.DataFrame,
                           "(Cochrane Handbook, chapter 13: funnel plots and asymmetry tests need at least 10 studies); "
                           "no funnel plot is drawn for them.", "note"))
     groups = by_comparison(entries, settings)
-    toc = "".join(f'<li><a href="#{esc(quote("forest-" + e["id"], safe=""))}">{esc(heading)} — {esc(e["outcome_label"])}: '
+    if figures is None:
+        unused = unused_effects(comparisons)
+        figures = {e["id"]: forest_figure(e, forest_dir, unused) for e in entries}
+
+    def where(e: dict) -> str:
+        return f"forests/{quote(pages[e['id']])}" if pages else ""
+
+    toc = "".join(f'<li><a href="{where(e)}#{esc(quote("forest-" + e["id"], safe=""))}">{esc(heading)} — {esc(e["outcome_label"])}: '
                   f'{esc(e["window"])}, {esc(e["measure"])}'
                   f'{" (" + esc(e["kind"].replace("_", " ")) + ")" if e["kind"] != "main" else ""}</a></li>'
                   for heading, group in groups for e in group)
     parts.append(f'<details class="toc"><summary>List of forest plots</summary><ul class="cols3">{toc}</ul></details>')
+    if pages:
+        parts.append(para("This report is too large for one file with every forest plot in it, so each comparison's "
+                          "plots of one outcome are on a page of their own in the folder forests/ beside this page "
+                          "(self-contained as this one; their audit-trail links lead back here).", "note"))
+    paged: dict[str, list[str]] = {}
     for heading, group in groups:
         parts.append(f"<h3>{esc(heading)}</h3>")
         outcomes: dict[str, list[dict]] = {}
@@ -135,8 +184,21 @@ def forests_section(manifest: dict, forest_dir: Path, comparisons: pd.DataFrame,
             outcomes.setdefault(e["outcome_label"], []).append(e)
         for label, mine in outcomes.items():
             parts.append(f"<h4>{esc(label)}</h4>")
-            parts += [forest_figure(e, forest_dir, comparisons) for e in mine]
-    return section("forests", "Forest plots", *parts)
+            if not pages:
+                parts += [figures[e["id"]] for e in mine]
+                continue
+            name = pages[mine[0]["id"]]
+            parts.append(Html(f'<p><a href="forests/{esc(quote(name))}">{len(mine)} forest plot'
+                              f'{"" if len(mine) == 1 else "s"}: forests/{esc(name)}</a></p>'))
+            paged[name] = [f"<h2>{esc(heading)}</h2>", f"<h3>{esc(label)}</h3>",
+                           *(off_page(figures[e["id"]], index) for e in mine)]
+    return section("forests", "Forest plots", *parts), paged
+
+
+def off_page(fragment: str, index: str) -> str:
+    """A forest figure for a page in forests/: its audit-trail links lead to the blocks of the main page (data in
+    the fragment went through esc, so no text of it holds a quote character)."""
+    return fragment.replace(' href="#', f' href="../{quote(index)}#')
 
 
 def _on_scale(r: dict, name: str) -> float:

@@ -71,9 +71,9 @@ def settings_section(config: dict, settings: dict, manifest: dict, glance: str =
                    para("Software: " + "; ".join(versions), "small"))
 
 
-def _arms_text(arms: pd.DataFrame) -> str:
+def _arms_text(arms: list[dict]) -> str:
     out = []
-    for a in arms.to_dict("records"):
+    for a in arms:
         n = a["n_analysed"] if pd.notna(a["n_analysed"]) else a["n_randomized"]
         received = next((a[k] for k in ("intervention_label", "intervention") if present(a.get(k))),
                         "intervention not stated")
@@ -83,10 +83,11 @@ def _arms_text(arms: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-def _study_row(study: str, group: pd.DataFrame) -> list:
-    first = group.iloc[0]
+def _study_row(study: str, group: list[dict]) -> list:
+    """group: the study's rows (one per arm) of study_characteristics, as records."""
+    first = group[0]
     randomized = {True: "yes", False: "no"}.get(first["randomized"], "not stated")
-    flags = list(dict.fromkeys(f for fl in group["study_flags"] for f in fl))
+    flags = list(dict.fromkeys(f for a in group for f in a["study_flags"]))
     # long flag texts would make every row a page tall: they fold away behind their count
     folded = (Html(f'<details><summary>{len(flags)} flag{"s" if len(flags) != 1 else ""}: '
                    f'{esc(", ".join(dict.fromkeys(str(f).split(":")[0] for f in flags)))}</summary>'
@@ -97,14 +98,22 @@ def _study_row(study: str, group: pd.DataFrame) -> list:
             Html(f'<span class="small">{esc(first["citation"])}<br>{esc(first["doi_or_pmid"])}</span>'), folded]
 
 
+def _by_study(chars: pd.DataFrame) -> list[tuple[str, list[dict]]]:
+    """(study, its rows in table order) sorted by study id: one pass over records (a pandas group per study took
+    7 s at 1,000 studies)."""
+    groups: dict[str, list[dict]] = {}
+    for r in chars.to_dict("records"):
+        groups.setdefault(r["study_id"], []).append(r)
+    return sorted(groups.items(), key=lambda kv: kv[0])
+
+
 def characteristics_section(chars: pd.DataFrame) -> Html:
     headers = ["Study", "Kind and design", "Randomized", "Condition, country", "Arms (role, intervention, n, cells, route)",
                "Citation", "Study flags"]
     parts = [para("Studies excluded by validation are absent here and listed under Validation.")]
     for collection, title in (("studies", "Studies (pooled)"),
                               ("comparators", "Published meta-analyses and trial lists (never pooled)")):
-        mine = chars[chars["collection"] == collection]
-        groups = list(mine.groupby("study_id", sort=True))
+        groups = _by_study(chars[chars["collection"] == collection])
         parts += [f"<h3>{esc(title)}: {len(groups)}</h3>",
                   table(headers, [_study_row(study, g) for study, g in groups], "studies small",
                         [f"study-{study}" for study, _ in groups])]

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from livertrials.lineage.trails import Auditor, NoLineageError
 from livertrials.report.html import Html, esc, para
+from livertrials.report.trail_index import LineageIndex
 
 
 def trail_anchor(ident: str) -> str:
@@ -41,13 +42,14 @@ class Trails:
         self.used = 0
         self.missing: set[str] = set()          # ids with no lineage: their block says so
         self._auditor: Auditor | None = None
+        self._index: LineageIndex | None = None
 
     @property
-    def auditor(self) -> Auditor:
-        """The lineage tables of the results folder, loaded once, when the first trail is asked for (the cost)."""
-        if self._auditor is None:
-            self._auditor = Auditor(self.results)
-        return self._auditor
+    def index(self) -> LineageIndex:
+        """The lineage's id columns, read when the first trail is asked for (trail_index)."""
+        if self._index is None:
+            self._index = LineageIndex(self.results)
+        return self._index
 
     def add(self, ident: str, kind: str, title: str, made_from: list[str] = (), call: bool = True,
             priority: int = 3) -> None:
@@ -62,22 +64,46 @@ class Trails:
     def _trail(self, ident: str, max_lines: int) -> list[str] | None:
         """The trail of ``ident`` (None: longer than max_lines); without lineage, the one line saying why."""
         try:
-            return self.auditor.trail(ident, max_lines)
+            return self._auditor.trail(ident, max_lines)
         except NoLineageError as error:
             self.missing.add(ident)
             return [str(error)]
 
     def _embed(self, ids: list[str]) -> dict[str, list[str]]:
-        """Trails of ``ids``, most important first, while the budget lasts (a trail that would overrun it is left out)."""
-        texts = {}
-        for ident in sorted(ids, key=lambda i: self.items[i]["priority"]):     # stable: first added first
+        """Trails of ``ids``, most important first, while the budget lasts (a trail that would overrun it is left out).
+        A trail whose lower bound (trail_index) is over what is left is not counted; the others are read from an
+        Auditor over the rows of the next ones that may fit together, made again when the order reaches past them."""
+        texts: dict[str, list[str]] = {}
+        at_least = self.index.at_least(ids) if ids else {}
+        order = sorted(ids, key=lambda i: self.items[i]["priority"])     # stable: first added first
+        ready: set[str] = set()
+        for position, ident in enumerate(order):
             if self.used >= self.budget:
                 break
+            if at_least.get(ident, 0) > self.budget - self.used:
+                continue
+            if ident not in ready:
+                ready = self._next_fitting(order[position:], at_least)
+                self._auditor = self.index.auditor(sorted(ready))
             lines = self._trail(ident, max_lines=self.budget - self.used)
             if lines is not None and self.used + len(lines) <= self.budget:
                 texts[ident] = lines
                 self.used += len(lines)
         return texts
+
+    def _next_fitting(self, order: list[str], at_least: dict[str, int]) -> set[str]:
+        """The first id of ``order`` and those after it whose lower bounds fit, together, in what is left."""
+        room = self.budget - self.used
+        chosen = {order[0]}
+        room -= at_least.get(order[0], 0)
+        for ident in order[1:]:
+            need = at_least.get(ident, 0)
+            if need <= room:
+                chosen.add(ident)
+                room -= max(need, 1)
+            if room <= 0:
+                break
+        return chosen
 
     def render(self, record_title) -> Html:
         """Call trail() for the ids within the limit; a comparison without lineage gets its records' trails too."""
@@ -111,3 +137,4 @@ class Trails:
         wanted = sum(item["call"] for item in self.items.values())
         summary = para(f"{len(texts)} of {wanted} audit trails embedded; the others name the command that prints them.")
         return Html(summary + "".join(blocks))
+
