@@ -12,6 +12,6 @@ with log_to(snakemake.log[0]):
         list(snakemake.params.collections),
         load_registry(snakemake.input.registry),
         Path(snakemake.output[0]),
-        manifest_metadata(snakemake.config, workflow_root(snakemake)),
+        manifest_metadata(snakemake.config, workflow_root(snakemake), snakemake.input),
     )
     print(f"{len(snakemake.params.folders)} second extraction(s) compared: {count} disagreement(s)")

@@ -9,6 +9,6 @@ with log_to(snakemake.log[0]):
     merge_shards(
         [Path(d) for d in snakemake.params.shard_dirs],
         {name: Path(path) for name, path in snakemake.output.items()},
-        manifest_metadata(snakemake.config, workflow_root(snakemake)),
+        manifest_metadata(snakemake.config, workflow_root(snakemake), snakemake.input),
         double_extraction=[Path(p) for p in snakemake.params.double_extraction],
     )

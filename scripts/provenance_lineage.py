@@ -7,5 +7,5 @@ from livertrials.provenance.lineage import combine_lineage
 
 with log_to(snakemake.log[0]):
     edges = combine_lineage([Path(snakemake.input.harmonize), Path(snakemake.input.synthesis)], Path(snakemake.output[0]),
-                            manifest_metadata(snakemake.config, workflow_root(snakemake)))
+                            manifest_metadata(snakemake.config, workflow_root(snakemake), snakemake.input))
     print(f"lineage: {edges} edges")

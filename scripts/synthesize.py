@@ -13,7 +13,7 @@ with log_to(snakemake.log[0]):
         Path(snakemake.input.registry),
         dict(snakemake.params.settings),
         {name: Path(path) for name, path in snakemake.output.items()},
-        manifest_metadata(snakemake.config, workflow_root(snakemake)),
+        manifest_metadata(snakemake.config, workflow_root(snakemake), snakemake.input),
         comparisons=list(snakemake.params.comparisons),
         risk_of_bias_path=Path(snakemake.input.risk_of_bias),
         grade=dict(snakemake.params.grade),

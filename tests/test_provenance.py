@@ -332,13 +332,19 @@ def test_manifest_json_and_the_time_free_manifest_in_every_parquet(built):
         assert sha(work / path) == digest, path
     assert "results/synthesis/pooled.parquet" in manifest["outputs"]
     assert any(p.startswith("resources/studies/") for p in manifest["inputs"])
-    time_free = {k: manifest[k] for k in ("inputs", "config", "packages", "python", "livertrials_source_sha256", "git")}
+    time_free = {k: manifest[k] for k in ("config", "packages", "python", "livertrials_source_sha256", "git")}
     parquet = [p for p in (work / "results").rglob("*.parquet")
                if not p.relative_to(work / "results").as_posix().startswith(("shards/", *TIMED))]
     assert len(parquet) >= 10
+    described = {**manifest["inputs"], **manifest["outputs"]}
     for path in parquet:
-        embedded = pq.read_schema(path).metadata[MANIFEST_KEY.encode()]
-        assert json.loads(embedded) == time_free, path
+        embedded = json.loads(pq.read_schema(path).metadata[MANIFEST_KEY.encode()])
+        assert {k: v for k, v in embedded.items() if k != "inputs"} == time_free, path
+        # the files this output was made from, each with the digest the run manifest gives it
+        assert embedded["inputs"] and all(described.get(f) == digest for f, digest in embedded["inputs"].items()), path
+    synthesis = json.loads(pq.read_schema(work / "results/synthesis/pooled.parquet").metadata[MANIFEST_KEY.encode()])
+    assert "results/harmonized/outcomes.parquet" in synthesis["inputs"]
+    assert not any(f.startswith("resources/studies/") for f in synthesis["inputs"])
 
 
 @pytest.mark.slow

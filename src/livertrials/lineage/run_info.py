@@ -1,8 +1,9 @@
 """What every stage embeds in its outputs about the run that made them: the run manifest without times.
 
 The manifest describes a run: SHA-256 of every input file, the resolved configuration, package versions, git
-commit and whether the tree was dirty. It is embedded in every final Parquet file (``MANIFEST_KEY``), so
-identical inputs give byte-identical files; start and end times live only in
+commit and whether the tree was dirty. It is embedded in every final Parquet file (``MANIFEST_KEY``), with the
+inputs narrowed to the files that output was made from (its rule's inputs), so identical inputs give
+byte-identical files, and an output left alone after an edit elsewhere equals a cold build's; start and end times live only in
 ``results/provenance/manifest.json`` (livertrials.provenance.manifest) and the RO-Crate built from it.
 """
 
@@ -84,11 +85,13 @@ def workflow_root(smk) -> Path:
     return Path(smk.scriptdir).resolve().parent
 
 
-def manifest(config: dict, cwd: Path = Path(".")) -> dict:
+def manifest(config: dict, cwd: Path = Path("."), inputs=None) -> dict:
     """The run's description without times: same inputs and software give the same manifest. ``cwd`` is the
-    workflow's folder, whose git commit is recorded."""
+    workflow's folder, whose git commit is recorded. ``inputs``: the files described (default: every input file of
+    the run, ``input_files``)."""
+    files = input_files(config) if inputs is None else [Path(p) for p in inputs if Path(p).is_file()]
     return {
-        "inputs": {str(p): sha256(p) for p in input_files(config)},
+        "inputs": {str(p): sha256(p) for p in files},
         "config": config,
         "packages": package_versions(),
         "python": platform.python_version(),
@@ -97,6 +100,8 @@ def manifest(config: dict, cwd: Path = Path(".")) -> dict:
     }
 
 
-def manifest_metadata(config: dict, root: Path = Path(".")) -> dict[str, str]:
-    """Key-value metadata for Parquet files: the manifest as canonical JSON (``root``: the workflow's folder)."""
-    return {MANIFEST_KEY: json.dumps(manifest(config, root), sort_keys=True, separators=(",", ":"))}
+def manifest_metadata(config: dict, root: Path = Path("."), inputs=None) -> dict[str, str]:
+    """Key-value metadata for Parquet files: the manifest as canonical JSON (``root``: the workflow's folder).
+    ``inputs``: the files the output was made from (a rule's input); then the output's bytes depend only on what
+    it read, so a rule that did not rerun after an edit elsewhere keeps the bytes a cold build gives it."""
+    return {MANIFEST_KEY: json.dumps(manifest(config, root, inputs), sort_keys=True, separators=(",", ":"))}
