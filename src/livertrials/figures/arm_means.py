@@ -18,10 +18,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
-from scipy import stats  # noqa: E402
+from scipy import special  # noqa: E402
 
 from livertrials.figures.evidence_map import evidence_map_content, evidence_map_figure  # noqa: E402
-from livertrials.figures.files import HARMONIZED_STYLE, draw_cached, figure_bytes, figure_cache, save_figure  # noqa: E402
+from livertrials.figures.files import (  # noqa: E402
+    HARMONIZED_STYLE,
+    draw_cached,
+    figure_bytes,
+    figure_cache,
+    frame_digest,
+    save_figure,
+)
 from livertrials.io.registry import load_registry  # noqa: E402
 from livertrials.io.tables import read_table  # noqa: E402
 
@@ -39,8 +46,10 @@ def mean_ci(frame: pd.DataFrame) -> pd.DataFrame:
     """95% CI of an arm mean: mean ± t(n-1) x SD / sqrt(n); no CI without SD or n."""
     n = frame["n"].astype(float)
     sd = frame["sd"].astype(float)
+    df = (n - 1).to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+        # t quantile by scipy.special (what scipy.stats.t.ppf computes, bit for bit, without its seconds of import)
+        half = np.where(df > 0, special.stdtrit(df, 0.975), np.nan) * sd / np.sqrt(n)
     return frame.assign(ci_low=frame["mean"] - half, ci_high=frame["mean"] + half)
 
 
@@ -183,7 +192,8 @@ def draw_all(harmonized_path: Path, registry_path: Path, outcomes: list[str], fo
     def key(i: int) -> tuple:
         stem, content, outcome = jobs[i]
         words = None if outcome is None else [outcome.id, outcome.label, outcome.canonical_unit]
-        return stem, content, words, styles, list(formats), HARMONIZED_STYLE
+        shown = frame_digest(content) if outcome is not None else content
+        return stem, shown, words, styles, list(formats), HARMONIZED_STYLE
 
     def draw(i: int) -> dict[str, dict[str, bytes]]:
         stem, content, outcome = jobs[i]

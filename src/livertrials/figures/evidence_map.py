@@ -39,7 +39,8 @@ def evidence_map_content(harmonized: pd.DataFrame, registry) -> dict:
     """Everything the evidence map shows (its cache key, and what evidence_map_figure draws): the outcomes' labels,
     the studies, and per cell its colour and weeks, or above EVIDENCE_TEXT_MAX studies the timepoint counts."""
     data = harmonized[(harmonized["collection"] == "studies") & (harmonized["kind"] != "descriptive")]
-    outcomes = [o for o in registry.outcomes if o in set(data["outcome"])]
+    present = set(data["outcome"].unique())   # once, not per registry outcome
+    outcomes = [o for o in registry.outcomes if o in present]
     studies = sorted(data["study_id"].unique(), reverse=True)
     labels = [registry.outcomes[o].label.split(" (")[0] for o in outcomes]
     if len(studies) > EVIDENCE_TEXT_MAX:
