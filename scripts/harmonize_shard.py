@@ -10,4 +10,5 @@ with log_to(snakemake.log[0]):
         list(snakemake.params.collections),
         Path(snakemake.input.registry),
         Path(snakemake.output.harmonized).parent,
+        cache_dir=snakemake.params.cache_dir,
     )

@@ -17,4 +17,5 @@ with log_to(snakemake.log[0]):
         comparisons=list(snakemake.params.comparisons),
         risk_of_bias_path=Path(snakemake.input.risk_of_bias),
         grade=dict(snakemake.params.grade),
+        cache_dir=snakemake.params.cache_dir,
     )

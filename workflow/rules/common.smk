@@ -21,14 +21,19 @@ COLLECTIONS = {"studies": config["studies_dir"], "comparators": config["comparat
 NOT_DESCRIBED = {"provenance_manifest", "provenance_changes", "provenance_crate", "check_validation", "all"}
 
 
-def study_folders():
-    """(folder, collection) of every study folder, found anew at each run: a new folder is a new study."""
-    return [(folder, collection) for collection, root in COLLECTIONS.items() for folder in folders_under(Path(root))]
+# (folder, collection) of every study folder, found anew at each run (a new folder is a new study), once: the
+# input functions below ask for it per shard and per rule, and at 10,000 folders each scan took seconds
+STUDY_FOLDERS = [
+    (folder, collection) for collection, root in COLLECTIONS.items() for folder in folders_under(Path(root))
+]
 
 
-STUDY_COUNT = len(study_folders())
+STUDY_COUNT = len(STUDY_FOLDERS)
 SHARD_COUNT = shard_count(config["shards"], STUDY_COUNT)
 SHARDS = list(range(SHARD_COUNT))
+SHARD_MEMBERS = {shard: [] for shard in SHARDS}
+for _folder, _collection in STUDY_FOLDERS:
+    SHARD_MEMBERS[shard_of(_folder.name, SHARD_COUNT)].append((_folder, _collection))
 
 
 def corpus_mem_mb(base, per_1000_studies):
@@ -39,11 +44,7 @@ def corpus_mem_mb(base, per_1000_studies):
 
 
 def shard_members(shard):
-    return [
-        (folder, collection)
-        for folder, collection in study_folders()
-        if shard_of(folder.name, SHARD_COUNT) == int(shard)
-    ]
+    return SHARD_MEMBERS[int(shard)]
 
 
 def literal_paths(paths):
@@ -72,7 +73,7 @@ DOUBLE_EXTRACTION = "results/validation/double_extraction.parquet"
 
 def second_extraction_members():
     """(folder, collection) of every study folder holding a second extractor's measurements.second.csv."""
-    return [(folder, collection) for folder, collection in study_folders() if (folder / SECOND_FILE).is_file()]
+    return [(folder, collection) for folder, collection in STUDY_FOLDERS if (folder / SECOND_FILE).is_file()]
 
 
 def second_extraction_inputs(wildcards):

@@ -19,6 +19,7 @@ rule harmonize_shard:
     params:
         folders=shard_folders,
         collections=shard_collections,
+        cache_dir=config["cache_dir"],
     script:
         "../../scripts/harmonize_shard.py"
 

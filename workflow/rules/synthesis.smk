@@ -29,5 +29,6 @@ rule synthesize:
         settings=config["synthesis"],
         comparisons=config["comparisons"],
         grade=config["grade"],
+        cache_dir=config["cache_dir"],
     script:
         "../../scripts/synthesize.py"

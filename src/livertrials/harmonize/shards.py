@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import zlib
 from pathlib import Path
 from typing import NamedTuple
@@ -24,10 +25,12 @@ from livertrials.harmonize.characteristics import risk_of_bias
 from livertrials.harmonize.fields import record_id
 from livertrials.harmonize.study import process_study
 from livertrials.io.atomic import write_text
-from livertrials.io.extraction import STUDY_FILE, read_study_yaml
-from livertrials.io.registry import load_registry
+from livertrials.io.cache import ContentCache
+from livertrials.io.extraction import FILE_SIZE_LIMIT, STUDY_FILE, read_study_yaml
+from livertrials.io.registry import load_registry, registry_files
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, ISSUES, read_table, to_table, write_table
 from livertrials.lineage.records import LINEAGE
+from livertrials.lineage.run_info import package_source_digest, sha256
 from livertrials.validate.double_extraction import disagreement_issues
 from livertrials.validate.issues import Issue, unexpected_error
 from livertrials.validate.risk_of_bias import RISK_OF_BIAS_TABLE
@@ -62,15 +65,51 @@ class StudyOutput(NamedTuple):
     risk_of_bias: list[dict] = []
 
 
-def build_shard(folders: list[Path], collections: list[str], registry_path: Path, out_dir: Path) -> None:
+def build_shard(folders: list[Path], collections: list[str], registry_path: Path, out_dir: Path,
+                cache_dir: str | None = None) -> None:
+    """Validate and harmonize each study folder and write the shard's tables. With ``cache_dir`` (config cache_dir)
+    a study whose files, registry and code are unchanged since an earlier run is not processed again: after a
+    one-study edit the shard redoes one study (docs/cache.md)."""
     registry = load_registry(registry_path)
+    # one namespace per shard: shards run in parallel, and each prunes only its own entries
+    cache = ContentCache(cache_dir or None, f"studies/{Path(out_dir).name}", package_source_digest() if cache_dir else "")
+    registry_digest = [sha256(path) for path in registry_files(registry_path)] if cache.enabled else []
     studies = []
     for folder, collection in zip(folders, collections):
-        lineage: list[dict] = []
-        records, chars, issues = process_study(folder, collection, registry, lineage)
-        studies.append(with_risk_of_bias(StudyOutput(folder, records, chars, issues, lineage), collection))
+        key = _study_key(cache, folder, collection, registry_digest)
+        studies.append(cache.fetch(key, _study_output, folder, collection, registry) if key
+                       else _study_output(folder, collection, registry))
     for name, table in shard_tables(studies).items():
         write_table(table, out_dir / f"{name}.parquet")
+    cache.prune()
+    print(cache.summary())
+
+
+def _study_output(folder: Path, collection: str, registry) -> StudyOutput:
+    lineage: list[dict] = []
+    records, chars, issues = process_study(folder, collection, registry, lineage)
+    return with_risk_of_bias(StudyOutput(folder, records, chars, issues, lineage), collection)
+
+
+def _study_key(cache: ContentCache, folder: Path, collection: str, registry_digest: list[str]) -> str | None:
+    """The cache key of one study: its folder path and collection, the registry, and every entry of the folder
+    (name, kind, link target, content). None (no caching) if the cache is off or the folder holds anything
+    unusual (a file over the size limit, something unreadable): such a study is always processed afresh."""
+    if not cache.enabled:
+        return None
+    try:
+        entries = []
+        for path in sorted(Path(folder).rglob("*")):
+            link = os.readlink(path) if path.is_symlink() else None
+            if path.is_file():
+                if path.stat().st_size > FILE_SIZE_LIMIT:
+                    return None
+                entries.append([path.relative_to(folder).as_posix(), link, sha256(path)])
+            else:
+                entries.append([path.relative_to(folder).as_posix(), link, "dir" if path.is_dir() else "other"])
+    except OSError:
+        return None
+    return cache.key(str(folder), collection, registry_digest, entries)
 
 
 def with_risk_of_bias(study: StudyOutput, collection: str) -> StudyOutput:

@@ -54,6 +54,9 @@ def _canonical(value: Any):
         return {"__series__": str(value.dtype), "index": _canonical(value.index),
                 "values": [_canonical_scalar(v) for v in value.tolist()]}
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biuf":   # numbers: their bytes (exact, and fast for a pool's row digests)
+            return {"__array__": str(value.dtype), "shape": list(value.shape),
+                    "sha256": hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()}
         return {"__array__": str(value.dtype), "shape": list(value.shape),
                 "values": [_canonical_scalar(v) for v in value.ravel().tolist()]}
     if isinstance(value, (set, frozenset)):
@@ -81,6 +84,34 @@ def _canonical_scalar(value: Any):
     if isinstance(value, pd.Timestamp):
         return {"__time__": value.isoformat()}
     raise TypeError(f"no canonical form for a cache key: {type(value).__name__}")
+
+
+def row_digests(frame: pd.DataFrame) -> np.ndarray:
+    """One 64-bit digest per row of ``frame`` over every column (pandas ``hash_pandas_object``; lists and other
+    cell values by their repr, which writes floats exactly), for keying the groups of a large table: digesting
+    each row once is far cheaper than a canonical text of every group. Digests are positional: key a group with
+    its rows' digests in its own order, with ``columns_signature(frame)``."""
+    if frame.empty:
+        return np.empty(0, dtype=np.uint64)
+    columns = {}
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object:   # lists, mixed values; text columns (str dtype) are hashed as they are
+            column = column.map(_cell_text)
+        columns[str(name)] = column
+    return pd.util.hash_pandas_object(pd.DataFrame(columns, index=frame.index), index=False).to_numpy()
+
+
+def columns_signature(frame: pd.DataFrame) -> list[list[str]]:
+    """Column names and dtypes: part of a key made from ``row_digests``."""
+    return [[str(c), str(t)] for c, t in frame.dtypes.items()]
+
+
+def _cell_text(value) -> str:
+    # type name first: "1" (text) and 1 (number) in an object column must not collide; lists by repr
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return f"{type(value).__name__}:{value!r}"
 
 
 class ContentCache:
@@ -136,12 +167,12 @@ class ContentCache:
         with atomic_path(self._path(key)) as tmp:
             tmp.write_bytes(hashlib.sha256(payload).digest() + payload)
 
-    def fetch(self, key: str, compute: Callable[[], Any]) -> Any:
-        """The cached value for ``key``, or ``compute()`` stored under it."""
+    def fetch(self, key: str, compute: Callable[..., Any], *args: Any) -> Any:
+        """The cached value for ``key``, or ``compute(*args)`` stored under it."""
         found, value = self.get(key)
         if found:
             return value
-        value = compute()
+        value = compute(*args)
         self.put(key, value)
         return value
 

@@ -131,5 +131,19 @@ def write_table(table: pa.Table, path, metadata: dict[str, str] | None = None) -
         pq.write_table(table, tmp, compression="zstd")
 
 
+def write_batches(tables, path, schema: pa.Schema, metadata: dict[str, str] | None = None) -> int:
+    """Write Parquet atomically from an iterable of tables of ``schema`` (each one or more row groups), so a
+    table too large to hold whole (the lineage of 10,000 studies) is written as it is made; returns the rows."""
+    merged = dict(schema.metadata or {})
+    merged.update({k.encode(): v.encode() for k, v in (metadata or {}).items()})
+    schema = schema.with_metadata(merged)
+    written = 0
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for table in tables:
+            writer.write_table(table.replace_schema_metadata(merged))
+            written += table.num_rows
+    return written
+
+
 def read_table(path) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()

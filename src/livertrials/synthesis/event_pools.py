@@ -122,11 +122,12 @@ def with_event_counts(edges: list[dict], pooled: pd.DataFrame, comparisons: pd.D
     if rows.empty:
         return edges
     ids = set(rows["pooled_id"])
-    info = comparisons.set_index("comparison_id")
+    needed = {edge["input_id"] for edge in edges if edge["output_id"] in ids}   # a row lookup per edge cost seconds
+    info = {r["comparison_id"]: r for r in comparisons[comparisons["comparison_id"].isin(needed)].to_dict("records")}
     out = []
     for edge in edges:
-        if edge["output_id"] in ids and edge["input_id"] in info.index:
-            c = info.loc[edge["input_id"]]
+        if edge["output_id"] in ids and edge["input_id"] in info:
+            c = info[edge["input_id"]]
             if edge["step"] == "pool":
                 counts = (f"; counts {_n(c['events_1'])}/{_n(c['total_1'])} vs {_n(c['events_2'])}/{_n(c['total_2'])} "
                           f"({' + '.join(c['arms_1'])} vs {' + '.join(c['arms_2'])})")

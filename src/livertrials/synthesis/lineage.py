@@ -3,6 +3,8 @@ was made from, with the step and a transformation text an auditor can follow dow
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import pandas as pd
 
 from livertrials.synthesis import rows
@@ -11,6 +13,13 @@ from livertrials.synthesis.event_pools import EVENT_METHODS, event_method_text, 
 from livertrials.synthesis.measures import EFFECT_FORMULA, EVENT_MEASURES, reported_formula
 from livertrials.synthesis.pooling import MD_POOL_BASIS, POOLED_TYPES, flag_codes, subgroup_level, with_pool_keys
 from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, Settings
+
+BATCH_ROWS = 20_000      # rows of a synthesis table whose edges are made (and written) together
+BATCH_EDGES = 200_000    # pool edges made (and written) together: a pooled row of a large pool has k of them
+# the comparison fields the pool edges read (with the subgroup variables of the settings)
+_POOL_EDGE_COLUMNS = ["comparison_id", "study_id", "comparison", "design", "pool_basis", "outcome", "window", "measure",
+                      "meld_key", "pre_post_correlation", "comparison_type", "used", "not_used_reason", "assignment",
+                      "flags", "randomized", "timepoint_text", "timepoint_days"]
 
 
 def _num(x) -> str:
@@ -30,11 +39,18 @@ def _side_text(row, side: int) -> str:
     return f"{who} = {' + '.join(arms)}{combined}: {numbers}"
 
 
-def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame) -> list[dict]:
-    """comparison <- harmonized records: the arm combination and the effect computation."""
+def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame) -> Iterator[list[dict]]:
+    """comparison <- harmonized records: the arm combination and the effect computation (in batches of
+    BATCH_ROWS comparisons: a list of every comparison as a dict would not fit in memory at 10,000 studies)."""
     if harmonized["record_id"].duplicated().any():   # refused, as the set_index().to_dict("index") this replaces did
         raise ValueError("harmonized record_id is not unique")
-    records = {r["record_id"]: r for r in rows.records(harmonized[["record_id", "arm_id", "timepoint_text"]])}
+    records = dict(zip(harmonized["record_id"].tolist(),
+                       zip(harmonized["arm_id"].tolist(), harmonized["timepoint_text"].tolist())))
+    for start in range(0, len(comparisons), BATCH_ROWS):
+        yield _comparison_batch(comparisons.iloc[start:start + BATCH_ROWS], records)
+
+
+def _comparison_batch(comparisons: pd.DataFrame, records: dict[str, tuple]) -> list[dict]:
     edges = []
     for row in rows.records(comparisons):
         head = f"comparison {row['comparison']}: {row['contrast']} ({row['basis']})"
@@ -47,13 +63,13 @@ def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame) -> li
             texts = {side: f"{head}: {formula}; {_side_text(row, side)}{note}" for side in (1, 2)}
         by_side: dict = {1: [], 2: [], None: []}
         for record_id in row["record_ids"]:
-            record = records.get(record_id, {})
+            arm_id, timepoint_text = records.get(record_id, (None, None))
             if None in texts:
                 side = None
             elif row["design"] == "within_arm":
-                side = 1 if record.get("timepoint_text") == row["timepoint_text"] else 2
+                side = 1 if timepoint_text == row["timepoint_text"] else 2
             else:
-                side = 1 if record.get("arm_id") in set(row["arms_1"]) else 2
+                side = 1 if arm_id in set(row["arms_1"]) else 2
             by_side[side].append(record_id)
         for side in (1, 2, None):
             edges += [{"output_id": row["comparison_id"], "output_table": "synthesis/comparisons", "input_id": record_id,
@@ -119,46 +135,62 @@ def _why_left_out(comparison, pooled_row, settings: Settings) -> str:
     return str(pooled_row["analysis_name"])
 
 
-def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Settings) -> list[dict]:
+def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Settings) -> Iterator[list[dict]]:
     """pooled row <- comparisons: window assignment, pooling method and weight; and every comparison of the
     same pool that this analysis left out (step "exclude", with the reason), so an auditor sees what is missing.
-    Leave-one-out rows make this O(k^2) edges for a pool of k studies, as the pooled table's comparison_ids."""
+    Leave-one-out rows make this O(k^2) edges for a pool of k studies, as the pooled table's comparison_ids.
+    In batches of about BATCH_EDGES edges."""
     if comparisons.empty or pooled.empty:
-        return []
+        yield []
+        return
     frame = with_pool_keys(comparisons, settings)
-    info = {r["comparison_id"]: r for r in rows.records(frame)}
+    read = [c for c in _POOL_EDGE_COLUMNS + list(settings.subgroups) if c in frame.columns]
+    info = {r["comparison_id"]: r for r in rows.records(frame[list(dict.fromkeys(read))])}
     window_text = {cid: _window_text(r, settings) for cid, r in info.items()}
     families: dict[tuple, list[str]] = {}
     for cid, r in info.items():   # keys built here: a None put into a float column would come back as NaN
         key = (r["comparison"], r["design"], r["pool_basis"], r["outcome"], rows.text(r["window"]), r["measure"],
                str(r["meld_key"]), rows.optional_float(r["pre_post_correlation"]))
         families.setdefault(key, []).append(cid)
-    edges = []
+    edges: list[dict] = []
     for row in rows.records(pooled):
-        pool_basis = MD_POOL_BASIS if row["measure"] == "MD" else row["basis"]
-        key = (row["comparison"], row["design"], pool_basis, row["outcome"], row["window"], row["measure"],
-               rows.text(row["meld_variant"]) or "", rows.optional_float(row["pre_post_correlation"]))
-        analysis = _analysis_text(row)
-        head = f"{analysis}; {_method_text(row)}"
-        members = list(row["comparison_ids"])
-        edges += [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
-                   "input_kind": "comparison", "step": "pool", "study_id": info[cid]["study_id"],
-                   "transformation": f"{head}; {window_text[cid]}; weight {weight:.4g}%"}
-                  for cid, weight in zip(members, row["weights"])]
-        member_set = set(members)
-        left_out = [c for c in families.get(key, []) if c not in member_set]
-        if row["analysis"] == "main" and row["window"] != LONGEST_FOLLOW_UP:
-            # timepoints in no window could have been anywhere: shown with the main analysis
-            left_out += [c for c in families.get(key[:4] + (None,) + key[5:], [])
-                         if info[c]["comparison_type"] in POOLED_TYPES]
-        edges += [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
-                   "input_kind": "comparison", "step": "exclude", "study_id": info[cid]["study_id"],
-                   "transformation": f"left out of this {analysis}: {_why_left_out(info[cid], row, settings)}"}
-                  for cid in left_out]
+        edges += _pooled_row_edges(row, info, window_text, families, settings)
+        if len(edges) >= BATCH_EDGES:
+            yield edges
+            edges = []
+    yield edges
+
+
+def _pooled_row_edges(row: dict, info: dict, window_text: dict, families: dict, settings: Settings) -> list[dict]:
+    pool_basis = MD_POOL_BASIS if row["measure"] == "MD" else row["basis"]
+    key = (row["comparison"], row["design"], pool_basis, row["outcome"], row["window"], row["measure"],
+           rows.text(row["meld_variant"]) or "", rows.optional_float(row["pre_post_correlation"]))
+    analysis = _analysis_text(row)
+    head = f"{analysis}; {_method_text(row)}"
+    members = list(row["comparison_ids"])
+    edges = [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
+              "input_kind": "comparison", "step": "pool", "study_id": info[cid]["study_id"],
+              "transformation": f"{head}; {window_text[cid]}; weight {weight:.4g}%"}
+              for cid, weight in zip(members, row["weights"])]
+    member_set = set(members)
+    left_out = [c for c in families.get(key, []) if c not in member_set]
+    if row["analysis"] == "main" and row["window"] != LONGEST_FOLLOW_UP:
+        # timepoints in no window could have been anywhere: shown with the main analysis
+        left_out += [c for c in families.get(key[:4] + (None,) + key[5:], [])
+                     if info[c]["comparison_type"] in POOLED_TYPES]
+    edges += [{"output_id": row["pooled_id"], "output_table": "synthesis/pooled", "input_id": cid,
+               "input_kind": "comparison", "step": "exclude", "study_id": info[cid]["study_id"],
+               "transformation": f"left out of this {analysis}: {_why_left_out(info[cid], row, settings)}"}
+              for cid in left_out]
     return edges
 
 
-def _window_edges(windows: pd.DataFrame) -> list[dict]:
+def _window_edges(windows: pd.DataFrame) -> Iterator[list[dict]]:
+    for start in range(0, len(windows), BATCH_ROWS):
+        yield _window_batch(windows.iloc[start:start + BATCH_ROWS])
+
+
+def _window_batch(windows: pd.DataFrame) -> list[dict]:
     edges = []
     for row in rows.records(windows):
         note = f" ({row['note']})" if rows.text(row["note"]) else ""
@@ -182,11 +214,17 @@ def _comparator_edges(comparators: pd.DataFrame) -> list[dict]:
     return edges
 
 
+def lineage_batches(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame], settings: Settings) -> Iterator[list[dict]]:
+    """Lineage edges of every synthesis row (provenance.LINEAGE), in table order and in batches (written as they
+    come: at 10,000 studies the edges run to millions): comparisons <- harmonized records, pooled <- comparisons
+    (pool / exclude), windows <- records, comparators <- record and our pooled row."""
+    yield from _comparison_edges(tables["comparisons"], harmonized)
+    for batch in _pool_edges(tables["comparisons"], tables["pooled"], settings):
+        yield with_event_counts(batch, tables["pooled"], tables["comparisons"])
+    yield from _window_edges(tables["windows"])
+    yield _comparator_edges(tables["comparators"])
+
+
 def synthesis_lineage(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame], settings: Settings) -> list[dict]:
-    """Lineage edges of every synthesis row (provenance.LINEAGE), in table order: comparisons <- harmonized
-    records, pooled <- comparisons (pool / exclude), windows <- records, comparators <- record and our pooled row."""
-    return (_comparison_edges(tables["comparisons"], harmonized)
-            + with_event_counts(_pool_edges(tables["comparisons"], tables["pooled"], settings), tables["pooled"],
-                                tables["comparisons"])
-            + _window_edges(tables["windows"])
-            + _comparator_edges(tables["comparators"]))
+    """Every edge of lineage_batches, as one list."""
+    return [edge for batch in lineage_batches(harmonized, tables, settings) for edge in batch]

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from livertrials.synthesis.meta import LL0_TOL, rma, solve_decreasing, validate_inputs
+from livertrials.synthesis.meta import LL0_TOL, others_sum, rma, solve_decreasing, validate_inputs
 
 __all__ = ["RmaModsResult", "rma_mods", "SubgroupTest", "subgroup_test"]
 
@@ -69,11 +69,42 @@ def _qr(X, w):
     return np.linalg.qr(X * np.sqrt(w)[:, None])
 
 
-def _P(X, w):
-    """P = W − W X (X'WX)⁻¹ X'W = √W (I − QQ') √W."""
-    Q, _ = _qr(X, w)
-    sw = np.sqrt(w)
-    return np.diag(w) - (sw[:, None] * Q) @ (Q.T * sw[None, :])
+class _PSums:
+    """What rma.uni needs of P = W - WX(X'WX)⁻¹X'W (metafor ``R/rma.uni.r``, Viechtbauer 2005) in O(k p²),
+    without the k x k matrix: with √W X = QR (Q k x p, rows q_i), P = S(I - H)S, S = diag(√w), H = QQ',
+    h_i = H_ii = q_i'q_i, so P_ii = w_i (1 - h_i) and P_ij = -√(w_i w_j) q_i'q_j (i ≠ j):
+
+    * trace(P) = Σ w_i (1 - h_i)
+    * P y = √w r and y'P y = r'r, r = √w y - Q Q'(√w y) (the weighted residuals)
+    * Σ_ij P_ij² a_i b_j = Σ_i P_ii² a_i b_i + Σ_i c_i q_i' (Σ_{j≠i} d_j q_j q_j') q_i, c = w a, d = w b,
+      the inner p x p sum taken over the other studies (no cancellation when one study dominates).
+      sum(P*P): a = b = 1; sum(PV*t(PV)) = tr(PVPV): a = b = v; sum(PV*P): a = 1, b = v (P symmetric).
+
+    With w = 1 it is the OLS P = I - X(X'X)⁻¹X' of the HE estimator.
+    """
+
+    def __init__(self, X, w):
+        self.w, self.s = w, np.sqrt(w)
+        self.Q, _ = _qr(X, w)
+        self.h = np.einsum("ij,ij->i", self.Q, self.Q)
+        self.diag = w * (1 - self.h)
+        self.trace = float(self.diag.sum())
+
+    def residuals(self, y):
+        """r = √w y - QQ'(√w y), so that P y = √w r."""
+        sy = self.s * y
+        return sy - self.Q @ (self.Q.T @ sy)
+
+    def quad(self, y):
+        """y'P y."""
+        r = self.residuals(y)
+        return float(r @ r)
+
+    def sum_sq(self, a=1.0, b=1.0):
+        """Σ_ij P_ij² a_i b_j (a, b vectors >= 0 or 1)."""
+        Q, c, d = self.Q, self.w * a, self.w * b
+        others = others_sum(d[:, None, None] * (Q[:, :, None] * Q[:, None, :]))
+        return float((self.diag**2 * a * b).sum() + np.einsum("i,ij,ijl,il->", c, Q, others, Q))
 
 
 def _xwx_inv(X, w):
@@ -111,8 +142,8 @@ def _tau2(yc, v, X, method, maxiter, threshold):
 
     if method in ("DL", "HS", "HSk"):
         w = 1 / v
-        P = _P(X, w)
-        rss, trP, sPP = yc @ P @ yc, np.trace(P), np.sum(P * P)
+        P = _PSums(X, w)
+        rss, trP, sPP = P.quad(yc), P.trace, P.sum_sq()
         if method == "DL":
             t = max(0.0, (rss - (k - p)) / trP)
             return t, math.sqrt(2 * (k - p) + 4 * t * trP + 2 * t**2 * sPP) / trP, True, 0, notes
@@ -121,25 +152,25 @@ def _tau2(yc, v, X, method, maxiter, threshold):
         return t, se * (k / (k - p) if method == "HSk" else 1.0), True, 0, notes
 
     # Hedges (HE), also the start value of Fisher scoring: OLS residuals
-    P_ols = np.eye(k) - X @ _xwx_inv(X, np.ones(k)) @ X.T
-    PV = P_ols * v[None, :]
-    he = (yc @ P_ols @ yc - np.trace(PV)) / (k - p)
+    ols = _PSums(X, np.ones(k))   # P = I - X(X'X)⁻¹X'; trace(PV) = Σ P_ii v_i, sum(PV*t(PV)) = Σ_ij P_ij² v_i v_j
+    trPV = float((1 - ols.h) @ v)
+    he = (ols.quad(yc) - trPV) / (k - p)
     if method == "HE":
         t = max(0.0, he)
-        se = math.sqrt(2 * np.sum(PV * PV.T) + 4 * t * np.trace(PV) + 2 * t**2 * (k - p)) / (k - p)
+        se = math.sqrt(2 * ols.sum_sq(v, v) + 4 * t * trPV + 2 * t**2 * (k - p)) / (k - p)
         return t, se, True, 0, notes
 
     if method == "SJ":
         t0 = yc @ yc / k
-        P = _P(X, 1 / (v + t0))
-        t = max(0.0, t0 * (yc @ P @ yc) / (k - p))
-        PV = P * v[None, :]
-        se = t0 / (k - p) * math.sqrt(2 * np.sum(PV * PV.T) + 4 * t * np.sum(PV * P) + 2 * t**2 * np.sum(P * P))
+        P = _PSums(X, 1 / (v + t0))
+        t = max(0.0, t0 * P.quad(yc) / (k - p))
+        # sum(PV*t(PV)) = Σ_ij P_ij² v_i v_j, sum(PV*P) = Σ_ij P_ij² v_j, sum(P*P)
+        se = t0 / (k - p) * math.sqrt(2 * P.sum_sq(v, v) + 4 * t * P.sum_sq(1.0, v) + 2 * t**2 * P.sum_sq())
         return t, se, True, 0, notes
 
     if method in ("PM", "PMM"):
         target = (k - p) if method == "PM" else stats.chi2.ppf(0.5, k - p)
-        f = lambda t: float(yc @ _P(X, 1 / (v + t)) @ yc)  # noqa: E731
+        f = lambda t: _PSums(X, 1 / (v + t)).quad(yc)  # noqa: E731
         t = 0.0 if f(0.0) < target else solve_decreasing(f, target)
         return t, math.sqrt(2 * k**2 / (k - p)) / np.sum(1 / (v + t)), True, 0, notes
 
@@ -150,12 +181,12 @@ def _tau2(yc, v, X, method, maxiter, threshold):
         it += 1
         old = t
         w = 1 / (v + t)
-        P = _P(X, w)
-        Py = P @ yc
+        P = _PSums(X, w)
+        Py = P.s * P.residuals(yc)
         if method == "ML":
             adj = (Py @ Py - w.sum()) / (w @ w)
         elif method == "REML":
-            adj = (Py @ Py - np.trace(P)) / np.sum(P * P)
+            adj = (Py @ Py - P.trace) / P.sum_sq()
         else:  # EB
             adj = (yc @ Py * k / (k - p) - k) / w.sum()
         while t + adj < 0:
@@ -174,8 +205,7 @@ def _tau2(yc, v, X, method, maxiter, threshold):
     if method == "ML":
         se = math.sqrt(2 / (w @ w))
     elif method == "REML":
-        P = _P(X, w)
-        se = math.sqrt(2 / np.sum(P * P))
+        se = math.sqrt(2 / _PSums(X, w).sum_sq())
     else:
         se = math.sqrt(2 * k**2 / (k - p)) / w.sum()
     return t, se, True, it, notes
@@ -258,10 +288,10 @@ def rma_mods(yi, vi, mods, method="REML", test="z", level=0.95, *, names=None, f
         crit = stats.norm.isf((1 - level) / 2)
 
     if k > p:
-        P = _P(X, 1 / v)
-        QE = max(0.0, float(yc @ P @ yc))
+        P = _PSums(X, 1 / v)
+        QE = max(0.0, P.quad(yc))
         QE_p = float(stats.chi2.sf(QE, k - p))
-        vt = (k - p) / np.trace(P)
+        vt = (k - p) / P.trace
         if method_used == "EE":
             I2, H2 = (0.0 if QE <= k - p else 100 * (QE - (k - p)) / QE), QE / (k - p)
         else:

@@ -11,6 +11,7 @@ from itertools import chain
 import numpy as np
 import pandas as pd
 
+from livertrials.io.cache import ContentCache, columns_signature, row_digests
 from livertrials.synthesis import meta
 from livertrials.synthesis.event_pools import event_rows
 from livertrials.synthesis.measures import RATIO_MEASURES
@@ -148,32 +149,44 @@ def _analyses(pool: _Pool, settings: Settings) -> list[tuple[dict, np.ndarray, b
     return out
 
 
-def pool_comparisons(comparisons: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Pooled rows for every comparison x outcome x window x measure (x basis, design, MELD variant)."""
+def pool_comparisons(comparisons: pd.DataFrame, settings: Settings, cache: ContentCache | None = None) -> pd.DataFrame:
+    """Pooled rows for every comparison x outcome x window x measure (x basis, design, MELD variant).
+
+    With a ``cache`` the rows of a pool whose comparison rows (every column), key and settings are as in an earlier
+    run are reused rather than refitted: after a one-study edit only that study's pools are fitted again."""
     if (comparisons["collection"] != "studies").any():
         raise ValueError("comparator rows (published meta-analyses) must never be pooled")
     used = with_pool_keys(comparisons[comparisons["used"]], settings)
+    cache = cache or ContentCache(None, "pools", "")
+    digests = pd.Series(row_digests(used), index=used.index) if cache.enabled else None
+    shared = (settings.as_json(), columns_signature(used))
     out = []
     for key, group in used.groupby(GROUP_KEYS, dropna=False, sort=True):
-        if group["study_id"].duplicated().any():
-            twice = group[["study_id", "contrast"]].to_dict("records")
-            raise AssertionError(f"a study appears twice in one pool: {twice}")
-        first = group.iloc[0]
-        identity = {"comparison": first["comparison"], "design": first["design"], "basis": " + ".join(sorted(set(group["basis"]))), "outcome": first["outcome"],
-                    "outcome_label": first["outcome_label"], "benefit": first["benefit"], "window": first["window"],
-                    "measure": first["measure"], "scale": first["scale"], "unit": first["unit"],
-                    "meld_variant": first["meld_key"] or None, "pre_post_correlation": first["pre_post_correlation"]}
-        pool = _Pool.of(group)
-        start = len(out)
-        for labels, keep, all_methods in _analyses(pool, settings):
-            out += [{**identity, "excluded_flags": [], **labels, **row, "pooled_id": pooled_id(key, labels, row)}
-                    for row in _fits(pool, keep, settings, all_methods)]
-        add_subgroup_tests(out[start:], pool.frame, settings)
-        out += [{**row, "pooled_id": pooled_id(key, row, row)} for row in event_rows(out[start:], pool.frame, settings)]
+        entry = cache.key(*shared, list(key), digests.loc[group.index].to_numpy()) if cache.enabled else ""
+        out += cache.fetch(entry, _pool_rows, key, group, settings)
     pooled = pd.DataFrame(out, columns=POOLED.names)
     if pooled["pooled_id"].duplicated().any():
         raise AssertionError("two pooled rows share an id: " + ", ".join(pooled.loc[pooled["pooled_id"].duplicated(), "pooled_id"]))
     return _in_reading_order(pooled, settings)
+
+
+def _pool_rows(key: tuple, group: pd.DataFrame, settings: Settings) -> list[dict]:
+    """Every row of one pool: each analysis with its fits, subgroup-difference tests, MH and Peto rows."""
+    if group["study_id"].duplicated().any():
+        twice = group[["study_id", "contrast"]].to_dict("records")
+        raise AssertionError(f"a study appears twice in one pool: {twice}")
+    first = group.iloc[0]
+    identity = {"comparison": first["comparison"], "design": first["design"], "basis": " + ".join(sorted(set(group["basis"]))), "outcome": first["outcome"],
+                "outcome_label": first["outcome_label"], "benefit": first["benefit"], "window": first["window"],
+                "measure": first["measure"], "scale": first["scale"], "unit": first["unit"],
+                "meld_variant": first["meld_key"] or None, "pre_post_correlation": first["pre_post_correlation"]}
+    pool = _Pool.of(group)
+    out = []
+    for labels, keep, all_methods in _analyses(pool, settings):
+        out += [{**identity, "excluded_flags": [], **labels, **row, "pooled_id": pooled_id(key, labels, row)}
+                for row in _fits(pool, keep, settings, all_methods)]
+    add_subgroup_tests(out, pool.frame, settings)
+    return out + [{**row, "pooled_id": pooled_id(key, row, row)} for row in event_rows(out, pool.frame, settings)]
 
 
 def pooled_id(group_key: tuple, labels: dict, row: dict) -> str:

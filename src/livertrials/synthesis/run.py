@@ -21,14 +21,17 @@ comparison is built, and ``pool_comparisons`` refuses them.
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 
+from livertrials.io.cache import ContentCache
 from livertrials.io.registry import load_registry
-from livertrials.io.tables import read_table, to_table, write_table
+from livertrials.io.tables import read_table, to_table, write_batches, write_table
 from livertrials.lineage.records import lineage_table
+from livertrials.lineage.run_info import package_source_digest
 from livertrials.synthesis.comparators import comparators_table
 from livertrials.synthesis.comparisons import build_comparisons
-from livertrials.synthesis.lineage import synthesis_lineage
+from livertrials.synthesis.lineage import lineage_batches
 from livertrials.synthesis.matching import resolve_comparisons, unmatched_table
 from livertrials.synthesis.pooling import pool_comparisons
 from livertrials.synthesis.schemas import COMPARATORS, COMPARISONS, POOLED, SMALL_STUDY_TESTS, UNMATCHED, WINDOWS
@@ -52,13 +55,15 @@ SCHEMAS = {"comparisons": COMPARISONS, "windows": WINDOWS, "pooled": POOLED, "co
 
 def synthesize(harmonized_path, characteristics_path, registry_path, config: dict, outputs: dict[str, Path],
                metadata: dict[str, str] | None = None, comparisons: list[dict] | None = None,
-               risk_of_bias_path: Path | None = None, grade: dict | None = None) -> dict:
+               risk_of_bias_path: Path | None = None, grade: dict | None = None, cache_dir: str | None = None) -> dict:
     """Build and write the five synthesis tables (and, if ``outputs`` has "lineage", their lineage edges);
     returns them as DataFrames. ``config`` is config["synthesis"], ``comparisons`` config["comparisons"] and
     ``grade`` config["grade"] (missing keys take their defaults); ``metadata`` (the run manifest) is embedded in
     every Parquet file written. With "summary_of_findings" in ``outputs`` the summary of findings is written too
     (Parquet, and CSV if "summary_of_findings_csv" is named), with "evidence_gaps" the gaps; the studies' risk of
-    bias is read from ``risk_of_bias_path`` (harmonized/risk_of_bias.parquet; none: every study not assessed)."""
+    bias is read from ``risk_of_bias_path`` (harmonized/risk_of_bias.parquet; none: every study not assessed).
+    ``cache_dir`` (config cache_dir; None or "": off) holds the pools and small-study tests of earlier runs, reused
+    where their inputs are unchanged (docs/cache.md); the tables are the same with or without it."""
     registry = load_registry(str(registry_path))
     settings = resolve_comparisons(Settings.from_config(config, comparisons), registry)
     grading = GradeSettings.from_config(grade)
@@ -66,11 +71,13 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
     harmonized = read_table(harmonized_path)
     characteristics = read_table(characteristics_path)
     benefit = {k: o.benefit for k, o in registry.outcomes.items()}
+    code = package_source_digest() if cache_dir else ""
+    caches = {name: ContentCache(cache_dir or None, name, code) for name in ("pools", "small_study_tests")}
     comparisons, reasons = build_comparisons(harmonized, characteristics, settings, benefit)
     tables = {
         "comparisons": comparisons,
         "windows": window_report(harmonized, comparisons, reasons, settings),
-        "pooled": (pooled := pool_comparisons(comparisons, settings)),
+        "pooled": (pooled := pool_comparisons(comparisons, settings, caches["pools"])),
         "comparators": comparators_table(harmonized, characteristics, pooled, settings),
         "unmatched": unmatched_table(characteristics, settings),
     }
@@ -78,9 +85,9 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
     for name, frame in tables.items():
         write_table(to_table(frame, SCHEMAS[name]), outputs[name], metadata=extra)
     if "small_study_tests" in outputs:   # optional, as lineage: callers that predate it name four tables
-        tables["small_study_tests"] = small_study_table(comparisons, pooled, settings)
+        tables["small_study_tests"] = small_study_table(comparisons, pooled, settings, caches["small_study_tests"])
         write_table(to_table(tables["small_study_tests"], SMALL_STUDY_TESTS), outputs["small_study_tests"], metadata=extra)
-    edges = synthesis_lineage(harmonized, tables, settings) if "lineage" in outputs else []
+    sof_edges = []
     if "summary_of_findings" in outputs or "evidence_gaps" in outputs:
         rob = read_table(risk_of_bias_path) if risk_of_bias_path else None
         sof = sof_table(pooled, comparisons, characteristics, rob, settings, grading, registry.outcomes)
@@ -91,12 +98,17 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
                 tables[name] = frame
         if "summary_of_findings_csv" in outputs:
             write_csv(sof, outputs["summary_of_findings_csv"])
-        edges += sof_lineage(sof)
+        sof_edges = sof_lineage(sof)
         for entry in unmatched_overrides(grading, sof):
             print(f"WARNING: grade override matches no summary-of-findings row: {entry}")
-    if "lineage" in outputs:
-        write_table(lineage_table(edges), outputs["lineage"], metadata=extra)
+    if "lineage" in outputs:   # written batch by batch: millions of edges at 10,000 studies
+        batches = chain(lineage_batches(harmonized, tables, settings), [sof_edges])
+        write_batches((lineage_table(batch) for batch in batches if batch), outputs["lineage"],
+                      lineage_table([]).schema, metadata=extra)
     _print_summary(tables)
+    for cache in caches.values():
+        cache.prune()
+        print(cache.summary())
     return tables
 
 

@@ -18,12 +18,14 @@ import math
 
 import pandas as pd
 
+from livertrials.io.cache import ContentCache
 from livertrials.synthesis.measures import RATIO_MEASURES
 from livertrials.synthesis.meta_bias import regtest, trimfill
 from livertrials.synthesis.schemas import SMALL_STUDY_TESTS
 from livertrials.synthesis.settings import Settings
 
 _IDENTITY = ("pooled_id", "comparison", "outcome", "outcome_label", "design", "basis", "window", "measure", "meld_variant")
+_READ = (*_IDENTITY, "k", "estimate", "ci_lb", "ci_ub", "study_ids", "comparison_ids")   # the row fields a test uses
 
 
 def tested_rows(pooled: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -32,11 +34,19 @@ def tested_rows(pooled: pd.DataFrame, settings: Settings) -> pd.DataFrame:
                   & (pooled["test"] == settings.default_test) & (pooled["k"] >= settings.small_study_min_k)]
 
 
-def small_study_table(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """One row per main analysis with k >= small_study_min_k (none when small_study_tests is empty)."""
+def small_study_table(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Settings,
+                      cache: ContentCache | None = None) -> pd.DataFrame:
+    """One row per main analysis with k >= small_study_min_k (none when small_study_tests is empty). With a
+    ``cache``, the tests of a row whose fields, study effects and settings are unchanged are reused."""
     rows = tested_rows(pooled, settings) if settings.small_study_tests else pooled.iloc[:0]
     effects = comparisons.set_index("comparison_id")[["yi", "vi"]]
-    out = [small_study_row(row, effects.loc[list(row["comparison_ids"])], settings) for row in rows.to_dict("records")]
+    cache = cache or ContentCache(None, "small_study_tests", "")
+    out = []
+    for row in rows.to_dict("records"):
+        study_effects = effects.loc[list(row["comparison_ids"])]
+        used = {name: row[name] for name in _READ}
+        key = cache.key(settings.as_json(), used, study_effects.to_numpy(dtype=float)) if cache.enabled else ""
+        out.append(cache.fetch(key, small_study_row, row, study_effects, settings))
     return pd.DataFrame(out, columns=SMALL_STUDY_TESTS.names)
 
 

@@ -294,12 +294,14 @@ def summary_of_findings(pooled: pd.DataFrame, comparisons: pd.DataFrame, *, meth
     interventions: comparison -> words for the intervention in the plain-language statement.
     outcome_ids: the outcomes a SoF table shows, in this order (all, in the pooled table's order, if None).
     """
-    by_id = {r["comparison_id"]: r for r in comparisons.to_dict("records")}
     rows = primary_rows(pooled, method, test, comparison_column)
     if outcome_ids is not None:
         order = {o: i for i, o in enumerate(outcome_ids)}
         rows = rows[rows["outcome"].isin(list(order))]
         rows = rows.iloc[sorted(range(len(rows)), key=lambda i: order[rows["outcome"].iloc[i]])]
+    # only the comparisons these rows pooled: a dict of every comparison row cost seconds on large corpora
+    needed = {c for ids in rows["comparison_ids"] for c in items(ids)}
+    by_id = {r["comparison_id"]: r for r in comparisons[comparisons["comparison_id"].isin(needed)].to_dict("records")}
     out = []
     for pooled_row in rows.to_dict("records"):
         used = [by_id[c] for c in items(pooled_row["comparison_ids"]) if c in by_id]
