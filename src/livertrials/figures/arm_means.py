@@ -26,7 +26,7 @@ from livertrials.figures.files import (  # noqa: E402
     draw_cached,
     figure_bytes,
     figure_cache,
-    frame_digest,
+    frame_content,
     save_figure,
 )
 from livertrials.io.registry import load_registry  # noqa: E402
@@ -192,7 +192,7 @@ def draw_all(harmonized_path: Path, registry_path: Path, outcomes: list[str], fo
     def key(i: int) -> tuple:
         stem, content, outcome = jobs[i]
         words = None if outcome is None else [outcome.id, outcome.label, outcome.canonical_unit]
-        shown = frame_digest(content) if outcome is not None else content
+        shown = frame_content(content) if outcome is not None else content
         return stem, shown, words, styles, list(formats), HARMONIZED_STYLE
 
     def draw(i: int) -> dict[str, dict[str, bytes]]:

@@ -77,8 +77,16 @@ def spec_content(spec: ForestSpec) -> list:
 
     return [spec.id, spec.kind, spec.title, spec.subtitle, spec.measure, spec.benefit, spec.design, spec.unit,
             spec.max_rows, dataclasses.astuple(spec.comparison), row(spec.overall),
-            [[b.title, row(b.pooled), [[s.study_id, s.comparison_id, s.timepoint, s.side_1, s.side_2, s.yi, s.ci_lb,
-                                        s.ci_ub, s.weight, s.se] for s in b.studies]] for b in spec.blocks]]
+            [[b.title, row(b.pooled), *_studies_content(b.studies)] for b in spec.blocks]]
+
+
+def _studies_content(studies: list) -> list:
+    """Study rows as their texts and a float array of their numbers (keyed by its bytes: exact, and quick for the
+    200,000 rows of the forests of 1,000 studies, where a text form of every number took seconds)."""
+    texts = [t for s in studies for t in (s.study_id, s.comparison_id, s.timepoint, *s.side_1, *s.side_2)]
+    numbers = np.array([(s.yi, s.ci_lb, s.ci_ub, np.nan if s.weight is None else s.weight, s.se) for s in studies],
+                       dtype=float)
+    return [texts, numbers, np.array([s.weight is None for s in studies], dtype=bool)]
 
 
 def _json_default(x):
