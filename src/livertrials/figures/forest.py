@@ -13,10 +13,18 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from livertrials.figures.files import FOREST_STYLE, draw_cached, figure_bytes, figure_cache
 from livertrials.figures.forest_draw import draw_forest, draw_funnel
-from livertrials.figures.forest_specs import ForestSpec, forest_specs, funnel_reason, manifest_entry, synthesis_settings
+from livertrials.figures.forest_specs import (
+    STUDY_COLUMNS,
+    ForestSpec,
+    forest_specs,
+    funnel_reason,
+    manifest_entry,
+    synthesis_settings,
+)
 from livertrials.io.atomic import write_text
 from livertrials.io.tables import read_table
 
@@ -34,7 +42,11 @@ def draw_all(pooled_path: Path, comparisons_path: Path, out_dir: Path, manifest_
     settings = synthesis_settings(pooled_path)
     if not settings:   # which rows are the default fits is known only from the settings the table was made with
         raise ValueError(f"{pooled_path} stores no synthesis settings: not a pooled table written by livertrials synthesis")
-    pooled, comparisons = read_table(pooled_path), read_table(comparisons_path)
+    pooled = read_table(pooled_path)
+    # the columns a forest shows: the table's other columns (record ids, flags, ...) are most of its size
+    present = pq.read_schema(comparisons_path).names
+    comparisons = pq.read_table(comparisons_path, columns=[c for c in ["comparison_id", *STUDY_COLUMNS]
+                                                           if c in present]).to_pandas()
     specs = forest_specs(pooled, comparisons, settings, measures=measures,
                          across_windows_outcomes=forest["across_windows_outcomes"],
                          across_windows_measure=forest["across_windows_measure"], max_rows=max_rows)

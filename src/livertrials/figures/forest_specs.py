@@ -231,7 +231,11 @@ def forest_specs(pooled: pd.DataFrame, comparisons: pd.DataFrame, settings: dict
     pooled = pooled.drop(columns=["record_ids"], errors="ignore")   # not drawn; the largest lists of the table
     main = default_rows(pooled, "main", settings)
     subgroups = default_rows(pooled, "subgroup", settings)
-    by_id = comparison_rows(comparisons)
+    # only the comparisons of pools that can be drawn become dicts (at 10,000 studies the table has millions of rows)
+    drawn = pd.concat([main, subgroups])
+    drawn = drawn[drawn["measure"].isin([*measures, across_windows_measure])]
+    ids = set(np.concatenate([np.asarray(c, dtype=object) for c in drawn["comparison_ids"]])) if len(drawn) else set()
+    by_id = comparison_rows(comparisons[comparisons["comparison_id"].isin(ids)])
     # subgroup rows by the identity of their main analysis, converted once (a DataFrame filter per main row was slow)
     by_identity: dict[tuple, list[dict]] = {}
     for lvl in subgroups.to_dict("records"):
