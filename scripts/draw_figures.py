@@ -12,4 +12,5 @@ with log_to(snakemake.log[0]):
         list(snakemake.params.formats),
         Path(snakemake.output.evidence_map[0]).parent,
         processes=snakemake.threads,
+        cache_dir=snakemake.params.cache_dir,
     )

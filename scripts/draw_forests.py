@@ -12,4 +12,5 @@ with log_to(snakemake.log[0]):
         Path(snakemake.output.manifest),
         snakemake.params.settings,
         processes=snakemake.threads,
+        cache_dir=snakemake.params.cache_dir,
     )

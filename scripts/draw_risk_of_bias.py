@@ -14,4 +14,5 @@ with log_to(snakemake.log[0]):
         Path(snakemake.output.manifest),
         list(snakemake.params.formats),
         processes=snakemake.threads,
+        cache_dir=snakemake.params.cache_dir,
     )

@@ -29,5 +29,6 @@ rule figures:
     params:
         outcomes=config["figures"]["outcomes"],
         formats=config["figures"]["formats"],
+        cache_dir=config["cache_dir"],
     script:
         "../../scripts/draw_figures.py"

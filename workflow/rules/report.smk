@@ -24,6 +24,7 @@ rule forest_plots:
         runtime=15,
     params:
         settings=config["forest"],
+        cache_dir=config["cache_dir"],
     script:
         "../../scripts/draw_forests.py"
 
@@ -52,6 +53,7 @@ rule risk_of_bias_figures:
         runtime=10,
     params:
         formats=config["figures"]["formats"],
+        cache_dir=config["cache_dir"],
     script:
         "../../scripts/draw_risk_of_bias.py"
 

@@ -18,10 +18,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
-from scipy import stats  # noqa: E402
+from scipy import special  # noqa: E402
 
-from livertrials.figures.evidence_map import draw_evidence_map  # noqa: E402
-from livertrials.figures.files import HARMONIZED_STYLE, in_processes, save_figure  # noqa: E402
+from livertrials.figures.evidence_map import evidence_map_content, evidence_map_figure  # noqa: E402
+from livertrials.figures.files import (  # noqa: E402
+    HARMONIZED_STYLE,
+    draw_cached,
+    figure_bytes,
+    figure_cache,
+    frame_content,
+    save_figure,
+)
 from livertrials.io.registry import load_registry  # noqa: E402
 from livertrials.io.tables import read_table  # noqa: E402
 
@@ -39,8 +46,10 @@ def mean_ci(frame: pd.DataFrame) -> pd.DataFrame:
     """95% CI of an arm mean: mean ± t(n-1) x SD / sqrt(n); no CI without SD or n."""
     n = frame["n"].astype(float)
     sd = frame["sd"].astype(float)
+    df = (n - 1).to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+        # t quantile by scipy.special (what scipy.stats.t.ppf computes, bit for bit, without its seconds of import)
+        half = np.where(df > 0, special.stdtrit(df, 0.975), np.nan) * sd / np.sqrt(n)
     return frame.assign(ci_low=frame["mean"] - half, ci_high=frame["mean"] + half)
 
 
@@ -66,13 +75,23 @@ def draw_arm_means(harmonized: pd.DataFrame, outcome_id: str, registry, out_dir:
     """Arm means with 95% CI over time, each arm in its intervention class's colour: one panel per study, or
     one for all if many."""
     points = arm_level_points(harmonized, outcome_id)
-    styles = class_styles(registry)
+    fig = arm_means_figure(points, registry.outcomes[outcome_id], class_styles(registry))
+    save_figure(fig, out_dir, f"arm_means_{outcome_id}", formats, tight=True)
+
+
+# the columns of arm_level_points that the figure shows (the cache key of an arm-means figure)
+POINT_COLUMNS = ["study_id", "arm_id", "timepoint_days", "mean", "ci_low", "ci_high", "arm_role", "intervention_class",
+                 "method"]
+
+
+def arm_means_figure(points: pd.DataFrame, outcome, styles: dict):
+    """The arm means of ``points`` (arm_level_points) as a matplotlib Figure: small multiples, or one panel if many."""
     if points["study_id"].nunique() > SMALL_MULTIPLES_MAX:
-        return _draw_arm_means_overview(points, registry.outcomes[outcome_id], styles, out_dir, formats)
-    return _draw_arm_means_panels(points, registry.outcomes[outcome_id], styles, out_dir, formats)
+        return _arm_means_overview(points, outcome, styles)
+    return _arm_means_panels(points, outcome, styles)
 
 
-def _draw_arm_means_overview(points: pd.DataFrame, outcome, styles: dict, out_dir: Path, formats: list[str]) -> None:
+def _arm_means_overview(points: pd.DataFrame, outcome, styles: dict):
     """Every arm in one panel, drawn as collections (fast for thousands of arms)."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
     handles = []
@@ -99,7 +118,9 @@ def _draw_arm_means_overview(points: pd.DataFrame, outcome, styles: dict, out_di
     ax.set_xlabel("Weeks since first treatment")
     ax.set_ylabel(f"{outcome.label} ({outcome.canonical_unit})")
     ax.legend(handles=handles, frameon=False, fontsize=8)
-    save_figure(fig, out_dir, f"arm_means_{outcome.id}", formats, tight=True)
+    return fig
+
+
 
 
 def _arm_lines(rows: pd.DataFrame) -> list[np.ndarray]:
@@ -110,9 +131,8 @@ def _arm_lines(rows: pd.DataFrame) -> list[np.ndarray]:
     return np.split(points, starts)
 
 
-def _draw_arm_means_panels(points: pd.DataFrame, outcome, styles: dict, out_dir: Path, formats: list[str]) -> None:
+def _arm_means_panels(points: pd.DataFrame, outcome, styles: dict):
     """Small multiples, one panel per study."""
-    outcome_id = outcome.id
     studies = sorted(points["study_id"].unique())
     ncols = min(4, max(1, len(studies)))
     nrows = max(1, -(-len(studies) // ncols))
@@ -150,17 +170,36 @@ def _draw_arm_means_panels(points: pd.DataFrame, outcome, styles: dict, out_dir:
     fig.suptitle(f"{outcome.label}: arm means with 95% CI ({k} {'study' if k == 1 else 'studies'})", fontsize=10, x=0.01, ha="left")
     fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.06 if nrows > 1 else -0.12), ncol=4, frameon=False, fontsize=7)
     fig.tight_layout()
-    save_figure(fig, out_dir, f"arm_means_{outcome_id}", formats, tight=True)
+    return fig
 
 
 def draw_all(harmonized_path: Path, registry_path: Path, outcomes: list[str], formats: list[str], out_dir: Path,
-             processes: int = 1) -> None:
-    """Arm means of every outcome and the evidence map (in ``processes`` worker processes)."""
+             processes: int = 1, cache_dir: str | Path | None = None) -> None:
+    """Arm means of every outcome and the evidence map (in ``processes`` worker processes). cache_dir: the
+    content-addressed cache (config cache_dir; None or "": off); a figure is keyed by what it shows, so an edit
+    redraws only the outcomes it touched."""
     registry = load_registry(registry_path)
     unknown = [o for o in outcomes if o not in registry.outcomes]
     if unknown:
         raise ValueError(f"config figures.outcomes names outcomes not in the registry: {unknown}")
     harmonized = read_table(harmonized_path)
-    figures = [lambda o=o: draw_arm_means(harmonized, o, registry, out_dir, formats) for o in outcomes]
-    figures.append(lambda: draw_evidence_map(harmonized, registry, out_dir, formats))
-    in_processes(lambda i: figures[i](), len(figures), processes)
+    styles = class_styles(registry)
+    # (stem, what the figure shows); the words of an outcome are its id, label and unit
+    jobs = [(f"arm_means_{o}", arm_level_points(harmonized, o)[POINT_COLUMNS].reset_index(drop=True),
+             registry.outcomes[o]) for o in outcomes]
+    jobs.append(("evidence_map", evidence_map_content(harmonized, registry), None))
+
+    def key(i: int) -> tuple:
+        stem, content, outcome = jobs[i]
+        words = None if outcome is None else [outcome.id, outcome.label, outcome.canonical_unit]
+        shown = frame_content(content) if outcome is not None else content
+        return stem, shown, words, styles, list(formats), HARMONIZED_STYLE
+
+    def draw(i: int) -> dict[str, dict[str, bytes]]:
+        stem, content, outcome = jobs[i]
+        fig = evidence_map_figure(content) if outcome is None else arm_means_figure(content, outcome, styles)
+        return {stem: figure_bytes(fig, formats, tight=True)}
+
+    cache = figure_cache(cache_dir, "figures")
+    draw_cached(cache, out_dir, len(jobs), key, draw, processes)
+    print(f"{len(jobs)} figures; {cache.summary()}; {cache.prune()} unused entries removed")

@@ -157,9 +157,16 @@ def default_rows(pooled: pd.DataFrame, analysis: str, settings: dict) -> pd.Data
     return rows[(rows["test"] == settings["default_test"]) | (rows["k"] == 1)]
 
 
+# the columns of comparisons.parquet a study row shows (study_lines, _sides)
+STUDY_COLUMNS = ["study_id", "timepoint_text", "yi", "ci_lb", "ci_ub", "se",
+                 *(f"{c}_{s}" for s in (1, 2) for c in ("events", "total", "mean", "sd", "n"))]
+
+
 def comparison_rows(comparisons: pd.DataFrame) -> dict[str, dict]:
-    """comparisons.parquet as one dict per comparison_id: a pool at 1,000 studies looks up thousands of them."""
-    return dict(zip(comparisons["comparison_id"], comparisons.to_dict("records")))
+    """comparisons.parquet as one dict per comparison_id, with the columns a study row shows: a pool at 1,000 studies
+    looks up thousands of them (and all 49 columns of 100,000 rows took seconds to convert)."""
+    shown = comparisons[[c for c in STUDY_COLUMNS if c in comparisons.columns]]
+    return dict(zip(comparisons["comparison_id"], shown.to_dict("records")))
 
 
 def _sides(c: dict) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -190,7 +197,9 @@ def study_lines(pooled_row: dict, by_id: dict[str, dict], weights_from: dict | N
     for cid in pooled_row["comparison_ids"]:
         weight = weights.get(cid)
         c = by_id[cid]
-        s1, s2 = _sides(c)
+        if "_sides" not in c:   # a comparison is in many forests (windows, subgroups): its texts are made once
+            c["_sides"] = _sides(c)
+        s1, s2 = c["_sides"]
         lines.append(StudyLine(c["study_id"], cid, _text(c["timepoint_text"]), s1, s2, c["yi"], c["ci_lb"], c["ci_ub"],
                                weight, c["se"]))
     return lines
@@ -219,9 +228,19 @@ def forest_specs(pooled: pd.DataFrame, comparisons: pd.DataFrame, settings: dict
     settings: the synthesis settings (synthesis_settings); the other arguments are the forest config keys
     of the same names. measures: effect measures that get main and subgroup forests; the others stay in the
     tables."""
+    pooled = pooled.drop(columns=["record_ids"], errors="ignore")   # not drawn; the largest lists of the table
     main = default_rows(pooled, "main", settings)
     subgroups = default_rows(pooled, "subgroup", settings)
-    by_id = comparison_rows(comparisons)
+    # only the comparisons of pools that can be drawn become dicts (at 10,000 studies the table has millions of rows)
+    drawn = pd.concat([main, subgroups])
+    drawn = drawn[drawn["measure"].isin([*measures, across_windows_measure])]
+    ids = set(np.concatenate([np.asarray(c, dtype=object) for c in drawn["comparison_ids"]])) if len(drawn) else set()
+    by_id = comparison_rows(comparisons[comparisons["comparison_id"].isin(ids)])
+    # subgroup rows by the identity of their main analysis, converted once (a DataFrame filter per main row was slow)
+    by_identity: dict[tuple, list[dict]] = {}
+    for lvl in subgroups.to_dict("records"):
+        if _plain(lvl["subgroup_variable"]) is not None:
+            by_identity.setdefault(_identity(lvl), []).append(lvl)
     specs = []
     for row in main[main["measure"].isin(list(measures))].to_dict("records"):
         ident = [row[k] for k in IDENTITY]
@@ -229,11 +248,13 @@ def forest_specs(pooled: pd.DataFrame, comparisons: pd.DataFrame, settings: dict
         sides = comparison_sides(settings, row.get("comparison"))
         readable = [row.get("comparison"), row["outcome"], row["window"], row["measure"]]
         specs.append(_spec("main", _stem(readable, ident), row, [block], None, "", max_rows, sides))
-        same = subgroups[np.logical_and.reduce([_same(subgroups[k], row[k]) for k in IDENTITY])]
-        for variable, levels in same.groupby("subgroup_variable", sort=True):
+        same = by_identity.get(_identity(row), [])
+        for variable in sorted({lvl["subgroup_variable"] for lvl in same}):
+            levels = sorted((lvl for lvl in same if lvl["subgroup_variable"] == variable),
+                            key=lambda lvl: (_plain(lvl["subgroup_level"]) is None, _text(lvl["subgroup_level"])))
             # weights from the overall model, as RevMan does, so that the column adds up to the overall 100%
             blocks = [Block(f"{variable}: {lvl['subgroup_level']}", study_lines(lvl, by_id, row), lvl)
-                      for lvl in levels.sort_values("subgroup_level").to_dict("records")]
+                      for lvl in levels]
             stem = _stem(readable + ["by", variable], [*ident, variable])
             specs.append(_spec("subgroup", stem, row, blocks, row, f"subgroups by {variable}", max_rows, sides))
     rank = _window_rank(settings)
@@ -253,8 +274,9 @@ def forest_specs(pooled: pd.DataFrame, comparisons: pd.DataFrame, settings: dict
     return specs
 
 
-def _same(column: pd.Series, value) -> pd.Series:
-    return column.isna() if _plain(value) is None else column == value
+def _identity(row: dict) -> tuple:
+    """The row's IDENTITY values, missing ones as None (so that missing matches missing)."""
+    return tuple(None if _plain(row[k]) is None else row[k] for k in IDENTITY)
 
 
 def _spec(kind: str, stem: str, row: dict, blocks: list[Block], overall: dict | None, extra: str,

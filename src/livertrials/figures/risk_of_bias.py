@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.patches import Circle, Patch
 
-from livertrials.figures.files import in_processes, save_figure
+from livertrials.figures.files import draw_cached, figure_bytes, figure_cache, save_figure
 from livertrials.io.atomic import write_text
 from livertrials.io.tables import read_table
 from livertrials.validate.risk_of_bias import (
@@ -173,7 +173,11 @@ def weighted_summary(table: pd.DataFrame, weights: Mapping[str, float]) -> pd.Da
 
 def summary_bars(table: pd.DataFrame, weights: Mapping[str, float], title: str):
     """Horizontal bars, one per domain (and overall): the share of the pool's weight at each judgement."""
-    shares = weighted_summary(table, weights)
+    return bars_figure(weighted_summary(table, weights), title)
+
+
+def bars_figure(shares: pd.DataFrame, title: str):
+    """summary_bars drawn from its shares (weighted_summary): all the figure shows."""
     labels = {(t, d): lab for t in DOMAINS for d, lab in [*DOMAINS[t].items(), (OVERALL, "Overall")]}
     bars = list(dict.fromkeys(zip(shares["tool"], shares["domain"])))
     with plt.rc_context(STYLE):
@@ -231,7 +235,8 @@ TRAFFIC_LIGHT_STEM = "risk_of_bias_traffic_light"
 
 def with_missing_studies(table: pd.DataFrame, studies) -> pd.DataFrame:
     """The table with "not assessed" rows for studies it lacks (a study never gets a judgement it was not given)."""
-    missing = [s for s in dict.fromkeys(studies) if s not in set(table["study_id"])]
+    present = set(table["study_id"])   # once: a set per study made this quadratic (minutes at 1,000 studies)
+    missing = [s for s in dict.fromkeys(studies) if s not in present]
     if not missing:
         return table
     extra = risk_of_bias_table([{"id": s} for s in missing])
@@ -256,33 +261,47 @@ def bar_specs(sof: pd.DataFrame, pooled: pd.DataFrame) -> list[dict]:
 
 
 def draw_all(rob_path: Path, sof_path: Path, pooled_path: Path, out_dir: Path, manifest_path: Path,
-             formats: list[str], processes: int = 1) -> dict:
+             formats: list[str], processes: int = 1, cache_dir: str | Path | None = None) -> dict:
     """Draw the traffic light of the studies behind the summary of findings (at most MAX_TRAFFIC_LIGHT_STUDIES) and
-    the weighted bars of every pooled SoF row into out_dir; write the manifest (file names relative to it)."""
+    the weighted bars of every pooled SoF row into out_dir; write the manifest (file names relative to it).
+
+    cache_dir: the content-addressed cache (config cache_dir; None or "": off). A figure is keyed by what it shows
+    (the traffic light's judgements, a bar chart's shares and title) and the formats, so after an edit only the
+    figures whose content changed are drawn again; the files are the same either way."""
     table, sof, pooled = read_table(rob_path), read_table(sof_path), read_table(pooled_path)
     Path(out_dir).mkdir(parents=True, exist_ok=True)   # the rule's output folder, also when nothing is drawn
     behind = list(dict.fromkeys(str(s) for ids in sof["study_ids"] for s in ids)) if len(sof) else []
     shown = sorted(behind)[:MAX_TRAFFIC_LIGHT_STUDIES]
-    traffic = None
+    specs = bar_specs(sof, pooled)
+    # what each figure is drawn from: (stem, kind, data, title)
+    jobs = []
     if shown:
         rows = with_missing_studies(table, shown)
-        traffic = write_traffic_light(rows[rows["study_id"].isin(shown)], out_dir, formats, TRAFFIC_LIGHT_STEM)
-    specs = bar_specs(sof, pooled)
+        light = rows.loc[rows["study_id"].isin(shown), ["tool", "study_id", "domain", "judgement"]]
+        jobs.append((TRAFFIC_LIGHT_STEM, "traffic_light", light.reset_index(drop=True), None))
+    for spec in specs:
+        shares = weighted_summary(with_missing_studies(table, spec["weights"]), spec["weights"])
+        jobs.append((f"risk_of_bias_bars_{spec['sof_id']}", "bars", shares, spec["title"]))
 
-    def draw(i: int) -> dict[str, str]:
-        spec = specs[i]
-        return write_summary_bars(with_missing_studies(table, spec["weights"]), spec["weights"], spec["title"],
-                                  out_dir, formats, f"risk_of_bias_bars_{spec['sof_id']}")
+    def draw(i: int) -> dict[str, dict[str, bytes]]:
+        stem, kind, data, title = jobs[i]
+        with plt.rc_context(STYLE):   # the SVG hash salt is read when the file is written
+            fig = traffic_light(data) if kind == "traffic_light" else bars_figure(data, title)
+            return {stem: figure_bytes(fig, formats, tight=True)}
 
-    drawn = in_processes(draw, len(specs), processes)
+    cache = figure_cache(cache_dir, "risk_of_bias")
+    drawn = draw_cached(cache, out_dir, len(jobs), lambda i: (*jobs[i], list(formats), STYLE), draw, processes)
+    files = [d[stem] for d, (stem, *_) in zip(drawn, jobs)]
+    traffic = files.pop(0) if shown else None
     assessed = set(table.loc[table["assessed"], "study_id"]) if len(table) else set()
     manifest = {"directory": os.path.relpath(out_dir, Path(manifest_path).parent),
                 "traffic_light": {"files": traffic, "studies": shown, "studies_behind_sof": len(behind),
                                   "assessed": sorted(assessed & set(shown)),
                                   "not_drawn": len(behind) - len(shown)},
-                "bars": [{**{k: v for k, v in spec.items() if k != "weights"}, "files": files}
-                         for spec, files in zip(specs, drawn)]}
+                "bars": [{**{k: v for k, v in spec.items() if k != "weights"}, "files": f}
+                         for spec, f in zip(specs, files)]}
     write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     print(f"risk of bias: traffic light of {len(shown)} studies ({len(manifest['traffic_light']['assessed'])} assessed), "
           f"{len(specs)} weighted bar charts")
+    print(f"{cache.summary()}; {cache.prune()} unused entries removed")
     return manifest
