@@ -333,12 +333,15 @@ a, b = (Path(p) for p in sys.argv[1:3])
 def parquet_files(root):
     """Relative path -> file. The change-report history keeps each run's pooled table under a
     folder named by that run's time stamp; two runs necessarily differ there, so the stamp is
-    replaced by RUN and the tables themselves are still compared."""
+    replaced by RUN<n>, the run's place in time order (a folder built twice has two), and the
+    tables themselves are still compared."""
+    runs = root / "results" / "provenance" / "history" / "runs"
+    order = {p.name: n for n, p in enumerate(sorted(runs.iterdir()) if runs.is_dir() else [], 1)}
     files = {}
     for path in (root / "results").rglob("*.parquet"):
         parts = list(path.relative_to(root).parts)
         if parts[:4] == ["results", "provenance", "history", "runs"] and len(parts) > 5:
-            parts[4] = "RUN"
+            parts[4] = f"RUN{order[parts[4]]}"
         files[Path(*parts)] = path
     return files
 
