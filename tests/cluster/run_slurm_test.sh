@@ -12,7 +12,9 @@
 # 4. submits a job that fails on purpose and checks Snakemake reports it and exits non-zero
 #    within a time limit;
 # 5. stops every daemon it started, by PID, on exit;
-# 6. only with SCALE_STUDIES=N: times the SLURM run on N synthetic studies (wall time, sbatch count).
+# 6. only with SCALE_STUDIES=N: runs N synthetic studies through SLURM and locally and compares the tables
+#    as in 3; edits one study in both, checks that the SLURM rebuild submits exactly the jobs a dry run
+#    plans (one shard and what depends on it) and reuses the cache, and compares again (wall times, sbatch counts).
 # Exits 0 only if every check passed.
 #
 # Environment (all optional):
@@ -20,8 +22,8 @@
 #   LOCAL_TIMEOUT          seconds for the local run           (default 900)
 #   CLUSTER_TIMEOUT        seconds for the SLURM run           (default 1200)
 #   FAIL_TIMEOUT           seconds for the failing-job run     (default 240)
-#   SCALE_STUDIES          if set, also time the SLURM run on this many synthetic studies (step 6)
-#   SCALE_TIMEOUT          seconds for that run                (default 3600)
+#   SCALE_STUDIES          if set, also run step 6 on this many synthetic studies
+#   SCALE_TIMEOUT          seconds for each Snakemake run of step 6 (default 3600)
 #   SLURM_TEST_PARTITION   partition name of the test cluster  (default livertrials)
 #   SLURM_TEST_PORTS       slurmctld,slurmd ports              (default 16817,16818)
 #   KEEP_WORK=1            keep the temporary folder (always kept when a check failed)
@@ -319,7 +321,8 @@ rc=1
 check "SLURM jobs" "$rc" "$SUBMITTED submitted, $SQUEUE_OK completed in partition $PARTITION"
 
 # ---------------------------------------------------------------- (c) same Parquet tables
-"$PYTHON" - "$WORK/local" "$WORK/cluster" <<'EOF' && rc=0 || rc=$?
+same_tables() { # same_tables LOCAL SLURM ; every results/**/*.parquet of two project folders, as equal tables
+    "$PYTHON" - "$1" "$2" <<'EOF'
 import sys
 from pathlib import Path
 import pyarrow.parquet as pq
@@ -330,12 +333,15 @@ a, b = (Path(p) for p in sys.argv[1:3])
 def parquet_files(root):
     """Relative path -> file. The change-report history keeps each run's pooled table under a
     folder named by that run's time stamp; two runs necessarily differ there, so the stamp is
-    replaced by RUN and the tables themselves are still compared."""
+    replaced by RUN<n>, the run's place in time order (a folder built twice has two), and the
+    tables themselves are still compared."""
+    runs = root / "results" / "provenance" / "history" / "runs"
+    order = {p.name: n for n, p in enumerate(sorted(runs.iterdir()) if runs.is_dir() else [], 1)}
     files = {}
     for path in (root / "results").rglob("*.parquet"):
         parts = list(path.relative_to(root).parts)
         if parts[:4] == ["results", "provenance", "history", "runs"] and len(parts) > 5:
-            parts[4] = "RUN"
+            parts[4] = f"RUN{order[parts[4]]}"
         files[Path(*parts)] = path
     return files
 
@@ -357,6 +363,8 @@ for p in problems:
 print(f"  compared {len(set(found_a) & set(found_b))} Parquet files")
 sys.exit(1 if problems else 0)
 EOF
+}
+same_tables "$WORK/local" "$WORK/cluster" && rc=0 || rc=$?
 check "same results" "$rc" "every results/**/*.parquet of the SLURM run equals the local one (pyarrow Table.equals)"
 
 # ---------------------------------------------------------------- (d) a failing job is reported
@@ -387,28 +395,135 @@ check "failing job" "$rc" "$detail"
 ((rc == 0)) || tail -30 "$WORK/fail.log"
 
 # ---------------------------------------------------------------- (e) optional: a large synthetic corpus
-# SCALE_STUDIES=N measures the SLURM run on N synthetic studies (benchmarks/generate_corpus.py, data only:
-# the workflow runs from the cluster copy with -d): wall time and sbatch submissions. Not run in CI.
+# SCALE_STUDIES=N: N synthetic studies (benchmarks/generate_corpus.py) in two data-only folders, run with -d from
+# the cluster copy through profiles/slurm and from the local copy on 2 cores; the results must be equal as in (c).
+# Then one printed number of one study changes in both (benchmarks/run_benchmark.py edit_one_study): the SLURM
+# rebuild must submit exactly the cluster jobs a dry run plans (the edited study's shard, no other shard, and what
+# depends on it), reuse the per-study cache entries its cluster jobs wrote, and again equal the local rebuild.
+# Wall times and sbatch counts are reported. Not run in CI.
 T_SCALE=""
 if [[ -n "${SCALE_STUDIES:-}" ]]; then
-    SCALE="$WORK/scale-$SCALE_STUDIES"
+    SCALE="$WORK/scale-$SCALE_STUDIES"              # run through SLURM
+    SCALE_LOCAL="$WORK/scale-$SCALE_STUDIES-local"  # run locally
     mkdir -p "$SCALE/config" "$SCALE/resources/comparators"
     cp "$WORK/cluster/config/config.yaml" "$SCALE/config/"
     cp -r "$WORK/cluster/resources/registry" "$SCALE/resources/"
     "$PYTHON" "$WORK/cluster/benchmarks/generate_corpus.py" "$SCALE/resources/studies" --studies "$SCALE_STUDIES" >/dev/null
+    cp -a "$SCALE" "$SCALE_LOCAL"
+
+    slurm_scale() { # slurm_scale LOG [OPTION...] ; the cluster copy's workflow on $SCALE through profiles/slurm
+        local out="$1"
+        shift
+        (cd "$WORK/cluster" && LIVERTRIALS_SLURM_PARTITION="$PARTITION" \
+            timeout -k 10 "$SCALE_TIMEOUT" "$PYTHON" -m snakemake --workflow-profile profiles/slurm -d "$SCALE" "$@") \
+            >"$out" 2>&1
+    }
+    local_scale() { # local_scale LOG ; the local copy's workflow on $SCALE_LOCAL (profiles/default, 2 cores)
+        (cd "$WORK/local" && timeout -k 10 "$SCALE_TIMEOUT" "$PYTHON" -m snakemake -c 2 -d "$SCALE_LOCAL") >"$1" 2>&1
+    }
+    studies_in() { # studies_in FOLDER ; how many studies its results/harmonized/outcomes.parquet holds
+        "$PYTHON" -c 'import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1], columns=["study_id"]); print(len(set(t.column(0).to_pylist())))' \
+            "$1/results/harmonized/outcomes.parquet" 2>/dev/null || echo 0
+    }
+    submissions() { grep -c 'has been submitted with SLURM jobid' "$1" || true; }
+    job_blocks() { # job_blocks LOG ; "rule wildcards" of every job block in a Snakemake log, sorted; "(local)" marks a localrule
+        "$PYTHON" - "$1" <<'EOF'
+import re
+import sys
+
+jobs = []  # [rule, wildcards, mark]
+for line in open(sys.argv[1], errors="replace"):
+    if m := re.fullmatch(r"\s*(local)?rule (\w+):\s*", line):
+        jobs.append([m[2], "", "(local)" if m[1] else ""])
+    elif (m := re.fullmatch(r"\s*wildcards: (.*?)\s*", line)) and jobs:
+        jobs[-1][1] = m[1]
+print("\n".join(sorted(" ".join(filter(None, job)) for job in jobs)))
+EOF
+    }
+
+    # cold: SLURM, then local, same tables
     log "SLURM run of $SCALE_STUDIES synthetic studies in $SCALE (limit $SCALE_TIMEOUT s)"
     t=$(now)
-    (cd "$WORK/cluster" && LIVERTRIALS_SLURM_PARTITION="$PARTITION" \
-        timeout -k 10 "$SCALE_TIMEOUT" "$PYTHON" -m snakemake --workflow-profile profiles/slurm -d "$SCALE") \
-        >"$WORK/scale.log" 2>&1 && rc=0 || rc=$?
+    slurm_scale "$WORK/scale.log" && rc=0 || rc=$?
     T_SCALE="$(elapsed "$t" "$(now)")"
-    SCALE_SUBMITTED="$(grep -c 'has been submitted with SLURM jobid' "$WORK/scale.log" || true)"
-    SCALE_FOUND="$("$PYTHON" -c 'import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1], columns=["study_id"]); print(len(set(t.column(0).to_pylist())))' \
-        "$SCALE/results/harmonized/outcomes.parquet" 2>/dev/null || echo 0)"
+    SCALE_SUBMITTED="$(submissions "$WORK/scale.log")"
+    SCALE_FOUND="$(studies_in "$SCALE")"
     ((rc == 0 && SCALE_FOUND == SCALE_STUDIES)) || rc=1
     check "scale run" "$rc" "$SCALE_STUDIES synthetic studies: exit $rc in $T_SCALE s, $SCALE_SUBMITTED sbatch submissions, $SCALE_FOUND studies harmonized"
     ((rc == 0)) || tail -30 "$WORK/scale.log"
     grep -o "rule [a-z_]*\|localrule [a-z_]*\|group job [a-z_]*" "$WORK/scale.log" | sort | uniq -c | sed 's/^/    /'
+    SCALE_CACHED="$(find "$SCALE/results/cache/studies" -type f 2>/dev/null | grep -c . || true)"
+    rc=1
+    ((SCALE_CACHED == SCALE_STUDIES)) && rc=0
+    check "scale cache" "$rc" "the cluster jobs wrote $SCALE_CACHED per-study entries under the data folder's results/cache/studies/ (expected $SCALE_STUDIES)"
+
+    log "local run of the same $SCALE_STUDIES studies in $SCALE_LOCAL (limit $SCALE_TIMEOUT s)"
+    t=$(now)
+    local_scale "$WORK/scale-local.log" && rc=0 || rc=$?
+    T_SCALE_LOCAL="$(elapsed "$t" "$(now)")"
+    check "scale local run" "$rc" "exit $rc in $T_SCALE_LOCAL s"
+    ((rc == 0)) || tail -30 "$WORK/scale-local.log"
+    same_tables "$SCALE_LOCAL" "$SCALE" && rc=0 || rc=$?
+    check "scale same results" "$rc" "$SCALE_STUDIES studies: every results/**/*.parquet of the SLURM run equals the local one"
+
+    # edit one study in both folders
+    EDIT_PY='import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); from run_benchmark import edit_one_study; print(edit_one_study(Path(sys.argv[2])))'
+    EDITED="$("$PYTHON" -c "$EDIT_PY" "$WORK/cluster/benchmarks" "$SCALE")" || EDITED="(edit failed)"
+    EDITED_LOCAL="$("$PYTHON" -c "$EDIT_PY" "$WORK/local/benchmarks" "$SCALE_LOCAL")" || EDITED_LOCAL="(edit failed)"
+    EDIT_STUDY="${EDITED%%:*}"
+    EDIT_SHARD="$("$PYTHON" - "$SCALE/config/config.yaml" "$SCALE_STUDIES" "$EDIT_STUDY" <<'EOF'
+import sys
+
+import yaml
+
+from livertrials.harmonize.shards import shard_count, shard_of
+
+with open(sys.argv[1]) as f:
+    setting = yaml.safe_load(f)["shards"]
+print(shard_of(sys.argv[3], shard_count(setting, int(sys.argv[2]))))
+EOF
+)" || EDIT_SHARD="?"
+    rc=1
+    [[ "$EDITED" == "$EDITED_LOCAL" && "$EDITED" != "(edit failed)" ]] && rc=0
+    check "scale edit" "$rc" "measurements.csv of $EDITED (shard $EDIT_SHARD) in both folders; local: $EDITED_LOCAL"
+
+    # the jobs the rebuild must run, from a dry run with the same profile
+    slurm_scale "$WORK/scale-dryrun.log" --dry-run && rc=0 || rc=$?
+    job_blocks "$WORK/scale-dryrun.log" >"$WORK/scale-edit.planned"
+    log "dry run (exit $rc) plans $(grep -c . "$WORK/scale-edit.planned" || true) jobs: $(paste -sd, "$WORK/scale-edit.planned")"
+
+    log "SLURM rebuild after the edit in $SCALE (limit $SCALE_TIMEOUT s)"
+    t=$(now)
+    slurm_scale "$WORK/scale-edit.log" && rc=0 || rc=$?
+    T_SCALE_EDIT="$(elapsed "$t" "$(now)")"
+    SCALE_EDIT_SUBMITTED="$(submissions "$WORK/scale-edit.log")"
+    SCALE_FOUND="$(studies_in "$SCALE")"
+    ((rc == 0 && SCALE_FOUND == SCALE_STUDIES)) || rc=1
+    check "scale edit run" "$rc" "exit $rc in $T_SCALE_EDIT s, $SCALE_EDIT_SUBMITTED sbatch submissions, $SCALE_FOUND studies harmonized"
+    ((rc == 0)) || tail -30 "$WORK/scale-edit.log"
+    # A dry run prints no localrule marks; the real run marks the jobs it did not submit (rule all).
+    job_blocks "$WORK/scale-edit.log" >"$WORK/scale-edit.ran"
+    SUBMITTED_JOBS="$(grep -v ' (local)$' "$WORK/scale-edit.ran" | paste -sd, || true)"
+    SHARD_JOBS="$(grep '^harmonize_shard' "$WORK/scale-edit.ran" | paste -sd, || true)"
+    rc=1
+    if sed 's/ (local)$//' "$WORK/scale-edit.ran" | diff -u "$WORK/scale-edit.planned" - | sed 's/^/    /'; then
+        [[ "$SHARD_JOBS" == "harmonize_shard shard=$EDIT_SHARD" ]] && ((SCALE_EDIT_SUBMITTED > 0)) \
+            && ! grep ' (local)$' "$WORK/scale-edit.ran" | grep -qv '^all (local)$' && rc=0
+    fi
+    check "scale edit jobs" "$rc" "the SLURM rebuild ran the $(grep -c . "$WORK/scale-edit.ran" || true) jobs the dry run planned; submitted to SLURM in $SCALE_EDIT_SUBMITTED sbatch calls: ${SUBMITTED_JOBS:-none}; local: $(grep ' (local)$' "$WORK/scale-edit.ran" | paste -sd, || true); shard jobs: ${SHARD_JOBS:-none} (expected only shard=$EDIT_SHARD, the shard of $EDIT_STUDY)"
+    SHARD_CACHE="$(grep -o "cache studies/$EDIT_SHARD: .*" "$SCALE/results/logs/harmonize_shard/$EDIT_SHARD.log" 2>/dev/null | tail -1 || true)"
+    rc=1
+    [[ "$SHARD_CACHE" =~ :\ ([0-9]+)\ reused,\ 1\ computed$ ]] && ((BASH_REMATCH[1] > 0)) && rc=0
+    check "scale edit cache" "$rc" "edited shard's cluster job: '${SHARD_CACHE:-no cache line}'; synthesize: $(grep -ho 'cache [a-z_]*: .*' "$SCALE/results/logs/synthesize.log" 2>/dev/null | paste -sd, || true)"
+
+    log "local rebuild after the same edit in $SCALE_LOCAL (limit $SCALE_TIMEOUT s)"
+    t=$(now)
+    local_scale "$WORK/scale-edit-local.log" && rc=0 || rc=$?
+    T_SCALE_EDIT_LOCAL="$(elapsed "$t" "$(now)")"
+    check "scale edit local run" "$rc" "exit $rc in $T_SCALE_EDIT_LOCAL s"
+    ((rc == 0)) || tail -30 "$WORK/scale-edit-local.log"
+    same_tables "$SCALE_LOCAL" "$SCALE" && rc=0 || rc=$?
+    check "scale edit same results" "$rc" "after the edit: every results/**/*.parquet of the SLURM rebuild equals the local rebuild"
 fi
 
 # ---------------------------------------------------------------- summary
@@ -419,7 +534,13 @@ echo "  setup (install + daemons up):   $(elapsed "$T_SETUP" "$T_READY") s"
 echo "  local run (profiles/default):   $T_LOCAL s"
 echo "  SLURM run (profiles/slurm):     $T_CLUSTER s, $SUBMITTED cluster jobs submitted"
 echo "  failing job reported after:     $T_FAIL s"
-[[ -z "$T_SCALE" ]] || echo "  SLURM run, $SCALE_STUDIES synthetic studies: $T_SCALE s, $SCALE_SUBMITTED cluster jobs submitted"
-if ((FAILED)) || [[ "${KEEP_WORK:-0}" == 1 ]]; then echo "  logs: $WORK/{local,cluster,fail}.log, $S/log/"; fi
+if [[ -n "$T_SCALE" ]]; then
+    echo "  $SCALE_STUDIES synthetic studies, cold:  SLURM $T_SCALE s, $SCALE_SUBMITTED cluster jobs submitted; local (2 cores) ${T_SCALE_LOCAL:-?} s"
+    echo "  $SCALE_STUDIES synthetic studies, edit:  SLURM ${T_SCALE_EDIT:-?} s, ${SCALE_EDIT_SUBMITTED:-?} cluster jobs submitted; local (2 cores) ${T_SCALE_EDIT_LOCAL:-?} s"
+fi
+if ((FAILED)) || [[ "${KEEP_WORK:-0}" == 1 ]]; then
+    echo "  logs: $WORK/{local,cluster,fail}.log, $S/log/"
+    [[ -z "$T_SCALE" ]] || echo "        $WORK/scale{,-local,-dryrun,-edit,-edit-local}.log"
+fi
 echo "cluster-test: $PASSED passed, $FAILED failed"
 ((FAILED == 0))
