@@ -238,14 +238,17 @@ def _family_key(row: dict) -> tuple:
 
 def _pool_columns(pooled_rows: list[dict], named: list[list[str]], info: dict, window_texts: dict,
                   event_rows: set[str], settings: Settings) -> dict:
-    """The edges of one pool's pooled rows, as lineage columns."""
-    edges = []
+    """The edges of one pool's pooled rows, as lineage columns (a row's edges become columns at once: a pool of
+    10,000 studies has millions of edges, too many to hold as dicts)."""
+    columns = lineage_columns([])
     for row, names in zip(pooled_rows, named):
         for cid in names:
             if cid not in window_texts:
                 window_texts[cid] = _window_text(info[cid], settings)
-        edges += _pooled_row_edges(row, names, info, window_texts, settings)
-    return lineage_columns(with_event_counts(edges, event_rows, info))
+        edges = with_event_counts(_pooled_row_edges(row, names, info, window_texts, settings), event_rows, info)
+        for name, values in lineage_columns(edges).items():
+            columns[name] += values
+    return columns
 
 
 def _pooled_row_edges(row: dict, named: list[str], info: dict, window_text: dict, settings: Settings) -> list[dict]:

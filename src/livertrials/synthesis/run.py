@@ -103,6 +103,8 @@ def synthesize(harmonized_path, characteristics_path, registry_path, config: dic
         for entry in unmatched_overrides(grading, sof):
             print(f"WARNING: grade override matches no summary-of-findings row: {entry}")
     if "lineage" in outputs:   # written batch by batch: millions of edges at 10,000 studies
+        # the lineage reads three columns of the harmonized rows: the whole table need not stay in memory
+        harmonized = harmonized[["record_id", "study_id", "arm_id", "timepoint_text"]].copy()
         batches = chain(lineage_batches(harmonized, tables, settings, caches["lineage"]), [lineage_table(sof_edges)])
         write_batches((batch for batch in batches if batch.num_rows), outputs["lineage"], lineage_table([]).schema,
                       metadata=extra)
