@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 RUN_DESCRIPTIONS = ("cache/", "logs/", "provenance/history/", "provenance/ro-crate/", "provenance/changes.",
                     "provenance/manifest.json")
-EDITED_STUDY = "Salama2014"
+EDITED_STUDY = "Sharma2020"   # a controlled trial whose follow-up means are pooled
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -33,11 +33,12 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def edit_one_number(study: Path) -> str:
-    """Change the first printed mean of the study's measurements.csv in its last digit; returns the row id."""
+    """Change the first printed follow-up mean of the study's measurements.csv in its last digit (a pooled number);
+    returns the row id."""
     path = study / "measurements.csv"
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    target = next(r for r in rows if r["statistic"] == "mean" and r["value"][-1].isdigit())
+    target = next(r for r in rows if r["statistic"] == "mean" and r["timepoint"] != "baseline" and r["value"][-1].isdigit())
     last = int(target["value"][-1])
     target["value"] = target["value"][:-1] + str((last + 1) % 10)
     with open(path, "w", newline="", encoding="utf-8") as handle:
