@@ -421,6 +421,17 @@ if [[ -n "${SCALE_STUDIES:-}" ]]; then
     local_scale() { # local_scale LOG ; the local copy's workflow on $SCALE_LOCAL (profiles/default, 2 cores)
         (cd "$WORK/local" && timeout -k 10 "$SCALE_TIMEOUT" "$PYTHON" -m snakemake -c 2 -d "$SCALE_LOCAL") >"$1" 2>&1
     }
+    local_and_compare() { # local_and_compare WHAT LOG TIMEVAR ; build $SCALE_LOCAL, check it, compare it with $SCALE
+        local t rc
+        log "local $1 in $SCALE_LOCAL (limit $SCALE_TIMEOUT s)"
+        t=$(now)
+        local_scale "$2" && rc=0 || rc=$?
+        printf -v "$3" '%s' "$(elapsed "$t" "$(now)")"
+        check "scale $1" "$rc" "exit $rc in ${!3} s"
+        ((rc == 0)) || tail -30 "$2"
+        same_tables "$SCALE_LOCAL" "$SCALE" && rc=0 || rc=$?
+        check "scale $1 same results" "$rc" "every results/**/*.parquet of the SLURM build equals the local one"
+    }
     studies_in() { # studies_in FOLDER ; how many studies its results/harmonized/outcomes.parquet holds
         "$PYTHON" -c 'import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1], columns=["study_id"]); print(len(set(t.column(0).to_pylist())))' \
             "$1/results/harmonized/outcomes.parquet" 2>/dev/null || echo 0
@@ -457,14 +468,7 @@ EOF
     ((SCALE_CACHED == SCALE_STUDIES)) && rc=0
     check "scale cache" "$rc" "the cluster jobs wrote $SCALE_CACHED per-study entries under the data folder's results/cache/studies/ (expected $SCALE_STUDIES)"
 
-    log "local run of the same $SCALE_STUDIES studies in $SCALE_LOCAL (limit $SCALE_TIMEOUT s)"
-    t=$(now)
-    local_scale "$WORK/scale-local.log" && rc=0 || rc=$?
-    T_SCALE_LOCAL="$(elapsed "$t" "$(now)")"
-    check "scale local run" "$rc" "exit $rc in $T_SCALE_LOCAL s"
-    ((rc == 0)) || tail -30 "$WORK/scale-local.log"
-    same_tables "$SCALE_LOCAL" "$SCALE" && rc=0 || rc=$?
-    check "scale same results" "$rc" "$SCALE_STUDIES studies: every results/**/*.parquet of the SLURM run equals the local one"
+    local_and_compare "run" "$WORK/scale-local.log" T_SCALE_LOCAL
 
     # edit one study in both folders
     EDIT_PY='import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); from run_benchmark import edit_one_study; print(edit_one_study(Path(sys.argv[2])))'
@@ -516,14 +520,7 @@ EOF
     [[ "$SHARD_CACHE" =~ :\ ([0-9]+)\ reused,\ 1\ computed$ ]] && ((BASH_REMATCH[1] > 0)) && rc=0
     check "scale edit cache" "$rc" "edited shard's cluster job: '${SHARD_CACHE:-no cache line}'; synthesize: $(grep -ho 'cache [a-z_]*: .*' "$SCALE/results/logs/synthesize.log" 2>/dev/null | paste -sd, || true)"
 
-    log "local rebuild after the same edit in $SCALE_LOCAL (limit $SCALE_TIMEOUT s)"
-    t=$(now)
-    local_scale "$WORK/scale-edit-local.log" && rc=0 || rc=$?
-    T_SCALE_EDIT_LOCAL="$(elapsed "$t" "$(now)")"
-    check "scale edit local run" "$rc" "exit $rc in $T_SCALE_EDIT_LOCAL s"
-    ((rc == 0)) || tail -30 "$WORK/scale-edit-local.log"
-    same_tables "$SCALE_LOCAL" "$SCALE" && rc=0 || rc=$?
-    check "scale edit same results" "$rc" "after the edit: every results/**/*.parquet of the SLURM rebuild equals the local rebuild"
+    local_and_compare "edit rebuild" "$WORK/scale-edit-local.log" T_SCALE_EDIT_LOCAL
 fi
 
 # ---------------------------------------------------------------- summary
