@@ -34,6 +34,7 @@ under its final name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -49,6 +50,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import copy_project
+
+from livertrials.io.cache import CHECKSUM_BYTES
 
 KILLS = int(os.environ.get("LIVERTRIALS_FAULT_KILLS", "3"))
 SEED = int(os.environ.get("LIVERTRIALS_FAULT_SEED", "20261126"))
@@ -109,7 +112,11 @@ def completeness_problem(path: Path, rel: str = "", work: Path | None = None) ->
             source = work / inside
             if source.is_file() and inside not in {"README.md", "ro-crate-metadata.json"}:
                 return None if path.read_bytes() == source.read_bytes() else f"crate copy differs from {inside}"
-        if suffix == ".parquet":
+        if rel.startswith("cache/"):   # an entry of the rebuild cache: its checksum must hold (docs/cache.md)
+            raw = path.read_bytes()
+            if hashlib.sha256(raw[CHECKSUM_BYTES:]).digest() != raw[:CHECKSUM_BYTES]:
+                return "cache entry whose checksum does not match its payload"
+        elif suffix == ".parquet":
             pq.read_table(path)  # the footer and every column chunk
         elif suffix == ".json":
             json.loads(path.read_text(encoding="utf-8"))

@@ -16,6 +16,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from livertrials.io.registry import registry_files
+
 PACKAGES = ("livertrials", "snakemake", "pandas", "pyarrow", "pandera", "numpy", "scipy", "matplotlib", "pyyaml",
             "jsonschema", "rocrate")
 MANIFEST_KEY = "livertrials.manifest"
@@ -31,8 +33,8 @@ def sha256(path: Path) -> str:
 
 
 def input_files(config: dict) -> list[Path]:
-    """Every file the run reads: study and comparator folders, the registry, the config."""
-    files = [Path(config["registry"])]
+    """Every file the run reads: study and comparator folders, the registry (outcomes and interventions)."""
+    files = [path for path in registry_files(config["registry"]) if path.is_file()]
     for key in ("studies_dir", "comparators_dir"):
         root = Path(config[key])
         if root.is_dir():
