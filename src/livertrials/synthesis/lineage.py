@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from livertrials.io.cache import ContentCache, columns_signature, row_digests
-from livertrials.lineage.records import lineage_columns, lineage_columns_table
+from livertrials.lineage.records import lineage_columns, lineage_columns_table, lineage_table
 from livertrials.synthesis import rows
 from livertrials.synthesis.effects import COMBINED
 from livertrials.synthesis.event_pools import EVENT_METHODS, event_method_text, with_event_counts
@@ -46,9 +46,9 @@ def _side_text(row, side: int) -> str:
     return f"{who} = {' + '.join(arms)}{combined}: {numbers}"
 
 
-def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame, cache: ContentCache) -> Iterator[dict]:
+def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame, cache: ContentCache) -> Iterator[pa.Table]:
     """comparison <- harmonized records: the arm combination and the effect computation; the edges of one study
-    at a time (as lineage columns), from the cache when the study's comparison rows and records are unchanged.
+    at a time (an Arrow table: cached, it loads far faster than lists of texts), from the cache when the study's comparison rows and records are unchanged.
     Rows are read BATCH_ROWS at a time, and only for studies the cache does not have (a row subset per study
     cost minutes at 10,000 studies)."""
     if harmonized["record_id"].duplicated().any():   # refused, as the set_index().to_dict("index") this replaces did
@@ -76,7 +76,7 @@ def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame, cache
 
 
 def _comparison_chunk(studies: list[str], groups: dict, keys: dict, comparisons: pd.DataFrame, records: dict,
-                      cache: ContentCache) -> Iterator[dict]:
+                      cache: ContentCache) -> Iterator[pa.Table]:
     found = {study_id: cache.get(keys[study_id]) for study_id in studies}
     missing = [study_id for study_id in studies if not found[study_id][0]]
     made: dict[str, list[dict]] = {}
@@ -88,9 +88,9 @@ def _comparison_chunk(studies: list[str], groups: dict, keys: dict, comparisons:
         if found[study_id][0]:
             yield found[study_id][1]
         else:
-            columns = lineage_columns(made.get(study_id, []))
-            cache.put(keys[study_id], columns)
-            yield columns
+            table = lineage_table(made.get(study_id, []))
+            cache.put(keys[study_id], table)
+            yield table
 
 
 def _comparison_batch(comparisons: pd.DataFrame, records: dict[str, tuple]) -> list[dict]:
@@ -179,12 +179,12 @@ def _why_left_out(comparison, pooled_row, settings: Settings) -> str:
 
 
 def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Settings,
-                cache: ContentCache) -> Iterator[dict]:
+                cache: ContentCache) -> Iterator[pa.Table]:
     """pooled row <- comparisons: window assignment, pooling method and weight; and every comparison of the
     same pool that this analysis left out (step "exclude", with the reason), so an auditor sees what is missing.
     Leave-one-out rows make this O(k^2) edges for a pool of k studies, as the pooled table's comparison_ids.
     The edges of one pool at a time (its pooled rows in table order; pools in the order the table first shows
-    them), as lineage columns, from the cache when its rows and every comparison their edges name are unchanged."""
+    them), as an Arrow table, from the cache when its rows and every comparison their edges name are unchanged."""
     if comparisons.empty or pooled.empty:
         return
     frame = with_pool_keys(comparisons, settings)
@@ -213,7 +213,7 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
             ids = [c for names in named for c in names]
             key = cache.key(*shared, pooled_digests[positions], [len(names) for names in named],
                             np.fromiter((digest_of[c] for c in ids), dtype=np.uint64, count=len(ids)))
-        yield cache.fetch(key, _pool_columns, members, named, info, window_texts, event_rows, settings)
+        yield cache.fetch(key, _pool_table, members, named, info, window_texts, event_rows, settings)
 
 
 def _named_comparisons(row: dict, families: dict, info: dict) -> list[str]:
@@ -236,10 +236,10 @@ def _family_key(row: dict) -> tuple:
             rows.text(row["meld_variant"]) or "", rows.optional_float(row["pre_post_correlation"]))
 
 
-def _pool_columns(pooled_rows: list[dict], named: list[list[str]], info: dict, window_texts: dict,
-                  event_rows: set[str], settings: Settings) -> dict:
-    """The edges of one pool's pooled rows, as lineage columns (a row's edges become columns at once: a pool of
-    10,000 studies has millions of edges, too many to hold as dicts)."""
+def _pool_table(pooled_rows: list[dict], named: list[list[str]], info: dict, window_texts: dict,
+                event_rows: set[str], settings: Settings) -> pa.Table:
+    """The edges of one pool's pooled rows (a row's edges become columns at once: a pool of 10,000 studies has
+    millions of edges, too many to hold as dicts)."""
     columns = lineage_columns([])
     for row, names in zip(pooled_rows, named):
         for cid in names:
@@ -248,7 +248,7 @@ def _pool_columns(pooled_rows: list[dict], named: list[list[str]], info: dict, w
         edges = with_event_counts(_pooled_row_edges(row, names, info, window_texts, settings), event_rows, info)
         for name, values in lineage_columns(edges).items():
             columns[name] += values
-    return columns
+    return lineage_columns_table(columns)
 
 
 def _pooled_row_edges(row: dict, named: list[str], info: dict, window_text: dict, settings: Settings) -> list[dict]:
@@ -305,17 +305,17 @@ def lineage_batches(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame], s
     cache = cache or ContentCache(None, "lineage", "")
     parts = chain(_comparison_edges(tables["comparisons"], harmonized, cache),
                   _pool_edges(tables["comparisons"], tables["pooled"], settings, cache),
-                  (lineage_columns(edges) for edges in _window_edges(tables["windows"])),
-                  [lineage_columns(_comparator_edges(tables["comparators"]))])
-    batch = lineage_columns([])
+                  (lineage_table(edges) for edges in _window_edges(tables["windows"])),
+                  [lineage_table(_comparator_edges(tables["comparators"]))])
+    batch, size = [], 0
     for part in parts:
-        for name, values in part.items():
-            batch[name] += values
-        if len(batch["output_id"]) >= BATCH_EDGES:
-            yield lineage_columns_table(batch)
-            batch = lineage_columns([])
-    if batch["output_id"]:
-        yield lineage_columns_table(batch)
+        batch.append(part)
+        size += part.num_rows
+        if size >= BATCH_EDGES:
+            yield pa.concat_tables(batch)
+            batch, size = [], 0
+    if size:
+        yield pa.concat_tables(batch)
 
 
 def synthesis_lineage(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame], settings: Settings) -> list[dict]:
