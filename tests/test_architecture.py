@@ -1,6 +1,6 @@
 """The package's shape: stages import only earlier stages, no cycles, no borrowed private names.
 
-Layers, lowest first (docs/architecture.md): io, lineage and settings; validate; harmonize; synthesis;
+Layers, lowest first (docs/architecture.md): io, lineage, settings and distributions; validate; harmonize; synthesis;
 figures; report; provenance; and cli on top. A module may import its own stage and any earlier one.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import ROOT
 
 PACKAGE = ROOT / "src" / "livertrials"
-LAYERS = [("io", "lineage", "settings"), ("validate",), ("harmonize",), ("synthesis",), ("figures",), ("report",),
+LAYERS = [("io", "lineage", "settings", "distributions"), ("validate",), ("harmonize",), ("synthesis",), ("figures",), ("report",),
           ("provenance",), ("cli",)]
 RANK = {stage: rank for rank, stages in enumerate(LAYERS) for stage in stages}
 # modules that hold one concept and may be long (issue: "statconv, scores, meta may stay as they are")

@@ -33,7 +33,9 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
-from scipy import special, stats
+from scipy import special
+
+from livertrials import distributions
 
 __all__ = [
     "Conversion",
@@ -601,7 +603,7 @@ def sd_from_ci(
             return Conversion(
                 float(out_mean), _NAN, method, _join("not estimated: t needs n >= 2", *notes)
             )
-        divisor = 2.0 * float(stats.t.ppf(q, nn - 1.0))
+        divisor = 2.0 * float(distributions.t_ppf(q, nn - 1.0))
     else:
         divisor = 2.0 * float(special.ndtri(q))
     sd = math.sqrt(nn) * width / divisor
@@ -632,7 +634,7 @@ def se_of_difference_from_ci(
         d = float(df)
         if not d > 0:
             raise ValueError(f"df must be > 0, got {d:g}")
-        divisor = 2.0 * float(stats.t.ppf(q, d))
+        divisor = 2.0 * float(distributions.t_ppf(q, d))
     return float((hi - lo) / divisor)
 
 
@@ -671,7 +673,7 @@ def se_of_difference_from_p(md: float, p: float, df: float | None) -> float:
         dd = float(df)
         if not dd > 0:
             raise ValueError(f"df must be > 0, got {dd:g}")
-        t = float(stats.t.ppf(1.0 - pp / 2.0, dd))
+        t = float(distributions.t_ppf(1.0 - pp / 2.0, dd))
     return se_of_difference_from_t(d, t)
 
 

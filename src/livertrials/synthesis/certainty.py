@@ -15,8 +15,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from scipy import stats
-
+from livertrials import distributions
 from livertrials.synthesis.measures import RATIO_MEASURES
 from livertrials.synthesis.meta_bias import regtest
 
@@ -230,7 +229,7 @@ def optimal_information_size(control_risk: float, rrr: float = APPRECIABLE_RRR, 
     if not 0 < control_risk < 1:
         raise ValueError(f"control risk must lie strictly between 0 and 1, got {control_risk}")
     pe = control_risk * (1 - rrr)
-    z = stats.norm.isf(alpha / 2) + stats.norm.isf(beta)
+    z = distributions.norm_isf(alpha / 2) + distributions.norm_isf(beta)
     per_arm = z ** 2 * (control_risk * (1 - control_risk) + pe * (1 - pe)) / (control_risk - pe) ** 2
     return 2 * math.ceil(per_arm)
 
@@ -396,7 +395,7 @@ def assess_certainty(pooled: Mapping, *, randomized: bool, risk_of_bias: Mapping
     k = int(num(pooled.get("k")) or len(study_ids))
     effects = [study_effects[s] for s in study_ids if s in study_effects] if study_effects else []
     complete = study_effects is not None and len(effects) == len(study_ids)
-    z = stats.norm.isf(0.025)
+    z = distributions.norm_isf(0.025)
     cis = {s: (y - z * math.sqrt(v), y + z * math.sqrt(v)) for s, (y, v) in study_effects.items()
            if s in shares} if complete else None
     rules = {

@@ -8,8 +8,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from livertrials import distributions
 from livertrials.harmonize import statconv
 from livertrials.synthesis import meta
 from livertrials.synthesis.measures import RATIO_MEASURES, REPORTED_MEASURE
@@ -117,5 +117,5 @@ def reported_effect(record: dict) -> tuple[str, float, float] | str:
             raise ValueError("need lower <= estimate <= upper")
     except ValueError as error:
         return f"reported effect not usable: {error}"
-    se = (hi - lo) / (2 * stats.norm.isf(0.025))   # averages the two halves if the CI is asymmetric
+    se = (hi - lo) / (2 * distributions.norm_isf(0.025))   # averages the two halves if the CI is asymmetric
     return measure, float(est), float(se**2)

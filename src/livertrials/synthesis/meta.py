@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special
+
+from livertrials import distributions
 
 __all__ = [
     "md", "smd", "hedges_j", "rr", "or_", "rd", "loghr_from_ci",
@@ -173,7 +175,7 @@ def loghr_from_ci(hr, lower, upper, level=0.95):
         raise ValueError("HR and CI limits must be > 0")
     if np.any(lower > hr) or np.any(hr > upper) or np.any(lower >= upper):
         raise ValueError("need lower <= hr <= upper and lower < upper")
-    se = (np.log(upper) - np.log(lower)) / (2 * stats.norm.isf((1 - level) / 2))
+    se = (np.log(upper) - np.log(lower)) / (2 * distributions.norm_isf((1 - level) / 2))
     return np.log(hr), se**2
 
 
@@ -317,8 +319,9 @@ class _Studies:
 
 @lru_cache(maxsize=4096)
 def _quantile(distribution: str, tail: str, p: float, *df) -> float:
-    """scipy.stats ``distribution``.isf or .ppf (``tail``) at p; cached, as the fits of a run ask for few values."""
-    return getattr(getattr(stats, distribution), tail)(p, *df)
+    """``distribution``.isf or .ppf (``tail``) at p, as scipy.stats gives it (livertrials.distributions); cached, as
+    the fits of a run ask for few values."""
+    return getattr(distributions, f"{distribution}_{tail}")(p, *df)
 
 
 def _qgen(y, v, tau2):
@@ -334,7 +337,9 @@ def solve_decreasing(f, target, lo=0.0, hi=100.0):
         hi *= 10
         if hi > 1e300:
             raise RuntimeError("could not bracket tau^2 root")
-    return optimize.brentq(lambda t: f(t) - target, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps,
+    from scipy.optimize import brentq  # here: importing scipy.optimize costs half a second, most runs never solve
+
+    return brentq(lambda t: f(t) - target, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps,
                            maxiter=1000)
 
 
@@ -388,7 +393,7 @@ def _tau2(studies: _Studies, method, maxiter, threshold):
         return t, se, True, 0, notes
 
     if method in ("PM", "PMM"):
-        target = (k - 1) if method == "PM" else stats.chi2.ppf(0.5, k - 1)
+        target = (k - 1) if method == "PM" else distributions.chi2_ppf(0.5, k - 1)
         f = lambda t: _qgen(y, v, t)  # noqa: E731
         t = 0.0 if f(0.0) < target else solve_decreasing(f, target)
         se = math.sqrt(2 * k**2 / (k - 1)) / np.sum(1 / (v + t))
@@ -503,13 +508,13 @@ def rma_models(yi, vi, models, level=0.95, *, fallback="DL", predtype="default",
 def _unpooled(y, v, method, test, level) -> RmaResult:
     """k = 1: the study itself, nothing pooled."""
     nan = math.nan
-    zcrit = stats.norm.isf((1 - level) / 2)
+    zcrit = distributions.norm_isf((1 - level) / 2)
     warn = ["k=1: not pooled"] + (["k=1: knha not possible, z-test used"] if test == "knha" else [])
     se = math.sqrt(v[0])
     z = y[0] / se
     return RmaResult(
         k=1, method=method, method_used=method, test="z", level=level, estimate=float(y[0]),
-        se=se, zval_or_tval=float(z), df=nan, pval=float(2 * stats.norm.sf(abs(z))),
+        se=se, zval_or_tval=float(z), df=nan, pval=float(2 * distributions.norm_sf(abs(z))),
         ci_lb=float(y[0] - zcrit * se), ci_ub=float(y[0] + zcrit * se), pi_lb=nan, pi_ub=nan,
         tau2=nan, tau2_se=nan, tau=nan, Q=nan, Q_df=0, Q_p=nan, I2=nan, H2=nan,
         tau2_ci_lb=nan, tau2_ci_ub=nan, I2_ci_lb=nan, I2_ci_ub=nan, H2_ci_lb=nan,
@@ -571,7 +576,7 @@ def _result(studies: _Studies, fit: _Fit, test, level, predtype) -> RmaResult:
         df, crit = nan, zcrit
     se = math.sqrt(vb)
     zt = mu / se if se > 0 else (math.copysign(math.inf, mu) if mu else nan)
-    pval = 2 * (stats.t.sf(abs(zt), df) if test == "knha" else stats.norm.sf(abs(zt)))
+    pval = 2 * (distributions.t_sf(abs(zt), df) if test == "knha" else distributions.norm_sf(abs(zt)))
 
     # prediction interval (predict.rma)
     if method_used == "EE":
@@ -597,7 +602,7 @@ def _result(studies: _Studies, fit: _Fit, test, level, predtype) -> RmaResult:
     numbers = dict(
         estimate=mu, se=se, zval_or_tval=zt, df=df, pval=pval,
         ci_lb=mu - crit * se, ci_ub=mu + crit * se, pi_lb=pi_lb, pi_ub=pi_ub,
-        tau2=tau2, tau2_se=fit.tau2_se, tau=math.sqrt(tau2), Q=Q, Q_p=stats.chi2.sf(Q, Q_df),
+        tau2=tau2, tau2_se=fit.tau2_se, tau=math.sqrt(tau2), Q=Q, Q_p=distributions.chi2_sf(Q, Q_df),
         I2=I2, H2=H2, tau2_ci_lb=t_lb, tau2_ci_ub=t_ub,
         I2_ci_lb=100 * t_lb / (vt + t_lb), I2_ci_ub=100 * t_ub / (vt + t_ub),
         H2_ci_lb=t_lb / vt + 1, H2_ci_ub=t_ub / vt + 1)

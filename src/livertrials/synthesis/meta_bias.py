@@ -13,8 +13,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
+from livertrials import distributions
 from livertrials.synthesis.meta import RmaResult, rma, validate_inputs
 from livertrials.synthesis.meta_reg import RmaModsResult, rma_mods
 
@@ -96,9 +96,9 @@ def regtest(yi, vi, model="rma", predictor="sei", method="REML", test="z", level
         s2 = float(w @ (y - X @ beta) ** 2) / df
         se = np.sqrt(np.diag(xtwx_inv) * s2)
         stat = float(beta[1] / se[1])
-        pval = float(2 * stats.t.sf(abs(stat), df))
+        pval = float(2 * distributions.t_sf(abs(stat), df))
         slope, slope_se = float(beta[1]), float(se[1])
-        crit = stats.t.isf((1 - level) / 2, df)
+        crit = distributions.t_isf((1 - level) / 2, df)
         est, lb, ub = float(beta[0]), float(beta[0] - crit * se[0]), float(beta[0] + crit * se[0])
         method, test = "", "t"
     if predictor not in _LIMIT_PREDICTORS:

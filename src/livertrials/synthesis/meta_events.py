@@ -19,8 +19,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
+from livertrials import distributions
 from livertrials.synthesis.meta import corrected_cells, or_, rd, rr
 
 __all__ = ["EventsResult", "rma_mh", "rma_peto", "peto"]
@@ -74,8 +74,8 @@ def _tables(a, n1, c, n2):
 
 def _wald(estimate, se, level):
     z = estimate / se if se > 0 else math.nan
-    crit = stats.norm.isf((1 - level) / 2)
-    return z, 2 * stats.norm.sf(abs(z)), estimate - crit * se, estimate + crit * se
+    crit = distributions.norm_isf((1 - level) / 2)
+    return z, 2 * distributions.norm_sf(abs(z)), estimate - crit * se, estimate + crit * se
 
 
 def _q_based(Q, k_yi):
@@ -84,7 +84,7 @@ def _q_based(Q, k_yi):
     if df < 1:
         return 1.0, 0.0, 1.0
     I2 = 0.0 if Q <= df else 100 * (Q - df) / Q
-    return float(stats.chi2.sf(Q, df)), I2, Q / df
+    return float(distributions.chi2_sf(Q, df)), I2, Q / df
 
 
 def _check_level(level):
@@ -125,7 +125,7 @@ def rma_mh(a, n1, c, n2, measure="OR", level=0.95, *, add=0.5, to="only0", drop0
         if xt.sum() > 0 and yt.sum() > 0:
             num = (abs((ai - n1i / Ni * xt).sum()) - (0.5 if correct else 0.0)) ** 2
             cmh = float(num / (n1i / Ni * (n2i / Ni) * (xt * (yt / (Ni - 1)))).sum())
-            cmh_p = float(stats.chi2.sf(cmh, 1))
+            cmh_p = float(distributions.chi2_sf(cmh, 1))
     elif measure == "RR":
         R, S = (ai * (n2i / Ni)).sum(), (ci * (n1i / Ni)).sum()
         wi = ci / Ni * n1i

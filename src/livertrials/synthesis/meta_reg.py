@@ -15,8 +15,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
+from livertrials import distributions
 from livertrials.synthesis.meta import LL0_TOL, others_sum, rma, solve_decreasing, validate_inputs
 
 __all__ = ["RmaModsResult", "rma_mods", "SubgroupTest", "subgroup_test"]
@@ -169,7 +169,7 @@ def _tau2(yc, v, X, method, maxiter, threshold):
         return t, se, True, 0, notes
 
     if method in ("PM", "PMM"):
-        target = (k - p) if method == "PM" else stats.chi2.ppf(0.5, k - p)
+        target = (k - p) if method == "PM" else distributions.chi2_ppf(0.5, k - p)
         f = lambda t: _PSums(X, 1 / (v + t)).quad(yc)  # noqa: E731
         t = 0.0 if f(0.0) < target else solve_decreasing(f, target)
         return t, math.sqrt(2 * k**2 / (k - p)) / np.sum(1 / (v + t)), True, 0, notes
@@ -278,19 +278,19 @@ def rma_mods(yi, vi, mods, method="REML", test="z", level=0.95, *, names=None, f
     if test == "knha":
         QM /= m
         QM_df2 = float(k - p)
-        QM_p = float(stats.f.sf(QM, m, k - p)) if k > p else nan
-        pval = 2 * stats.t.sf(np.abs(zt), df) if k > p else np.full(p, nan)
-        crit = stats.t.isf((1 - level) / 2, df) if k > p else nan
+        QM_p = float(distributions.f_sf(QM, m, k - p)) if k > p else nan
+        pval = 2 * distributions.t_sf(np.abs(zt), df) if k > p else np.full(p, nan)
+        crit = distributions.t_isf((1 - level) / 2, df) if k > p else nan
     else:
         QM_df2 = nan
-        QM_p = float(stats.chi2.sf(QM, m))
-        pval = 2 * stats.norm.sf(np.abs(zt))
-        crit = stats.norm.isf((1 - level) / 2)
+        QM_p = float(distributions.chi2_sf(QM, m))
+        pval = 2 * distributions.norm_sf(np.abs(zt))
+        crit = distributions.norm_isf((1 - level) / 2)
 
     if k > p:
         P = _PSums(X, 1 / v)
         QE = max(0.0, P.quad(yc))
-        QE_p = float(stats.chi2.sf(QE, k - p))
+        QE_p = float(distributions.chi2_sf(QE, k - p))
         vt = (k - p) / P.trace
         if method_used == "EE":
             I2, H2 = (0.0 if QE <= k - p else 100 * (QE - (k - p)) / QE), QE / (k - p)
@@ -371,5 +371,5 @@ def subgroup_test(yi, vi, groups, method="REML", test="z", level=0.95, **kw) -> 
     return SubgroupTest(
         method=model.method, test=model.test, level=level, groups=tuple(levels), k=tuple(int(m.sum()) for m in members),
         QM=model.QM, QM_df1=model.QM_df1, QM_df2=model.QM_df2, QM_p=model.QM_p, tau2=model.tau2, Qb=Qb,
-        Qb_df=len(levels) - 1, Qb_p=float(stats.chi2.sf(Qb, len(levels) - 1)), estimates=tuple(map(float, est)),
+        Qb_df=len(levels) - 1, Qb_p=float(distributions.chi2_sf(Qb, len(levels) - 1)), estimates=tuple(map(float, est)),
         se=tuple(f.se for f in fits), tau2_groups=tuple(f.tau2 if f.pooled else 0.0 for f in fits), model=model)

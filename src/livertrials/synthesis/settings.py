@@ -7,8 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
-from scipy import stats
-
+from livertrials import distributions
 from livertrials.settings import with_defaults
 from livertrials.synthesis.rows import optional_float
 
@@ -193,7 +192,7 @@ class Settings:
     @cached_property
     def z(self) -> float:
         """Two-sided normal critical value of ``level`` (asked for once per comparisons row)."""
-        return stats.norm.isf((1 - self.level) / 2)
+        return distributions.norm_isf((1 - self.level) / 2)
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), default=str)
