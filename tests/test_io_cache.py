@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livertrials.io.cache import CHECKSUM_BYTES, ContentCache, content_key
+from livertrials.io.cache import CHECKSUM_BYTES, ContentCache, content_key, row_digests
 
 
 def test_equal_content_gives_equal_keys_whatever_the_order_of_dict_keys():
@@ -95,3 +95,40 @@ def test_without_a_root_everything_is_computed_and_nothing_written(tmp_path):
     assert cache.fetch(cache.key("x"), lambda: 1) == 1
     assert cache.fetch(cache.key("x"), lambda: 2) == 2
     assert cache.prune() == 0 and not any(tmp_path.iterdir())
+
+
+def _digests(column: list) -> list[int]:
+    return row_digests(pd.DataFrame({"cells": pd.Series(column, dtype=object), "n": range(len(column))})).tolist()
+
+
+LIST_CELLS = [["a", "b"], ["b", "a"], ["ab"], [], [""], ["a"], ["a", "b", "c"]]
+
+
+def test_row_digests_of_lists_see_order_length_and_element_boundaries():
+    digests = _digests(LIST_CELLS)
+    # every cell differs from the others: same row number, so only the list can tell them apart
+    assert len({row_digests(pd.DataFrame({"cells": pd.Series([c], dtype=object)})).item() for c in LIST_CELLS}) == len(LIST_CELLS)
+    assert digests == _digests(LIST_CELLS)   # and the digests are reproducible
+
+
+def test_row_digests_are_the_same_for_a_list_and_the_array_parquet_gives_back(tmp_path):
+    frame = pd.DataFrame({"ids": pd.Series(LIST_CELLS, dtype=object), "weights": [[0.1, 0.2]] * len(LIST_CELLS)})
+    frame.to_parquet(tmp_path / "t.parquet")
+    back = pd.read_parquet(tmp_path / "t.parquet")
+    assert isinstance(back["ids"].iloc[0], np.ndarray)
+    assert row_digests(back).tolist() == row_digests(frame).tolist()
+
+
+def test_a_change_in_one_list_changes_only_its_row_digest():
+    weights = [[0.1, 0.2], [0.3], [0.25, 0.5]]
+    edited = [[0.1, 0.2], [np.nextafter(0.3, 1)], [0.25, 0.5]]   # one unit in the last place
+    before, after = _digests(weights), _digests(edited)
+    assert [b == a for b, a in zip(before, after)] == [True, False, True]
+
+
+def test_texts_and_numbers_and_mixed_cells_do_not_collide():
+    texts, numbers = _digests([["1.0"]]), _digests([[1.0]])
+    assert texts != numbers
+    mixed = [None, ["a"], 3, "a"]   # not all lists: every cell by its type and repr
+    digests = _digests(mixed)
+    assert len(set(digests)) == 4 and digests == _digests(mixed)
