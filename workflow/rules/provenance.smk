@@ -3,7 +3,7 @@
 from livertrials.provenance.lineage import workflow_files
 
 PROVENANCE = config["provenance"]
-HISTORY = "results/provenance/history"  # managed by provenance_changes, never a declared output (see the script)
+HISTORY = "results/provenance/history"  # managed by provenance_run, never a declared output (provenance/run_record.py)
 CONFIGFILES = [str(p) for p in workflow.configfiles]
 
 
@@ -26,76 +26,32 @@ rule provenance_lineage:
         "../../scripts/provenance_lineage.py"
 
 
-rule provenance_manifest:
-    """Run manifest: SHA-256 of every input and output, resolved config, versions, git state, start and end."""
+rule provenance_run:
+    """The run's record: manifest (SHA-256 of every input and output, resolved config, versions, git state, start and end), the living-review change report (inputs changed since the previous run, pooled estimates that moved) and the Workflow Run RO-Crate (workflow, inputs, config as parameters, every output); one job, as each is a second's work."""
     input:
         outputs=described_outputs,
         summary=rules.merge_shards.output.summary,
-        inputs=run_inputs,
-        configfiles=CONFIGFILES,
-        workflow=workflow_files(Path(workflow.basedir)),
-    output:
-        "results/provenance/manifest.json",
-    log:
-        "results/logs/provenance_manifest.log",
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    params:
-        history=HISTORY,
-        configfiles=CONFIGFILES,
-    script:
-        "../../scripts/provenance_manifest.py"
-
-
-rule provenance_changes:
-    """Living review: which inputs changed since the previous run and which pooled estimates moved."""
-    input:
-        manifest=rules.provenance_manifest.output[0],
         pooled=rules.synthesize.output.pooled,
-    output:
-        md="results/provenance/changes.md",
-        json="results/provenance/changes.json",
-    log:
-        "results/logs/provenance_changes.log",
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    params:
-        history=HISTORY,
-        keep=PROVENANCE["history_keep"],
-        tolerance=PROVENANCE["change_tolerance"],
-    script:
-        "../../scripts/provenance_changes.py"
-
-
-rule provenance_crate:
-    """The run as a Workflow Run RO-Crate: workflow, inputs (with SHA-256), config as parameters, every output."""
-    input:
-        manifest=rules.provenance_manifest.output[0],
-        changes_md=rules.provenance_changes.output.md,
-        changes_json=rules.provenance_changes.output.json,
-        outputs=described_outputs,
         inputs=run_inputs,
         configfiles=CONFIGFILES,
         workflow=workflow_files(Path(workflow.basedir)),
     output:
-        directory("results/provenance/ro-crate"),
+        manifest="results/provenance/manifest.json",
+        changes_md="results/provenance/changes.md",
+        changes_json="results/provenance/changes.json",
+        crate=directory("results/provenance/ro-crate"),
     log:
-        "results/logs/provenance_crate.log",
+        "results/logs/provenance_run.log",
     conda:
         "../../environment.yml"
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=5,
+        runtime=10,
     params:
+        history=HISTORY,
         configfiles=CONFIGFILES,
+        keep=PROVENANCE["history_keep"],
+        tolerance=PROVENANCE["change_tolerance"],
     script:
-        "../../scripts/provenance_crate.py"
+        "../../scripts/provenance_run.py"

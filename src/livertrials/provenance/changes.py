@@ -1,4 +1,4 @@
-"""Living-review change report (rule provenance_changes): inputs changed since the previous run, the pooled
+"""Living-review change report (rule provenance_run, provenance.run_record): inputs changed since the previous run, the pooled
 estimates that moved and why, and the snapshot of the previous run it compares with."""
 
 from __future__ import annotations

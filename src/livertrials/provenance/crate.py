@@ -1,4 +1,4 @@
-"""Workflow Run RO-Crate export of a run (rule provenance_crate, ``results/provenance/ro-crate/``)."""
+"""Workflow Run RO-Crate export of a run (rule provenance_run, ``results/provenance/ro-crate/``)."""
 
 from __future__ import annotations
 

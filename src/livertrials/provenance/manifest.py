@@ -1,4 +1,4 @@
-"""The run manifest (rule provenance_manifest, ``results/provenance/manifest.json``): the time-free manifest of
+"""The run manifest (rule provenance_run, ``results/provenance/manifest.json``): the time-free manifest of
 livertrials.lineage.run_info plus the SHA-256 of every config, workflow and output file and the run's start and
 end."""
 
