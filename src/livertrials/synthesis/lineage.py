@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from livertrials.io.cache import ContentCache, columns_signature, row_digests
+from livertrials.io.tables import table_bytes, table_from_bytes
 from livertrials.lineage.records import lineage_columns, lineage_columns_table, lineage_table
 from livertrials.synthesis import rows
 from livertrials.synthesis.effects import COMBINED
@@ -86,11 +87,13 @@ def _comparison_chunk(studies: list[str], groups: dict, keys: dict, comparisons:
             made.setdefault(edge["study_id"], []).append(edge)
     for study_id in studies:
         if found[study_id][0]:
-            yield found[study_id][1]
-        else:
-            table = lineage_table(made.get(study_id, []))
-            cache.put(keys[study_id], table)
-            yield table
+            yield table_from_bytes(found[study_id][1])
+        elif not cache.enabled:
+            yield lineage_table(made.get(study_id, []))
+        else:   # stored compressed, and read back as a warm build reads it
+            data = table_bytes(lineage_table(made.get(study_id, [])))
+            cache.put(keys[study_id], data)
+            yield table_from_bytes(data)
 
 
 def _comparison_batch(comparisons: pd.DataFrame, records: dict[str, tuple]) -> list[dict]:
@@ -213,7 +216,11 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
             ids = [c for names in named for c in names]
             key = cache.key(*shared, pooled_digests[positions], [len(names) for names in named],
                             np.fromiter((digest_of[c] for c in ids), dtype=np.uint64, count=len(ids)))
-        yield cache.fetch(key, _pool_table, members, named, info, window_texts, event_rows, settings)
+        if not cache.enabled:
+            yield _pool_table(members, named, info, window_texts, event_rows, settings)
+        else:   # stored compressed, and read back as a warm build reads it
+            yield table_from_bytes(cache.fetch(key, lambda *args: table_bytes(_pool_table(*args)),
+                                               members, named, info, window_texts, event_rows, settings))
 
 
 def _named_comparisons(row: dict, families: dict, info: dict) -> list[str]:
