@@ -1,5 +1,5 @@
 rule figures:
-    """Arm means with 95% CI over time per outcome, and the evidence map (drawn by two worker processes)."""
+    """Arm means with 95% CI over time per outcome, and the evidence map."""
     input:
         harmonized=rules.merge_shards.output.harmonized,
         registry=config["registry"],
@@ -22,7 +22,8 @@ rule figures:
         "results/logs/figures.log",
     conda:
         "../../environment.yml"
-    threads: 2  # independent figures, drawn in parallel worker processes
+    # one process: this job runs beside synthesize, which keeps the other core busy (with 2 it waited its turn)
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,

@@ -47,7 +47,8 @@ rule risk_of_bias_figures:
         "results/logs/risk_of_bias_figures.log",
     conda:
         "../../environment.yml"
-    threads: 2  # independent figures, drawn in parallel worker processes
+    # one process: it runs beside provenance_lineage (with 2 it waited for both cores to be free)
+    threads: 1
     resources:
         mem_mb=corpus_mem_mb(1000, 1000),
         runtime=10,
