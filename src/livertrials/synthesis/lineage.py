@@ -23,6 +23,8 @@ from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, Settings
 BATCH_ROWS = 20_000      # rows of a synthesis table whose edges are made (and written) together
 BATCH_EDGES = 200_000    # edges written together (one Parquet row group): a pooled row of a large pool has k of them
 # the comparison fields the pool edges read (with the subgroup variables of the settings)
+# pooled columns no edge is made from (left out of the pool edges' cache keys: the longest lists of the table)
+_POOLED_NOT_READ = ("record_ids", "study_ids")
 _POOL_EDGE_COLUMNS = ["comparison_id", "study_id", "comparison", "design", "pool_basis", "outcome", "window", "measure",
                       "meld_key", "pre_post_correlation", "comparison_type", "used", "not_used_reason", "assignment",
                       "flags", "randomized", "timepoint_text", "timepoint_days",
@@ -47,7 +49,8 @@ def _side_text(row, side: int) -> str:
     return f"{who} = {' + '.join(arms)}{combined}: {numbers}"
 
 
-def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame, cache: ContentCache) -> Iterator[pa.Table]:
+def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame, cache: ContentCache,
+                      comparison_digests: np.ndarray | None) -> Iterator[pa.Table]:
     """comparison <- harmonized records: the arm combination and the effect computation; the edges of one study
     at a time (an Arrow table: cached, it loads far faster than lists of texts), from the cache when the study's comparison rows and records are unchanged.
     Rows are read BATCH_ROWS at a time, and only for studies the cache does not have (a row subset per study
@@ -59,7 +62,7 @@ def _comparison_edges(comparisons: pd.DataFrame, harmonized: pd.DataFrame, cache
     groups = comparisons.groupby("study_id", sort=False).indices
     keys = {study_id: "" for study_id in groups}
     if cache.enabled:
-        digests, record_digests = row_digests(comparisons), row_digests(sides)
+        digests, record_digests = comparison_digests, row_digests(sides)
         by_record_study = sides.groupby("study_id").indices
         signature = columns_signature(comparisons)
         keys = {study_id: cache.key(signature, digests[positions],
@@ -182,7 +185,7 @@ def _why_left_out(comparison, pooled_row, settings: Settings) -> str:
 
 
 def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Settings,
-                cache: ContentCache) -> Iterator[pa.Table]:
+                cache: ContentCache, comparison_digests: np.ndarray | None) -> Iterator[pa.Table]:
     """pooled row <- comparisons: window assignment, pooling method and weight; and every comparison of the
     same pool that this analysis left out (step "exclude", with the reason), so an auditor sees what is missing.
     Leave-one-out rows make this O(k^2) edges for a pool of k studies, as the pooled table's comparison_ids.
@@ -205,9 +208,12 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
     for position, row in enumerate(pooled_rows):
         pools.setdefault(_family_key(row), []).append(position)
     if cache.enabled:
-        digest_of = dict(zip(read["comparison_id"].tolist(), row_digests(read).tolist()))
-        pooled_digests = row_digests(pooled)
-        shared = (settings.as_json(), columns_signature(read), columns_signature(pooled))
+        # whole comparison rows (what the edges read is part of them); pooled rows without the two lists the edges
+        # never read, the longest cells of the table
+        digest_of = dict(zip(comparisons["comparison_id"].tolist(), comparison_digests.tolist()))
+        keyed = pooled.drop(columns=list(_POOLED_NOT_READ))
+        pooled_digests = row_digests(keyed)
+        shared = (settings.as_json(), columns_signature(comparisons), columns_signature(keyed))
     for positions in pools.values():
         members = [pooled_rows[p] for p in positions]
         named = [_named_comparisons(row, families, info) for row in members]
@@ -310,8 +316,9 @@ def lineage_batches(harmonized: pd.DataFrame, tables: dict[str, pd.DataFrame], s
     With a ``cache`` the edges of a study's comparisons and of a pooled row are reused when what they are made
     from is unchanged (docs/cache.md)."""
     cache = cache or ContentCache(None, "lineage", "")
-    parts = chain(_comparison_edges(tables["comparisons"], harmonized, cache),
-                  _pool_edges(tables["comparisons"], tables["pooled"], settings, cache),
+    comparison_digests = row_digests(tables["comparisons"]) if cache.enabled else None
+    parts = chain(_comparison_edges(tables["comparisons"], harmonized, cache, comparison_digests),
+                  _pool_edges(tables["comparisons"], tables["pooled"], settings, cache, comparison_digests),
                   (lineage_table(edges) for edges in _window_edges(tables["windows"])),
                   [lineage_table(_comparator_edges(tables["comparators"]))])
     batch, size = [], 0
