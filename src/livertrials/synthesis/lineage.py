@@ -3,8 +3,8 @@ was made from, with the step and a transformation text an auditor can follow dow
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from itertools import chain
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -195,12 +195,15 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
         return
     frame = with_pool_keys(comparisons, settings)
     read = frame[list(dict.fromkeys(c for c in _POOL_EDGE_COLUMNS + list(settings.subgroups) if c in frame.columns))]
-    info = {r["comparison_id"]: r for r in rows.records(read)}
+    info = _RowsOnDemand(read)
+    family_columns = ("comparison", "design", "pool_basis", "outcome", "window", "measure", "meld_key",
+                      "pre_post_correlation")
     families: dict[tuple, list[str]] = {}
-    for cid, r in info.items():   # keys built here: a None put into a float column would come back as NaN
-        key = (r["comparison"], r["design"], r["pool_basis"], r["outcome"], rows.text(r["window"]), r["measure"],
-               str(r["meld_key"]), rows.optional_float(r["pre_post_correlation"]))
+    # keys built here: a None put into a float column would come back as NaN
+    for cid, *r in zip(read["comparison_id"].tolist(), *(read[c].tolist() for c in family_columns)):
+        key = (r[0], r[1], r[2], r[3], rows.text(r[4]), r[5], str(r[6]), rows.optional_float(r[7]))
         families.setdefault(key, []).append(cid)
+    comparison_types = dict(zip(read["comparison_id"].tolist(), read["comparison_type"].tolist()))
     event_rows = set(pooled.loc[pooled["method"].isin(EVENT_METHODS), "pooled_id"])
     window_texts: dict[str, str] = {}
     pools: dict[tuple, list[int]] = {}   # pool -> its rows' positions in the pooled table, pools as first seen
@@ -216,7 +219,7 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
         shared = (settings.as_json(), columns_signature(comparisons), columns_signature(keyed))
     for positions in pools.values():
         members = [pooled_rows[p] for p in positions]
-        named = [_named_comparisons(row, families, info) for row in members]
+        named = [_named_comparisons(row, families, comparison_types) for row in members]
         key = ""
         if cache.enabled:
             ids = [c for names in named for c in names]
@@ -229,7 +232,29 @@ def _pool_edges(comparisons: pd.DataFrame, pooled: pd.DataFrame, settings: Setti
                                                members, named, info, window_texts, event_rows, settings))
 
 
-def _named_comparisons(row: dict, families: dict, info: dict) -> list[str]:
+class _RowsOnDemand(Mapping):
+    """comparison id -> its row as a dict, the dicts made at the first lookup: a warm build whose pools all come
+    from the cache never needs them (seconds at 1,000 studies)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame, self.rows = frame, None
+
+    def _all(self) -> dict:
+        if self.rows is None:
+            self.rows = {r["comparison_id"]: r for r in rows.records(self.frame)}
+        return self.rows
+
+    def __getitem__(self, comparison_id: str) -> dict:
+        return self._all()[comparison_id]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+def _named_comparisons(row: dict, families: dict, comparison_types: dict) -> list[str]:
     """The comparisons a pooled row's edges name: its members, then the rest of its pool's family (left out), and
     for a main analysis the family's comparisons in no window."""
     members = list(row["comparison_ids"])
@@ -239,7 +264,7 @@ def _named_comparisons(row: dict, families: dict, info: dict) -> list[str]:
     if row["analysis"] == "main" and row["window"] != LONGEST_FOLLOW_UP:
         # timepoints in no window could have been anywhere: shown with the main analysis
         left_out += [c for c in families.get(key[:4] + (None,) + key[5:], [])
-                     if info[c]["comparison_type"] in POOLED_TYPES]
+                     if comparison_types[c] in POOLED_TYPES]
     return members + left_out
 
 
