@@ -99,7 +99,7 @@ def build_report(results: Path, manifest_path: Path, figure_files: list[Path], c
     settings = synthesis_settings(results / "synthesis" / "pooled.parquet")
     excluded = set(issues.loc[issues["severity"] == "error", "study"]) | set(summary.get("rejected_studies", {}))
 
-    trails = Trails(results, audit_trail_budget)
+    trails = Trails(results, audit_trail_budget, cache)
     forest_keys = {s["pooled_key"] for e in manifest.get("forests", []) for s in e["summaries"]}
     nothing = nothing_to_pool(settings, chars, comparisons, pooled, unmatched)
     figures = forest_figures(manifest.get("forests", []), forest_dir, comparisons, cache)

@@ -26,11 +26,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from livertrials.lineage.trails import Auditor
+from livertrials.lineage.trails import RECORD_COLUMNS, RESULT_COLUMNS, Auditor
+from livertrials.report.digests import parquet_digest, rows_digest
 
 LEAF_KINDS = ("extraction_row", "patient_row")   # inputs a trail prints without walking below them
 DESCRIBED = ("harmonized/outcomes.parquet", "synthesis/comparisons.parquet", "synthesis/pooled.parquet")
-BATCH_ROWS = 1 << 17
+STRUCTURE = ["output_id", "input_id", "input_kind", "quote"]           # the columns LineageIndex reads
+PRINTED = ["step", "transformation", "statistic", "value", "unit", "file", "line", "source", "location"]
+DESCRIBERS = (("harmonized/outcomes.parquet", "record_id", RECORD_COLUMNS),        # what Auditor.describe reads
+              ("synthesis/comparisons.parquet", "comparison_id", RESULT_COLUMNS),
+              ("synthesis/pooled.parquet", "pooled_id", RESULT_COLUMNS))
 
 
 def lineage_file(results: Path) -> Path:
@@ -80,6 +85,15 @@ class LineageIndex:
         self.order = np.argsort(self.node, kind="stable")             # rows grouped by output id, in table order
         self.starts = np.concatenate([[0], np.cumsum(np.bincount(self.node, minlength=size))])
 
+    def nodes(self, rows: np.ndarray) -> list[str]:
+        """The ids that the lineage rows ``rows`` name (as output or input)."""
+        if self.empty or not len(rows):
+            return []
+        taken = pa.array(rows)
+        names = pc.unique(pa.chunked_array([self.found.take(pa.array(self.node[rows])),
+                                            self.inputs.take(taken).combine_chunks()]))
+        return sorted(names.drop_null().to_pylist())
+
     def _code(self, ids: list[str]) -> list[int | None]:
         return pc.index_in(pa.array(ids, pa.string()), value_set=self.found).to_pylist()
 
@@ -89,7 +103,7 @@ class LineageIndex:
             return {}
         return {ident: 0 if code is None else int(self.bounds[code]) for ident, code in zip(ids, self._code(ids))}
 
-    def _rows(self, ids: list[str]) -> np.ndarray | None:
+    def rows(self, ids: list[str]) -> np.ndarray | None:
         """The lineage rows the trails of ``ids`` visit, in table order (None: an id the lineage does not hold)."""
         codes = self._code(ids)
         rows = []
@@ -113,7 +127,10 @@ class LineageIndex:
 
     def auditor(self, ids: list[str]) -> Auditor:
         """An Auditor that gives the same trail() and size() as the whole folder's for ``ids``."""
-        rows = None if self.empty else self._rows(ids)
+        return self.auditor_over(None if self.empty else self.rows(ids))
+
+    def auditor_over(self, rows: np.ndarray | None) -> Auditor:
+        """An Auditor over the lineage rows ``rows`` (from rows(); None: the whole folder's)."""
         if rows is None:
             return Auditor(self.results)
         with tempfile.TemporaryDirectory(prefix="livertrials-trails-") as tmp:
@@ -128,12 +145,53 @@ class LineageIndex:
             return Auditor(folder)                    # reads every table now: the folder may go
 
     def _take(self, rows: np.ndarray) -> pa.Table:
-        """Rows of the lineage file by position, read a batch at a time (the whole table is never in memory)."""
-        handle = pq.ParquetFile(self.path)
-        parts, offset = [], 0
-        for batch in handle.iter_batches(batch_size=BATCH_ROWS):
-            lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
-            if hi > lo:
-                parts.append(batch.take(pa.array(rows[lo:hi] - offset)))
-            offset += batch.num_rows
-        return pa.Table.from_batches(parts) if parts else handle.schema_arrow.empty_table()
+        """Rows of the lineage file by position, read one row group at a time (the whole table is never in memory,
+        and a group holding none of them is not read)."""
+        return take_rows(pq.ParquetFile(self.path), rows)
+
+
+def take_rows(handle: pq.ParquetFile, rows: np.ndarray, columns: list[str] | None = None) -> pa.Table:
+    """Rows of a Parquet file by position (ascending), read a row group at a time."""
+    meta = handle.metadata
+    starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+    group_of = np.searchsorted(starts, rows, side="right") - 1
+    parts = []
+    for group in np.unique(group_of):
+        mine = rows[group_of == group] - starts[group]
+        parts.append(handle.read_row_group(int(group), columns=columns).take(pa.array(mine)))
+    if parts:
+        return pa.concat_tables(parts)
+    schema = handle.schema_arrow
+    return (schema if columns is None else pa.schema([schema.field(c) for c in columns])).empty_table()
+
+
+def structure_digest(results: Path) -> str:
+    """Digest of the lineage's id columns (and its quotes): what LineageIndex is made from."""
+    path = lineage_file(Path(results))
+    return parquet_digest(path, STRUCTURE) if path.exists() else "no lineage"
+
+
+def printed_digest(results: Path, rows: np.ndarray, nodes: list[str]) -> str:
+    """Digest of what the trails over the lineage rows ``rows`` print beyond structure_digest: those rows' other
+    columns (read from their row groups only), and the rows of the result tables describing ``nodes``."""
+    results = Path(results)
+    parts = []
+    path = lineage_file(results)
+    if path.exists() and len(rows):
+        handle = pq.ParquetFile(path)
+        names = set(handle.schema_arrow.names)
+        table = take_rows(handle, rows, [c for c in PRINTED if c in names])
+        parts.append(rows_digest(table))
+    wanted = pa.array(nodes, pa.string())
+    for name, key, columns in DESCRIBERS:
+        source = results / name
+        if not source.exists():
+            parts.append(f"{name}: none")
+            continue
+        present = set(pq.read_schema(source).names)
+        if key not in present:
+            parts.append(f"{name}: no {key}")
+            continue
+        table = pq.read_table(source, columns=[c for c in (key, *columns) if c in present])
+        parts.append(rows_digest(table.filter(pc.is_in(table.column(key), value_set=wanted))))
+    return rows_digest(pa.table({"part": parts}))

@@ -3,6 +3,13 @@
 Every forest-plot row, pooled estimate and published record links to a block holding the text of
 ``Auditor.trail()`` for its id (the same text as ``livertrials audit ID``). Where an id has no
 lineage yet, the block says so and links to the ids it was made from (comparison -> records).
+
+Which trails fit the budget, and their text, are reused from the cache (``cache``) while what they were made from
+is unchanged: the lineage's id columns (trail_index.structure_digest: an edited number leaves them as they are),
+and the other columns of the lineage rows the trails visited with the rows describing the ids they name
+(trail_index.printed_digest: read for those rows only). A cached plan, keyed by the ids asked for and the id
+columns, names those rows; the texts are keyed by the plan and the rows' content, so a plan from an older build
+only costs a recompute.
 """
 
 from __future__ import annotations
@@ -10,9 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
+
+from livertrials.io.cache import ContentCache
 from livertrials.lineage.trails import Auditor, NoLineageError
 from livertrials.report.html import Html, esc, para
-from livertrials.report.trail_index import LineageIndex
+from livertrials.report.trail_index import LineageIndex, printed_digest, structure_digest
 
 
 def trail_anchor(ident: str) -> str:
@@ -35,8 +45,10 @@ class Trails:
     get a block saying how to print them.
     """
 
-    def __init__(self, results: Path, budget: int):
+    def __init__(self, results: Path, budget: int, cache: ContentCache | None = None):
         self.results = Path(results)
+        self.cache = cache if cache is not None and cache.enabled else None
+        self.visited: list[np.ndarray] | None = []   # lineage rows behind every trail counted (None: not known)
         self.items: dict[str, dict] = {}
         self.budget = budget
         self.used = 0
@@ -84,7 +96,9 @@ class Trails:
                 continue
             if ident not in ready:
                 ready = self._next_fitting(order[position:], at_least)
-                self._auditor = self.index.auditor(sorted(ready))
+                rows = None if self.index.empty else self.index.rows(sorted(ready))
+                self._auditor = self.index.auditor_over(rows)
+                self.visited = None if rows is None or self.visited is None else self.visited + [rows]
             lines = self._trail(ident, max_lines=self.budget - self.used)
             if lines is not None and self.used + len(lines) <= self.budget:
                 texts[ident] = lines
@@ -105,15 +119,49 @@ class Trails:
                 break
         return chosen
 
-    def render(self, record_title) -> Html:
-        """Call trail() for the ids within the limit; a comparison without lineage gets its records' trails too."""
-        order = {"pooled": 0, "comparison": 1, "record": 2}
+    def _texts(self, record_title) -> dict[str, list[str]]:
+        """The trails embedded (id -> lines), most important first; a comparison without lineage gets its records'
+        trails too (added to the items)."""
         texts = self._embed([i for i, item in self.items.items() if item["call"] and item["kind"] != "record"])
-        for ident in list(texts):
+        self._first = list(texts)
+        self._add_records(self._first, record_title)
+        texts.update(self._embed([i for i, item in self.items.items() if item["kind"] == "record"]))
+        return texts
+
+    def _add_records(self, embedded: list[str], record_title) -> None:
+        for ident in embedded:
             if self.items[ident]["kind"] == "comparison" and ident in self.missing:
                 for rid in self.items[ident]["made_from"]:
                     self.add(rid, "record", record_title(rid), priority=4)
-        texts.update(self._embed([i for i, item in self.items.items() if item["kind"] == "record"]))
+
+    def _cached_texts(self, record_title) -> dict[str, list[str]]:
+        """_texts, reused while the lineage rows and described rows behind it are unchanged (see the module)."""
+        asked = [[i, item["kind"], item["call"], item["priority"], item["made_from"] if item["kind"] == "comparison"
+                  else []] for i, item in self.items.items()]
+        plan_key = self.cache.key("trail plan", str(self.results), self.budget, asked, structure_digest(self.results))
+        found, plan = self.cache.get(plan_key)
+        if found:
+            key = self.cache.key("trail texts", plan_key, plan["rows"].tobytes().hex(),
+                                 printed_digest(self.results, plan["rows"], plan["nodes"]))
+            hit, value = self.cache.get(key)
+            if hit:
+                texts, first, self.missing = value
+                self._add_records(first, record_title)
+                return texts
+        texts = self._texts(record_title)
+        if self.visited is not None:
+            rows = np.unique(np.concatenate(self.visited)) if self.visited else np.zeros(0, dtype=np.int64)
+            plan = {"rows": rows, "nodes": sorted(set(self.index.nodes(rows)) | set(texts))}
+            self.cache.put(plan_key, plan)
+            self.cache.put(self.cache.key("trail texts", plan_key, rows.tobytes().hex(),
+                                          printed_digest(self.results, rows, plan["nodes"])),
+                           (texts, self._first, self.missing))
+        return texts
+
+    def render(self, record_title) -> Html:
+        """Call trail() for the ids within the limit; a comparison without lineage gets its records' trails too."""
+        order = {"pooled": 0, "comparison": 1, "record": 2}
+        texts = self._cached_texts(record_title) if self.cache else self._texts(record_title)
         skipped = f"not embedded: this page holds at most {self.budget} lines of audit trails (report.audit_trail_budget), " \
                   f"more important ones first. Print it with: livertrials audit {{}} --results {self.results}"
         blocks = []
