@@ -17,6 +17,7 @@ by row took 30 s, and the Auditor of the whole lineage (every column of 1.4 mill
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from livertrials.io.cache import content_key
 from livertrials.lineage.trails import RECORD_COLUMNS, RESULT_COLUMNS, Auditor
 from livertrials.report.digests import parquet_digest, rows_digest
 
@@ -171,27 +173,24 @@ def structure_digest(results: Path) -> str:
     return parquet_digest(path, STRUCTURE) if path.exists() else "no lineage"
 
 
-def printed_digest(results: Path, rows: np.ndarray, nodes: list[str]) -> str:
+def printed_digest(results: Path, rows: np.ndarray, nodes: list[str], known: dict, used: dict) -> str:
     """Digest of what the trails over the lineage rows ``rows`` print beyond structure_digest: those rows' other
-    columns (read from their row groups only), and the rows of the result tables describing ``nodes``."""
+    columns, and the rows of the result tables describing ``nodes`` (digests.rows_digest: ``known`` and ``used``
+    spare the column chunks stored as in an earlier build)."""
     results = Path(results)
-    parts = []
     path = lineage_file(results)
-    if path.exists() and len(rows):
-        handle = pq.ParquetFile(path)
-        names = set(handle.schema_arrow.names)
-        table = take_rows(handle, rows, [c for c in PRINTED if c in names])
-        parts.append(rows_digest(table))
+    parts = [rows_digest(path, rows, PRINTED, known, used) if path.exists() and len(rows) else "no rows"]
     wanted = pa.array(nodes, pa.string())
+    named = hashlib.sha256("\n".join(nodes).encode()).hexdigest()
     for name, key, columns in DESCRIBERS:
         source = results / name
-        if not source.exists():
+        if not source.exists() or key not in pq.read_schema(source).names:
             parts.append(f"{name}: none")
             continue
-        present = set(pq.read_schema(source).names)
-        if key not in present:
-            parts.append(f"{name}: no {key}")
-            continue
-        table = pq.read_table(source, columns=[c for c in (key, *columns) if c in present])
-        parts.append(rows_digest(table.filter(pc.is_in(table.column(key), value_set=wanted))))
-    return rows_digest(pa.table({"part": parts}))
+        where = ("rows of", name, parquet_digest(source, [key]), named)     # the rows naming ``nodes``
+        if where not in known:
+            ids = pq.read_table(source, columns=[key]).column(key)
+            known[where] = np.flatnonzero(pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False))
+        used[where] = found = known[where]
+        parts.append(rows_digest(source, found, [key, *columns], known, used))
+    return content_key(parts)

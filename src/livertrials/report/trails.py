@@ -141,21 +141,25 @@ class Trails:
         plan_key = self.cache.key("trail plan", str(self.results), self.budget, asked, structure_digest(self.results))
         found, plan = self.cache.get(plan_key)
         if found:
-            key = self.cache.key("trail texts", plan_key, plan["rows"].tobytes().hex(),
-                                 printed_digest(self.results, plan["rows"], plan["nodes"]))
+            used: dict = {}
+            key = self.cache.key("trail texts", plan_key,
+                                 printed_digest(self.results, plan["rows"], plan["nodes"], plan["known"], used))
             hit, value = self.cache.get(key)
             if hit:
+                if used.keys() != plan["known"].keys():     # chunks changed: their digests for the next build
+                    self.cache.put(plan_key, plan | {"known": used})
                 texts, first, self.missing = value
                 self._add_records(first, record_title)
                 return texts
         texts = self._texts(record_title)
         if self.visited is not None:
             rows = np.unique(np.concatenate(self.visited)) if self.visited else np.zeros(0, dtype=np.int64)
-            plan = {"rows": rows, "nodes": sorted(set(self.index.nodes(rows)) | set(texts))}
-            self.cache.put(plan_key, plan)
-            self.cache.put(self.cache.key("trail texts", plan_key, rows.tobytes().hex(),
-                                          printed_digest(self.results, rows, plan["nodes"])),
-                           (texts, self._first, self.missing))
+            nodes = sorted(set(self.index.nodes(rows) if len(rows) else []) | set(texts))
+            used = {}
+            key = self.cache.key("trail texts", plan_key,
+                                 printed_digest(self.results, rows, nodes, plan["known"] if found else {}, used))
+            self.cache.put(plan_key, {"rows": rows, "nodes": nodes, "known": used})
+            self.cache.put(key, (texts, self._first, self.missing))
         return texts
 
     def render(self, record_title) -> Html:
