@@ -129,12 +129,8 @@ def forest_pages(entries: list[dict], settings: dict) -> dict[str, str]:
     return pages
 
 
-def forests_section(manifest: dict, forest_dir: Path, comparisons: pd.DataFrame, trails: Trails, settings: dict,
-                    nothing: str | None = None, figures: dict[str, str] | None = None,
-                    pages: dict[str, str] | None = None, index: str = "index.html") -> tuple[Html, dict[str, list[str]]]:
-    """The section, and (with ``pages``: forest id -> file) the parts of each forest page: the figures go there and
-    the section keeps the list of plots, linked. figures: forest id -> forest_figure() (built here if not given)."""
-    entries = manifest.get("forests", [])
+def _forest_trails(entries: list[dict], comparisons: pd.DataFrame, trails: Trails) -> None:
+    """Every forest-plot row's trail."""
     wanted = {r["comparison_id"] for e in entries for r in e["rows"]}
     mine = comparisons[comparisons["comparison_id"].isin(wanted)].drop_duplicates("comparison_id")
     by_id = {c["comparison_id"]: c for c in mine[["comparison_id", "study_id", "outcome", "measure", "window",
@@ -145,6 +141,17 @@ def forests_section(manifest: dict, forest_dir: Path, comparisons: pd.DataFrame,
             trails.add(r["comparison_id"], "comparison",
                        f"{c['study_id']} / {c['outcome']} / {c['measure']} / {c['window']} ({c['comparison']}: "
                        f"{c['contrast']})", list(c["record_ids"]), priority=1)
+
+
+def forests_section(manifest: dict, forest_dir: Path, comparisons: pd.DataFrame, trails: Trails | None, settings: dict,
+                    nothing: str | None = None, figures: dict[str, str] | None = None,
+                    pages: dict[str, str] | None = None, index: str = "index.html") -> tuple[Html, dict[str, list[str]]]:
+    """The section, and (with ``pages``: forest id -> file) the parts of each forest page: the figures go there and
+    the section keeps the list of plots, linked. figures: forest id -> forest_figure() (built here if not given).
+    trails: None when the rows' trails were added by an earlier call."""
+    entries = manifest.get("forests", [])
+    if trails is not None:
+        _forest_trails(entries, comparisons, trails)
     if not entries:
         return section("forests", "Forest plots", para(f"No forest plots. {nothing or 'Nothing was pooled.'}", "warn")), {}
     parts = [para(f"{len(entries)} forest plots: {sum(e['kind'] == 'main' for e in entries)} main analyses, "
@@ -216,7 +223,7 @@ def _pi_text(r: dict) -> str:
 
 
 def _studies_text(ids, most: int = 12) -> Html:
-    shown = "<br>".join(esc(x) for x in list(ids)[:most])
+    shown = "<br>".join(esc(x) for x in ids[:most])
     return Html(shown + (f"<br>… and {len(ids) - most} more" if len(ids) > most else ""))
 
 
