@@ -15,6 +15,7 @@ only costs a recompute.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Iterable
 from urllib.parse import quote
 
 import numpy as np
@@ -63,15 +64,23 @@ class Trails:
             self._index = LineageIndex(self.results)
         return self._index
 
-    def add(self, ident: str, kind: str, title: str, made_from: list[str] = (), call: bool = True,
-            priority: int = 3) -> None:
+    def add(self, ident: str, kind: str, title: str, made_from: Iterable[str] | Callable[[], Iterable[str]] = (),
+            call: bool = True, priority: int = 3) -> None:
+        """made_from: the ids, or a function giving them when they are needed (a pooled row's hundreds of
+        comparison ids are needed only if its trail is missing)."""
         if not ident:
             return
         if ident in self.items:                       # seen again from somewhere more important
             self.items[ident]["priority"] = min(priority, self.items[ident]["priority"])
             return
-        self.items[ident] = {"kind": kind, "title": title, "made_from": list(made_from), "call": call,
-                             "priority": priority}
+        self.items[ident] = {"kind": kind, "title": title, "made_from": made_from if callable(made_from)
+                             else list(made_from), "call": call, "priority": priority}
+
+    def made_from(self, ident: str) -> list[str]:
+        item = self.items[ident]
+        if callable(item["made_from"]):
+            item["made_from"] = list(item["made_from"]())
+        return item["made_from"]
 
     def _trail(self, ident: str, max_lines: int) -> list[str] | None:
         """The trail of ``ident`` (None: longer than max_lines); without lineage, the one line saying why."""
@@ -131,12 +140,12 @@ class Trails:
     def _add_records(self, embedded: list[str], record_title) -> None:
         for ident in embedded:
             if self.items[ident]["kind"] == "comparison" and ident in self.missing:
-                for rid in self.items[ident]["made_from"]:
+                for rid in self.made_from(ident):
                     self.add(rid, "record", record_title(rid), priority=4)
 
     def _cached_texts(self, record_title) -> dict[str, list[str]]:
         """_texts, reused while the lineage rows and described rows behind it are unchanged (see the module)."""
-        asked = [[i, item["kind"], item["call"], item["priority"], item["made_from"] if item["kind"] == "comparison"
+        asked = [[i, item["kind"], item["call"], item["priority"], self.made_from(i) if item["kind"] == "comparison"
                   else []] for i, item in self.items.items()]
         plan_key = self.cache.key("trail plan", str(self.results), self.budget, asked, structure_digest(self.results))
         found, plan = self.cache.get(plan_key)
@@ -181,7 +190,7 @@ class Trails:
                          "their own; the comparisons pooled are linked below."]
             made = ""
             if not item["call"] or (ident in texts and ident in self.missing):    # no lineage yet: point to the inputs
-                links = " ".join(trail_link(m, m) for m in item["made_from"] if m in self.items)
+                links = " ".join(trail_link(m, m) for m in self.made_from(ident) if m in self.items)
                 made = f'<p class="made">Made from: {links}</p>' if links else ""
             blocks.append(f'<details id="{esc(trail_anchor(ident))}" class="trail {esc(item["kind"])}">'
                           f'<summary>{esc(item["kind"])} <code>{esc(ident)}</code>: {esc(item["title"])}</summary>'
