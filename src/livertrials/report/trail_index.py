@@ -105,13 +105,16 @@ class LineageIndex:
             return {}
         return {ident: 0 if code is None else int(self.bounds[code]) for ident, code in zip(ids, self._code(ids))}
 
-    def rows(self, ids: list[str]) -> np.ndarray | None:
-        """The lineage rows the trails of ``ids`` visit, in table order (None: an id the lineage does not hold)."""
+    def rows(self, ids: list[str], known_only: bool = False) -> np.ndarray | None:
+        """The lineage rows the trails of ``ids`` visit, in table order (None: an id the lineage does not hold;
+        with ``known_only``, such an id visits no row)."""
         codes = self._code(ids)
         rows = []
         for ident, code in zip(ids, codes):
             if code is None:                          # an input only: its trail is its own line, one row names it
                 match = np.flatnonzero(pc.equal(self.inputs, ident).to_numpy(zero_copy_only=False))
+                if not len(match) and known_only:
+                    continue
                 if not len(match):
                     return None
                 rows.append(match[:1])

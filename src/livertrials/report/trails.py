@@ -107,6 +107,8 @@ class Trails:
                 ready = self._next_fitting(order[position:], at_least)
                 rows = None if self.index.empty else self.index.rows(sorted(ready))
                 self._auditor = self.index.auditor_over(rows)
+                if rows is None and not self.index.empty:     # an id not in the lineage: its trail says so
+                    rows = self.index.rows(sorted(ready), known_only=True)
                 self.visited = None if rows is None or self.visited is None else self.visited + [rows]
             lines = self._trail(ident, max_lines=self.budget - self.used)
             if lines is not None and self.used + len(lines) <= self.budget:
