@@ -207,10 +207,11 @@ def test_trails_from_the_cache_are_those_counted_again(tmp_path, budget):
     edges = _random_lineage(7)
     write_lineage(results, edges)
     cache = tmp_path / "cache"
-    first, _ = _trails_page(results, budget, cache)
+    first, counted = _trails_page(results, budget, cache)
     assert first == _trails_page(results, budget, None)[0]
     again, trails = _trails_page(results, budget, cache)
     assert again == first and trails.cache.hits == 2             # the plan and the texts
+    assert trails.used == counted.used and trails.missing == counted.missing == {"missing"}
     changes = [lambda e: e["input_id"] == "r0-row0" and e.update(value="7.25"),              # a printed number
                lambda e: e["output_id"] == "p0" and e.update(transformation="pool again"),   # a step's words
                lambda e: e["output_id"] == "c0" and e.update(input_id="r11")]                # an edge

@@ -159,7 +159,7 @@ class Trails:
             if hit:
                 if used.keys() != plan["known"].keys():     # chunks changed: their digests for the next build
                     self.cache.put(plan_key, plan | {"known": used})
-                texts, first, self.missing = value
+                texts, first, self.missing, self.used = value
                 self._add_records(first, record_title)
                 return texts
         texts = self._texts(record_title)
@@ -170,7 +170,7 @@ class Trails:
             key = self.cache.key("trail texts", plan_key,
                                  printed_digest(self.results, rows, nodes, plan["known"] if found else {}, used))
             self.cache.put(plan_key, {"rows": rows, "nodes": nodes, "known": used})
-            self.cache.put(key, (texts, self._first, self.missing))
+            self.cache.put(key, (texts, self._first, self.missing, self.used))
         return texts
 
     def render(self, record_title) -> Html:
