@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from test_report_units import made, printed, tiny_results, write_lineage  # noqa: F401 - a fixture
 
+from livertrials.io.cache import ContentCache
 from livertrials.io.tables import read_table, to_table, write_table
 from livertrials.lineage.trails import Auditor
 from livertrials.report import page as report_page
@@ -73,15 +74,17 @@ def test_the_cache_gives_the_page_of_a_build_without_it_after_a_row_changed(fore
     results, _ = forest_results
     cache = tmp_path / "cache"
     first = _build(forest_results, tmp_path / "a" / "index.html", cache)
-    assert "cache report: 0 reused, 4 computed" in capsys.readouterr().out     # two figures, the gaps, the studies
+    # two figures, the gaps, the studies, the comparisons, the flags, the overview, the grade settings; and the trail
+    # plan asked for (the plan and the trails are then stored, not counted)
+    assert "cache report: 0 reused, 9 computed" in capsys.readouterr().out
     assert _build(forest_results, tmp_path / "b" / "index.html", cache) == first
-    assert "cache report: 4 reused, 0 computed" in capsys.readouterr().out
+    assert "cache report: 10 reused, 0 computed" in capsys.readouterr().out
     # one row changes: the reason c-1 is not pooled, shown under the MELD forest plot only
     comparisons = read_table(results / "synthesis/comparisons.parquet")
     comparisons.loc[comparisons["comparison_id"] == "c-1", "not_used_reason"] = "a new reason"
     write_table(to_table(comparisons, COMPARISONS), results / "synthesis/comparisons.parquet")
     cached = _build(forest_results, tmp_path / "c" / "index.html", cache)
-    assert "cache report: 3 reused, 1 computed" in capsys.readouterr().out
+    assert "cache report: 8 reused, 2 computed" in capsys.readouterr().out   # the MELD figure and the flags
     cold = _build(forest_results, tmp_path / "d" / "index.html", None)
     assert "cache report: off" in capsys.readouterr().out
     assert cached == cold != first
@@ -92,9 +95,9 @@ def test_the_cache_gives_the_page_of_a_build_without_it_after_a_row_changed(fore
     (results.parent / "forest" / "figures" / "forest_albumin.png").write_bytes(_png((30, 200, 30)))
     assert _build(forest_results, tmp_path / "e" / "index.html", cache) == \
         _build(forest_results, tmp_path / "f" / "index.html", None)
-    assert "cache report: 3 reused, 1 computed" in capsys.readouterr().out
-    # entries no build uses any more are pruned: one per figure, the gaps and the studies are left
-    assert len(list((cache / "report").glob("*/*"))) == 4
+    assert "cache report: 9 reused, 1 computed" in capsys.readouterr().out
+    # entries no build uses any more are pruned: one per figure, the six others, the trail plan and texts are left
+    assert len(list((cache / "report").glob("*/*"))) == 10
 
 
 def test_a_damaged_entry_is_rebuilt_not_served(forest_results, tmp_path, capsys):
@@ -188,6 +191,40 @@ def test_the_page_embeds_the_trails_it_embedded_before(tmp_path, budget):
             used += len(lines)
     assert trails.used == used
     assert f"{len(expected)} of 9 audit trails embedded" in page
+
+
+def _trails_page(results: Path, budget: int, cache: Path | None) -> tuple[str, Trails]:
+    trails = Trails(results, budget, ContentCache(cache, "report", "code"))
+    for i, ident in enumerate(["sof", "p0", "p1", "c0", "p2", "c3", "p3", "r4", "missing"]):
+        trails.add(ident, "comparison" if ident.startswith("c") else "pooled", ident, priority=i % 3)
+    return trails.render(lambda rid: rid), trails
+
+
+@pytest.mark.parametrize("budget", [20, 400])
+def test_trails_from_the_cache_are_those_counted_again(tmp_path, budget):
+    """Reused while the lineage is unchanged; recounted after a printed value, a step or an edge changed."""
+    results = tmp_path / "results"
+    edges = _random_lineage(7)
+    write_lineage(results, edges)
+    cache = tmp_path / "cache"
+    first, counted = _trails_page(results, budget, cache)
+    assert first == _trails_page(results, budget, None)[0]
+    again, trails = _trails_page(results, budget, cache)
+    assert again == first and trails.cache.hits == 2             # the plan and the texts
+    assert trails.used == counted.used and trails.missing == counted.missing == {"missing"}
+    changes = [lambda e: e["input_id"] == "r0-row0" and e.update(value="7.25"),              # a printed number
+               lambda e: e["output_id"] == "p0" and e.update(transformation="pool again"),   # a step's words
+               lambda e: e["output_id"] == "c0" and e.update(input_id="r11")]                # an edge
+    cached = first
+    for change in changes:
+        for edge in edges:
+            change(edge)
+        write_lineage(results, edges)
+        before, (cached, trails) = cached, _trails_page(results, budget, cache)
+        assert cached == _trails_page(results, budget, None)[0]
+        assert trails.cache.hits < 2 or cached == before          # a change the trails do not visit is no change
+    if budget == 400:
+        assert "mean = 7.25" in cached and "pool again" in cached
 
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -22,10 +22,15 @@ def _window_text(w: dict) -> str:
     return f"{w['label']}: days {w['from_days']:.10g} {end} (nominal day {w['nominal_days']:.10g})"
 
 
+def anything_pooled(pooled: pd.DataFrame) -> bool:
+    """Some pooled row has k >= 2 (nothing_to_pool is None)."""
+    return bool(len(pooled) and pooled["pooled"].any())
+
+
 def nothing_to_pool(settings: dict, chars: pd.DataFrame, comparisons: pd.DataFrame, pooled: pd.DataFrame,
                     unmatched: pd.DataFrame) -> str | None:
     """Why nothing is pooled (no pooled row with k >= 2), in words; None when something is."""
-    if len(pooled) and pooled["pooled"].any():
+    if anything_pooled(pooled):
         return None
     studies = set(chars.loc[chars["collection"] == "studies", "study_id"])
     if not settings.get("comparisons"):

@@ -36,6 +36,9 @@ def _what(r: dict) -> Html:
     return Html(f"<b>{esc(r['measure'])}</b><br><span class=\"small\">{esc(design)}</span>")
 
 
+SUBGROUP_SHOWN = ["subgroup_test", "subgroup_q", "subgroup_df", "subgroup_p", "subgroup_level", "k", "pooled_id"]
+
+
 def subgroup_tests(pooled: pd.DataFrame) -> list[list]:
     """One table row per subgroup analysis (pool x subgroup variable), from its subgroup rows."""
     if "subgroup_test" not in pooled.columns:
@@ -43,8 +46,9 @@ def subgroup_tests(pooled: pd.DataFrame) -> list[list]:
     rows = pooled[(pooled["analysis"] == "subgroup")]
     # the analysis's identity: every column that is not a result or the level (a comparison column included)
     key_columns = [c for c in pooled.columns if c not in RESULT_COLUMNS and c not in ("subgroup_level", "excluded_flags")]
+    shown = [*key_columns, *[c for c in SUBGROUP_SHOWN if c in pooled.columns and c not in key_columns]]
     groups: dict[tuple, list[dict]] = {}
-    for r in rows.to_dict("records"):
+    for r in rows[shown].to_dict("records"):       # not the id lists: 800,000 ids at 1,000 studies
         groups.setdefault(tuple(_plain(r[c]) for c in key_columns), []).append(r)
     out = []
     for levels in groups.values():

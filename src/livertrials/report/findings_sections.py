@@ -37,13 +37,18 @@ def _label(settings: dict, comparison: str) -> str:
 
 def _participants(chars: pd.DataFrame) -> tuple[int, int]:
     """(participants in the arms of the studies whose every arm states its size, studies with an arm size missing)."""
+    arms = chars[chars["arm_role"] != "all"]
+    sizes: dict[str, list] = {}    # one pass over the rows (a pandas group per study took 0.4 s at 1,000 studies)
+    for study, analysed, randomized in zip(arms["study_id"].tolist(), arms["n_analysed"].tolist(),
+                                           arms["n_randomized"].tolist()):
+        if pd.notna(study):                                  # as groupby, which leaves out a missing key
+            sizes.setdefault(study, []).append(analysed if pd.notna(analysed) else randomized)
     total, unknown = 0, 0
-    for _, arms in chars[chars["arm_role"] != "all"].groupby("study_id"):
-        sizes = [a if pd.notna(a) else r for a, r in zip(arms["n_analysed"], arms["n_randomized"])]
-        if any(pd.isna(s) for s in sizes) or not sizes:
+    for group in sizes.values():
+        if any(pd.isna(s) for s in group):
             unknown += 1
         else:
-            total += int(sum(sizes))
+            total += int(sum(group))
     return total, unknown
 
 
@@ -193,13 +198,13 @@ def _population(chars: pd.DataFrame, study_ids: set) -> str:
 
 
 def sof_section(sof: pd.DataFrame, pooled: pd.DataFrame, chars: pd.DataFrame, settings: dict, config: dict,
-                trails: Trails, nothing: str | None = None) -> Html:
+                trails: Trails, nothing: str | None = None, grade: GradeSettings | None = None) -> Html:
     """One summary-of-findings table per declared comparison: the critical outcomes, then the others folded away,
     the footnotes, and every domain's reason in the evidence profile."""
     parts = [para("Certainty of the evidence (GRADE): ⊕⊕⊕⊕ high, ⊕⊕⊕◯ moderate, ⊕⊕◯◯ low, ⊕◯◯◯ very low; the "
                   "numbered footnotes give each domain's reason. Every cell opens the audit trail of its pooled "
                   "estimate.", "small")]
-    grade = GradeSettings.from_config(config.get("grade"))
+    grade = grade or GradeSettings.from_config(config.get("grade"))
     if grade.overrides and len(sof):
         stray = unmatched_overrides(grade, sof)
         if stray:
@@ -208,7 +213,11 @@ def sof_section(sof: pd.DataFrame, pooled: pd.DataFrame, chars: pd.DataFrame, se
                                           f"{o.get('window') or 'every window'} / {o['domain']}" for o in stray), "warn"))
     if nothing:
         parts.append(para(nothing, "warn"))
-    by_id = {r["pooled_id"]: r for r in pooled.to_dict("records")} if "pooled_id" in pooled.columns else {}
+    by_id = {}
+    if "pooled_id" in pooled.columns and len(sof):   # the rows of the summary only, the columns named here
+        mine = pooled[pooled["pooled_id"].isin(sof["pooled_id"])]
+        by_id = {r["pooled_id"]: r for r in mine[["pooled_id", "comparison", "outcome", "window", "measure",
+                                                   "analysis_name", "method", "test", "comparison_ids"]].to_dict("records")}
     for r in sof.to_dict("records"):
         p = by_id.get(r["pooled_id"])
         if p is not None:
@@ -263,8 +272,8 @@ def _windows_text(windows: list[str], studies: list[str] | None = None) -> str:
     return ", ".join(f"{w} ({s})" for w, s in zip(windows, studies))
 
 
-def gaps_section(gaps: pd.DataFrame, settings: dict, config: dict) -> Html:
-    critical = GradeSettings.from_config(config.get("grade")).critical_outcomes
+def gaps_section(gaps: pd.DataFrame, settings: dict, config: dict, grade: GradeSettings | None = None) -> Html:
+    critical = (grade or GradeSettings.from_config(config.get("grade"))).critical_outcomes
     parts = [para("Critical outcomes (config grade.critical_outcomes) at each analysis window where fewer than two "
                   "controlled studies give a between-arm result, so nothing can be pooled; and which printed numbers "
                   "would close each gap.", "small")]

@@ -23,6 +23,8 @@ class Html(str):
 
 def esc(value) -> str:
     """Text for HTML: escaped, lists joined, nulls empty. The one door for data into the page."""
+    if type(value) is str:
+        return html.escape(value, quote=True)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, (list, tuple, np.ndarray)):
@@ -58,7 +60,12 @@ def table(headers: list[str], rows: list[list], cls: str = "", row_ids: list[str
 
 def section(anchor: str, title: str, *parts: str) -> Html:
     """A <section>; ``parts`` are HTML made here (data inside them already went through esc)."""
-    return Html(f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>{"".join(parts)}</section>')
+    return Html("".join(section_parts(anchor, title, *parts)))
+
+
+def section_parts(anchor: str, title: str, *parts: str) -> list[str]:
+    """section() as its pieces, for a page that joins them once (the forest plots are most of a page's bytes)."""
+    return [f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>', *parts, "</section>"]
 
 
 def para(text: str, cls: str = "") -> Html:

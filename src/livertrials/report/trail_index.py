@@ -17,6 +17,7 @@ by row took 30 s, and the Auditor of the whole lineage (every column of 1.4 mill
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -26,11 +27,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from livertrials.lineage.trails import Auditor
+from livertrials.io.cache import content_key
+from livertrials.lineage.trails import RECORD_COLUMNS, RESULT_COLUMNS, Auditor
+from livertrials.report.digests import parquet_digest, rows_digest
 
 LEAF_KINDS = ("extraction_row", "patient_row")   # inputs a trail prints without walking below them
 DESCRIBED = ("harmonized/outcomes.parquet", "synthesis/comparisons.parquet", "synthesis/pooled.parquet")
-BATCH_ROWS = 1 << 17
+STRUCTURE = ["output_id", "input_id", "input_kind", "quote"]           # the columns LineageIndex reads
+PRINTED = ["step", "transformation", "statistic", "value", "unit", "file", "line", "source", "location"]
+DESCRIBERS = (("harmonized/outcomes.parquet", "record_id", RECORD_COLUMNS),        # what Auditor.describe reads
+              ("synthesis/comparisons.parquet", "comparison_id", RESULT_COLUMNS),
+              ("synthesis/pooled.parquet", "pooled_id", RESULT_COLUMNS))
 
 
 def lineage_file(results: Path) -> Path:
@@ -80,6 +87,15 @@ class LineageIndex:
         self.order = np.argsort(self.node, kind="stable")             # rows grouped by output id, in table order
         self.starts = np.concatenate([[0], np.cumsum(np.bincount(self.node, minlength=size))])
 
+    def nodes(self, rows: np.ndarray) -> list[str]:
+        """The ids that the lineage rows ``rows`` name (as output or input)."""
+        if self.empty or not len(rows):
+            return []
+        taken = pa.array(rows)
+        names = pc.unique(pa.chunked_array([self.found.take(pa.array(self.node[rows])),
+                                            self.inputs.take(taken).combine_chunks()]))
+        return sorted(names.drop_null().to_pylist())
+
     def _code(self, ids: list[str]) -> list[int | None]:
         return pc.index_in(pa.array(ids, pa.string()), value_set=self.found).to_pylist()
 
@@ -89,13 +105,16 @@ class LineageIndex:
             return {}
         return {ident: 0 if code is None else int(self.bounds[code]) for ident, code in zip(ids, self._code(ids))}
 
-    def _rows(self, ids: list[str]) -> np.ndarray | None:
-        """The lineage rows the trails of ``ids`` visit, in table order (None: an id the lineage does not hold)."""
+    def rows(self, ids: list[str], known_only: bool = False) -> np.ndarray | None:
+        """The lineage rows the trails of ``ids`` visit, in table order (None: an id the lineage does not hold;
+        with ``known_only``, such an id visits no row)."""
         codes = self._code(ids)
         rows = []
         for ident, code in zip(ids, codes):
             if code is None:                          # an input only: its trail is its own line, one row names it
                 match = np.flatnonzero(pc.equal(self.inputs, ident).to_numpy(zero_copy_only=False))
+                if not len(match) and known_only:
+                    continue
                 if not len(match):
                     return None
                 rows.append(match[:1])
@@ -113,7 +132,10 @@ class LineageIndex:
 
     def auditor(self, ids: list[str]) -> Auditor:
         """An Auditor that gives the same trail() and size() as the whole folder's for ``ids``."""
-        rows = None if self.empty else self._rows(ids)
+        return self.auditor_over(None if self.empty else self.rows(ids))
+
+    def auditor_over(self, rows: np.ndarray | None) -> Auditor:
+        """An Auditor over the lineage rows ``rows`` (from rows(); None: the whole folder's)."""
         if rows is None:
             return Auditor(self.results)
         with tempfile.TemporaryDirectory(prefix="livertrials-trails-") as tmp:
@@ -128,12 +150,50 @@ class LineageIndex:
             return Auditor(folder)                    # reads every table now: the folder may go
 
     def _take(self, rows: np.ndarray) -> pa.Table:
-        """Rows of the lineage file by position, read a batch at a time (the whole table is never in memory)."""
-        handle = pq.ParquetFile(self.path)
-        parts, offset = [], 0
-        for batch in handle.iter_batches(batch_size=BATCH_ROWS):
-            lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
-            if hi > lo:
-                parts.append(batch.take(pa.array(rows[lo:hi] - offset)))
-            offset += batch.num_rows
-        return pa.Table.from_batches(parts) if parts else handle.schema_arrow.empty_table()
+        """Rows of the lineage file by position, read one row group at a time (the whole table is never in memory,
+        and a group holding none of them is not read)."""
+        return take_rows(pq.ParquetFile(self.path), rows)
+
+
+def take_rows(handle: pq.ParquetFile, rows: np.ndarray, columns: list[str] | None = None) -> pa.Table:
+    """Rows of a Parquet file by position (ascending), read a row group at a time."""
+    meta = handle.metadata
+    starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+    group_of = np.searchsorted(starts, rows, side="right") - 1
+    parts = []
+    for group in np.unique(group_of):
+        mine = rows[group_of == group] - starts[group]
+        parts.append(handle.read_row_group(int(group), columns=columns).take(pa.array(mine)))
+    if parts:
+        return pa.concat_tables(parts)
+    schema = handle.schema_arrow
+    return (schema if columns is None else pa.schema([schema.field(c) for c in columns])).empty_table()
+
+
+def structure_digest(results: Path) -> str:
+    """Digest of the lineage's id columns (and its quotes): what LineageIndex is made from."""
+    path = lineage_file(Path(results))
+    return parquet_digest(path, STRUCTURE) if path.exists() else "no lineage"
+
+
+def printed_digest(results: Path, rows: np.ndarray, nodes: list[str], known: dict, used: dict) -> str:
+    """Digest of what the trails over the lineage rows ``rows`` print beyond structure_digest: those rows' other
+    columns, and the rows of the result tables describing ``nodes`` (digests.rows_digest: ``known`` and ``used``
+    spare the column chunks stored as in an earlier build)."""
+    results = Path(results)
+    path = lineage_file(results)
+    parts = [rows_digest(path, rows, PRINTED, known, used) if path.exists() and len(rows) else "no rows"]
+    wanted = pa.array(nodes, pa.string())
+    named = hashlib.sha256("\n".join(nodes).encode()).hexdigest()
+    for name, key, columns in DESCRIBERS:
+        source = results / name
+        if not source.exists() or key not in pq.read_schema(source).names:
+            parts.append(f"{name}: none")
+            continue
+        where = ("rows of", name, parquet_digest(source, [key]), named)     # the rows naming ``nodes``
+        if where not in known:
+            ids = pq.read_table(source, columns=[key]).column(key)
+            known[where] = np.flatnonzero(pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False))
+        used[where] = found = known[where]
+        parts.append(rows_digest(source, found, [key, *columns], known, used))
+    return content_key(parts)

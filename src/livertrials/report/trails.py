@@ -3,16 +3,27 @@
 Every forest-plot row, pooled estimate and published record links to a block holding the text of
 ``Auditor.trail()`` for its id (the same text as ``livertrials audit ID``). Where an id has no
 lineage yet, the block says so and links to the ids it was made from (comparison -> records).
+
+Which trails fit the budget, and their text, are reused from the cache (``cache``) while what they were made from
+is unchanged: the lineage's id columns (trail_index.structure_digest: an edited number leaves them as they are),
+and the other columns of the lineage rows the trails visited with the rows describing the ids they name
+(trail_index.printed_digest: read for those rows only). A cached plan, keyed by the ids asked for and the id
+columns, names those rows; the texts are keyed by the plan and the rows' content, so a plan from an older build
+only costs a recompute.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Iterable
 from urllib.parse import quote
 
+import numpy as np
+
+from livertrials.io.cache import ContentCache
 from livertrials.lineage.trails import Auditor, NoLineageError
 from livertrials.report.html import Html, esc, para
-from livertrials.report.trail_index import LineageIndex
+from livertrials.report.trail_index import LineageIndex, printed_digest, structure_digest
 
 
 def trail_anchor(ident: str) -> str:
@@ -35,8 +46,10 @@ class Trails:
     get a block saying how to print them.
     """
 
-    def __init__(self, results: Path, budget: int):
+    def __init__(self, results: Path, budget: int, cache: ContentCache | None = None):
         self.results = Path(results)
+        self.cache = cache if cache is not None and cache.enabled else None
+        self.visited: list[np.ndarray] | None = []   # lineage rows behind every trail counted (None: not known)
         self.items: dict[str, dict] = {}
         self.budget = budget
         self.used = 0
@@ -51,15 +64,23 @@ class Trails:
             self._index = LineageIndex(self.results)
         return self._index
 
-    def add(self, ident: str, kind: str, title: str, made_from: list[str] = (), call: bool = True,
-            priority: int = 3) -> None:
+    def add(self, ident: str, kind: str, title: str, made_from: Iterable[str] | Callable[[], Iterable[str]] = (),
+            call: bool = True, priority: int = 3) -> None:
+        """made_from: the ids, or a function giving them when they are needed (a pooled row's hundreds of
+        comparison ids are needed only if its trail is missing)."""
         if not ident:
             return
         if ident in self.items:                       # seen again from somewhere more important
             self.items[ident]["priority"] = min(priority, self.items[ident]["priority"])
             return
-        self.items[ident] = {"kind": kind, "title": title, "made_from": list(made_from), "call": call,
-                             "priority": priority}
+        self.items[ident] = {"kind": kind, "title": title, "made_from": made_from if callable(made_from)
+                             else list(made_from), "call": call, "priority": priority}
+
+    def made_from(self, ident: str) -> list[str]:
+        item = self.items[ident]
+        if callable(item["made_from"]):
+            item["made_from"] = list(item["made_from"]())
+        return item["made_from"]
 
     def _trail(self, ident: str, max_lines: int) -> list[str] | None:
         """The trail of ``ident`` (None: longer than max_lines); without lineage, the one line saying why."""
@@ -84,7 +105,11 @@ class Trails:
                 continue
             if ident not in ready:
                 ready = self._next_fitting(order[position:], at_least)
-                self._auditor = self.index.auditor(sorted(ready))
+                rows = None if self.index.empty else self.index.rows(sorted(ready))
+                self._auditor = self.index.auditor_over(rows)
+                if rows is None and not self.index.empty:     # an id not in the lineage: its trail says so
+                    rows = self.index.rows(sorted(ready), known_only=True)
+                self.visited = None if rows is None or self.visited is None else self.visited + [rows]
             lines = self._trail(ident, max_lines=self.budget - self.used)
             if lines is not None and self.used + len(lines) <= self.budget:
                 texts[ident] = lines
@@ -105,15 +130,53 @@ class Trails:
                 break
         return chosen
 
+    def _texts(self, record_title) -> dict[str, list[str]]:
+        """The trails embedded (id -> lines), most important first; a comparison without lineage gets its records'
+        trails too (added to the items)."""
+        texts = self._embed([i for i, item in self.items.items() if item["call"] and item["kind"] != "record"])
+        self._first = list(texts)
+        self._add_records(self._first, record_title)
+        texts.update(self._embed([i for i, item in self.items.items() if item["kind"] == "record"]))
+        return texts
+
+    def _add_records(self, embedded: list[str], record_title) -> None:
+        for ident in embedded:
+            if self.items[ident]["kind"] == "comparison" and ident in self.missing:
+                for rid in self.made_from(ident):
+                    self.add(rid, "record", record_title(rid), priority=4)
+
+    def _cached_texts(self, record_title) -> dict[str, list[str]]:
+        """_texts, reused while the lineage rows and described rows behind it are unchanged (see the module)."""
+        asked = [[i, item["kind"], item["call"], item["priority"], self.made_from(i) if item["kind"] == "comparison"
+                  else []] for i, item in self.items.items()]
+        plan_key = self.cache.key("trail plan", str(self.results), self.budget, asked, structure_digest(self.results))
+        found, plan = self.cache.get(plan_key)
+        if found:
+            used: dict = {}
+            key = self.cache.key("trail texts", plan_key,
+                                 printed_digest(self.results, plan["rows"], plan["nodes"], plan["known"], used))
+            hit, value = self.cache.get(key)
+            if hit:
+                if used.keys() != plan["known"].keys():     # chunks changed: their digests for the next build
+                    self.cache.put(plan_key, plan | {"known": used})
+                texts, first, self.missing, self.used = value
+                self._add_records(first, record_title)
+                return texts
+        texts = self._texts(record_title)
+        if self.visited is not None:
+            rows = np.unique(np.concatenate(self.visited)) if self.visited else np.zeros(0, dtype=np.int64)
+            nodes = sorted(set(self.index.nodes(rows) if len(rows) else []) | set(texts))
+            used = {}
+            key = self.cache.key("trail texts", plan_key,
+                                 printed_digest(self.results, rows, nodes, plan["known"] if found else {}, used))
+            self.cache.put(plan_key, {"rows": rows, "nodes": nodes, "known": used})
+            self.cache.put(key, (texts, self._first, self.missing, self.used))
+        return texts
+
     def render(self, record_title) -> Html:
         """Call trail() for the ids within the limit; a comparison without lineage gets its records' trails too."""
         order = {"pooled": 0, "comparison": 1, "record": 2}
-        texts = self._embed([i for i, item in self.items.items() if item["call"] and item["kind"] != "record"])
-        for ident in list(texts):
-            if self.items[ident]["kind"] == "comparison" and ident in self.missing:
-                for rid in self.items[ident]["made_from"]:
-                    self.add(rid, "record", record_title(rid), priority=4)
-        texts.update(self._embed([i for i, item in self.items.items() if item["kind"] == "record"]))
+        texts = self._cached_texts(record_title) if self.cache else self._texts(record_title)
         skipped = f"not embedded: this page holds at most {self.budget} lines of audit trails (report.audit_trail_budget), " \
                   f"more important ones first. Print it with: livertrials audit {{}} --results {self.results}"
         blocks = []
@@ -129,7 +192,7 @@ class Trails:
                          "their own; the comparisons pooled are linked below."]
             made = ""
             if not item["call"] or (ident in texts and ident in self.missing):    # no lineage yet: point to the inputs
-                links = " ".join(trail_link(m, m) for m in item["made_from"] if m in self.items)
+                links = " ".join(trail_link(m, m) for m in self.made_from(ident) if m in self.items)
                 made = f'<p class="made">Made from: {links}</p>' if links else ""
             blocks.append(f'<details id="{esc(trail_anchor(ident))}" class="trail {esc(item["kind"])}">'
                           f'<summary>{esc(item["kind"])} <code>{esc(ident)}</code>: {esc(item["title"])}</summary>'
