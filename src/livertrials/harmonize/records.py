@@ -18,6 +18,7 @@ from livertrials.io.extraction import StudyFolder
 from livertrials.io.measures import RATIO_MEASURES
 from livertrials.io.numbers import parse_number
 from livertrials.io.registry import Outcome, Registry
+from livertrials.io.tables import row_dicts
 from livertrials.io.timepoints import parse_timepoint
 from livertrials.validate.consistency import cell_key, conflicting, outcome_unit, percentage_inconsistent
 
@@ -42,7 +43,7 @@ class Reported:
 
 def collect(study: StudyFolder, registry: Registry) -> dict[tuple[str, str, str], Reported]:
     groups: dict[tuple[str, str, str], Reported] = {}
-    for row in study.measurements.to_dict("records"):
+    for row in row_dicts(study.measurements):
         outcome = registry.outcome(row["outcome"])
         statistic = registry.statistic(row["statistic"])
         group = groups.setdefault(cell_key(row, outcome), Reported())

@@ -145,6 +145,14 @@ def write_batches(tables, path, schema: pa.Schema, metadata: dict[str, str] | No
     return written
 
 
+def row_dicts(frame: pd.DataFrame) -> list[dict]:
+    """frame.to_dict("records"), the same values built column by column: several times faster on Arrow-backed
+    string columns (every column of an extraction table), and the pipeline converts tables of thousands of rows
+    per study and of a million rows per corpus."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns))]
+
+
 def read_table(path) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
 

@@ -12,6 +12,7 @@ import json
 import pyarrow as pa
 
 from livertrials.io.tables import field as _field
+from livertrials.io.tables import row_dicts
 
 LINEAGE = pa.schema([
     _field("output_id", pa.string(), "id of the derived row (harmonized record, comparison, pooled estimate)"),
@@ -39,7 +40,7 @@ def record_lineage(study, records: list[dict]) -> list[dict]:
     """Edges from each harmonized record to the extraction (or patient) rows it used."""
     rows = {}
     if not study.measurements.empty and "row_id" in study.measurements:
-        for index, row in zip(study.measurements.index, study.measurements.to_dict("records")):
+        for index, row in zip(study.measurements.index, row_dicts(study.measurements)):
             rows[row["row_id"]] = (index + 2, row)
     measurements_file = str(study.folder / "measurements.csv")
     edges = []

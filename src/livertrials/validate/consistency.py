@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from livertrials.io.numbers import parse_number
 from livertrials.io.registry import Outcome, Registry, Statistic
+from livertrials.io.tables import row_dicts
 from livertrials.io.text import quoted
 from livertrials.validate.issues import Issue
 
@@ -48,7 +49,7 @@ def outcome_unit(row: dict, outcome: Outcome, statistic: Statistic, registry: Re
 def consistency_warnings(frame, registry: Registry, sizes: dict, study_id: str, file: str) -> list[Issue]:
     """The warnings of the flags above, each on the line that raises it (``frame``: measurements, rows known)."""
     issues, cells = [], {}
-    for index, row in zip(frame.index, frame.to_dict("records")):
+    for index, row in zip(frame.index, row_dicts(frame)):
         outcome, statistic = registry.outcome(row["outcome"]), registry.statistic(row["statistic"])
         if outcome is None or statistic is None:
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from livertrials.io.numbers import parse_number
+from livertrials.io.tables import row_dicts
 from livertrials.io.text import quoted, shorten, with_article
 from livertrials.io.timepoints import TimepointError, parse_timepoint
 from livertrials.validate.consistency import cell_key
@@ -33,7 +34,7 @@ class Cells:
     def __init__(self, frame: pd.DataFrame, rules):
         self.rules = rules
         self.cells: dict[tuple, dict[str, tuple[int, dict]]] = {}
-        for index, row in zip(frame.index, frame.to_dict("records")):
+        for index, row in zip(frame.index, row_dicts(frame)):
             outcome, statistic = rules.outcome(row), rules.statistic(row)
             key = cell_key(row, outcome) if outcome else (row["arm"], row["timepoint"], row["outcome"])
             self.cells.setdefault(key, {}).setdefault(getattr(statistic, "id", None), (index, row))

@@ -23,6 +23,7 @@ import pandera.pandas as pa
 from pandera.engines.pandas_engine import Engine
 
 from livertrials.io.extraction import MEASUREMENT_COLUMNS, REQUIRED_COLUMNS
+from livertrials.io.tables import row_dicts
 
 KNOWN_FLAGS = {"secondary_source", "arm_attribution_uncertain", "not_printed", "km_estimate", "approximate", "quote_is_gloss"}
 
@@ -95,7 +96,7 @@ class TableRecords:
 
     def __call__(self, frame: pd.DataFrame) -> list[dict]:
         if self.frame() is not frame:
-            self.frame, self.records = weakref.ref(frame), frame.to_dict("records")
+            self.frame, self.records = weakref.ref(frame), row_dicts(frame)
         return self.records
 
 
@@ -130,7 +131,7 @@ def passes_quickly(spec: MeasurementRules, frame: pd.DataFrame) -> bool:
             return False
         cells = frame.to_numpy(dtype=object).tolist()
         # in a column of that dtype a cell is a str or null: so, no nulls. The records then equal
-        # frame.to_dict("records") (what the schema's row checks get), at a tenth of its cost
+        # row_dicts(frame) (what the schema's row checks get), at a tenth of its cost
         if not all(type(value) is str for row in cells for value in row):
             return False
         for name, _, func in spec.column_checks:

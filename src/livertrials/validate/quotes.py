@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from livertrials.io.extraction import MEASUREMENTS_FILE, StudyFolder
 from livertrials.io.numbers import P_VALUE
+from livertrials.io.tables import row_dicts
 from livertrials.io.text import quoted
 from livertrials.validate.issues import Issue
 
@@ -161,7 +162,7 @@ def quote_warnings(study: StudyFolder) -> list[Issue]:
         return []  # the missing column is reported by the schema
     file = str(study.folder / MEASUREMENTS_FILE)
     warnings = []
-    for index, row in zip(frame.index, frame.to_dict("records")):
+    for index, row in zip(frame.index, row_dicts(frame)):
         value, quote = str(row["value"]), str(row["quote"])
         if not value.strip() or not quote.strip() or QUOTE_FLAG in _flags(row) or value_in_quote(value, quote):
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from livertrials.io.numbers import parse_number
+from livertrials.io.tables import row_dicts
 from livertrials.io.text import character_hint, foreign_digits, quoted, with_article
 from livertrials.validate.issues import Issue
 from livertrials.validate.meta import group_ids, groups
@@ -50,7 +51,7 @@ def _kind_message(outcome, statistic) -> str:
 def _csv_sizes(frame: pd.DataFrame, registry) -> dict[str, float]:
     """The largest arm size measurements.csv itself prints per arm (outcome n), for arms study.yaml gives none."""
     sizes = {}
-    for row in frame.to_dict("records"):
+    for row in row_dicts(frame):
         outcome, statistic = registry.outcome(row["outcome"]), registry.statistic(row["statistic"])
         number = parse_number(row["value"])
         if outcome and statistic and outcome.id == "n" and statistic.id == "count" and number is not None:
@@ -67,7 +68,7 @@ def statistic_issues(frame: pd.DataFrame, meta: dict, rules, study_id: str, file
                for a in groups(meta, "arms") if isinstance(a.get("id"), str)}
     csv_sizes = _csv_sizes(frame, rules.registry)
     issues = []
-    for index, row in zip(frame.index, frame.to_dict("records")):
+    for index, row in zip(frame.index, row_dicts(frame)):
         def issue(column, rule, message, severity="error", index=index, row=row, issues=issues):
             issues.append(Issue(study_id, file, index + 2, row["row_id"], column, row.get(column, ""), rule, message, severity))
 

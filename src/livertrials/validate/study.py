@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from livertrials.io.extraction import StudyFolder
 from livertrials.io.registry import Registry
+from livertrials.io.tables import row_dicts
 from livertrials.validate.interventions import validate_interventions
 from livertrials.validate.issues import Issue
 from livertrials.validate.meta import validate_study_meta
@@ -30,7 +31,7 @@ def unit_warnings(study: StudyFolder, registry: Registry) -> list[Issue]:
     warnings = []
     if not {"unit", "unit_presumed", "row_id"} <= set(study.measurements.columns):
         return warnings
-    for index, row in zip(study.measurements.index, study.measurements.to_dict("records")):
+    for index, row in zip(study.measurements.index, row_dicts(study.measurements)):
         if not row["unit"].strip() and row.get("unit_presumed", "").strip():
             warnings.append(Issue(study.study_id, file, index + 2, row["row_id"], "unit_presumed", row["unit_presumed"],
                                   "presumed unit", "no unit printed; the presumed unit is used and flagged", "warning"))
