@@ -10,10 +10,10 @@ import pytest
 from livertrials.figures.files import is_palette_png, save_figure
 from livertrials.figures.forest import draw_all
 from livertrials.figures.forest_draw import draw_forest
+from livertrials.figures.forest_plans import forest_specs
 from livertrials.figures.forest_specs import (
     comparison_sides,
     favours,
-    forest_specs,
     funnel_reason,
     pooled_key,
     synthesis_settings,

@@ -29,7 +29,8 @@ from conftest import ROOT, metafor_missing
 from test_synthesis import WINDOWS_ONLY, char, frames, rec
 
 from livertrials.figures.forest_draw import draw_forest
-from livertrials.figures.forest_specs import forest_specs, subgroup_difference_text
+from livertrials.figures.forest_plans import forest_specs
+from livertrials.figures.forest_specs import subgroup_difference_text
 from livertrials.io.tables import CHARACTERISTICS, HARMONIZED, to_table
 from livertrials.lineage.records import lineage_table
 from livertrials.report.diagnostics import diagnostics_section

@@ -10,7 +10,7 @@
 ``in_processes`` draws independent figures in forked worker processes: text rendering is the
 cost of every figure, and the files are the same whichever process writes them. ``draw_cached`` adds the
 content-addressed cache (livertrials.io.cache): a figure whose inputs did not change since the last build is
-written from the stored bytes of its files, not drawn again.
+written from the stored bytes of its files, not drawn again (``cached_drawings``: with what else is known of it).
 """
 
 from __future__ import annotations
@@ -167,18 +167,30 @@ def draw_cached(cache: ContentCache, out_dir: Path, count: int, key: Callable[[i
 
     The keys, lookups and stores all happen in this process (the workers only draw), so the cache's counters and
     its record of used keys (what ``prune`` keeps) are complete."""
+    return [names for names, _ in cached_drawings(cache, out_dir, count, key, lambda i: (draw(i), None), processes)]
+
+
+def cached_drawings(cache: ContentCache, out_dir: Path, count: int, key: Callable[[int], tuple],
+                    draw: Callable[[int], tuple[Files, Any]], processes: int = 1,
+                    prepare: Callable[[list[int]], None] | None = None) -> list[tuple[dict[str, dict[str, str]], Any]]:
+    """draw_cached for drawings with a note (anything picklable besides their files, e.g. what a manifest says about
+    them), cached with their files: ``draw(i)`` returns (files, note); returns (file names per format of each stem,
+    note) per drawing. ``prepare(indices)``, if given, is called here with the drawings to draw, before any is drawn
+    and only if there are some: what they need is built only for them, and once, before the workers fork."""
     keys = [cache.key(*key(i)) if cache.enabled else None for i in range(count)]
     out: list[Any] = [None] * count
     missing = []
     for i, k in enumerate(keys):
         found, value = cache.get(k) if k is not None else (False, None)
         if found:
-            out[i] = _write_all(out_dir, value)
+            out[i] = (_write_all(out_dir, value[0]), value[1])
         else:
             missing.append(i)
+    if missing and prepare is not None:
+        prepare(missing)
     for i, value in zip(missing, in_processes_iter(lambda j: draw(missing[j]), len(missing), processes)):
         cache.put(keys[i], value)
-        out[i] = _write_all(out_dir, value)
+        out[i] = (_write_all(out_dir, value[0]), value[1])
     return out
 
 

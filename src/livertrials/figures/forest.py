@@ -1,13 +1,13 @@
-"""Forest and funnel plots of the pooled analyses (rule forest_plots): specs -> figure files -> index.json.
+"""Forest and funnel plots of the pooled analyses (rule forest_plots): plans -> figure files -> index.json.
 
-What is drawn depends on the data (forest_specs), so every figure drawn is listed in a manifest
-(``index.json``) that the report reads; forest_draw draws, figures.files writes the files. A forest is keyed in the
-content cache by its spec (everything it shows), so after an edit only the forests of the changed pools are drawn.
+What is drawn depends on the data (forest_plans), so every figure drawn is listed in a manifest (``index.json``) that
+the report reads; forest_draw draws, figures.files writes the files. A forest is keyed in the content cache by the
+rows its spec is built from (forest_plans.Forests.content), and its entry holds its files and its manifest entry: so
+after an edit only the forests of the changed rows are built and drawn, and the others cost a lookup.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -15,16 +15,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from livertrials.figures.files import FOREST_STYLE, draw_cached, figure_bytes, figure_cache
+from livertrials.figures.files import FOREST_STYLE, cached_drawings, figure_bytes, figure_cache
 from livertrials.figures.forest_draw import draw_forest, draw_funnel
-from livertrials.figures.forest_specs import (
-    STUDY_COLUMNS,
-    ForestSpec,
-    forest_specs,
-    funnel_reason,
-    manifest_entry,
-    synthesis_settings,
-)
+from livertrials.figures.forest_plans import STUDY_COLUMNS, Forests
+from livertrials.figures.forest_specs import ForestSpec, funnel_reason, manifest_entry, synthesis_settings
 from livertrials.io.atomic import write_text
 from livertrials.io.tables import read_table
 
@@ -37,7 +31,7 @@ def draw_all(pooled_path: Path, comparisons_path: Path, out_dir: Path, manifest_
     the defaults). processes > 1 draws in that many forked worker processes (text rendering is the
     cost, and each figure is independent); the files and the manifest are the same either way. cache_dir: the
     content-addressed cache (config cache_dir; None or "": off)."""
-    formats, funnel_min_k, max_rows = list(forest["formats"]), int(forest["funnel_min_k"]), int(forest["max_rows"])
+    formats, funnel_min_k = list(forest["formats"]), int(forest["funnel_min_k"])
     measures = list(forest["measures"])
     settings = synthesis_settings(pooled_path)
     if not settings:   # which rows are the default fits is known only from the settings the table was made with
@@ -47,20 +41,28 @@ def draw_all(pooled_path: Path, comparisons_path: Path, out_dir: Path, manifest_
     present = pq.read_schema(comparisons_path).names
     comparisons = pq.read_table(comparisons_path, columns=[c for c in ["comparison_id", *STUDY_COLUMNS]
                                                            if c in present]).to_pandas()
-    specs = forest_specs(pooled, comparisons, settings, measures=measures,
-                         across_windows_outcomes=forest["across_windows_outcomes"],
-                         across_windows_measure=forest["across_windows_measure"], max_rows=max_rows)
+    forests = Forests(pooled, comparisons, settings, measures=measures,
+                      across_windows_outcomes=forest["across_windows_outcomes"],
+                      across_windows_measure=forest["across_windows_measure"], max_rows=int(forest["max_rows"]))
     Path(out_dir).mkdir(parents=True, exist_ok=True)   # the rule's output folder, also when nothing is pooled
-    reasons = [funnel_reason(int(spec.main_row["k"]), funnel_min_k) if spec.kind == "main" else None for spec in specs]
-    funnels = [spec.kind == "main" and reason is None for spec, reason in zip(specs, reasons)]
+    reasons = [funnel_reason(int(forests.rows[plan.main]["k"]), funnel_min_k) if plan.kind == "main" else None
+               for plan in forests.plans]
+    funnels = [plan.kind == "main" and reason is None for plan, reason in zip(forests.plans, reasons)]
+    specs: dict[int, ForestSpec] = {}   # built only for the forests drawn (prepare), before the workers fork
+
+    def draw(i: int):
+        entry = manifest_entry(specs[i], None, None, reasons[i], funnel_min_k)
+        return _draw_one(specs[i], formats, funnels[i]), entry
+
     cache = figure_cache(cache_dir, "forests")
-    drawn = draw_cached(cache, out_dir, len(specs), lambda i: (spec_content(specs[i]), funnels[i], formats, FOREST_STYLE),
-                        lambda i: _draw_one(specs[i], formats, funnels[i]), processes)
-    entries = [manifest_entry(spec, files[spec.id], files.get(_funnel_stem(spec)), reason, funnel_min_k)
-               for spec, files, reason in zip(specs, drawn, reasons)]
+    drawn = cached_drawings(cache, out_dir, len(forests.plans),
+                            lambda i: key_parts(forests, i, formats, funnels[i], funnel_min_k), draw, processes,
+                            prepare=lambda missing: specs.update(forests.specs(missing)))
+    entries = [{**entry, "files": files[plan.id], "funnel": files.get(_funnel_stem(plan.id))}
+               for plan, (files, entry) in zip(forests.plans, drawn)]
     # file names in the manifest are relative to "directory", itself relative to the manifest: the tree can move
     manifest = {"directory": os.path.relpath(out_dir, manifest_path.parent), "funnel_min_k": funnel_min_k,
-                "max_rows": max_rows, "measures": measures,
+                "max_rows": forests.max_rows, "measures": measures,
                 "settings": {k: settings.get(k) for k in ("default_method", "default_test")}, "forests": entries}
     write_text(manifest_path, json.dumps(manifest, indent=1, sort_keys=True, default=_json_default) + "\n")
     print(f"{len(entries)} forest plots drawn ({sum(e['funnel'] is not None for e in entries)} funnel plots)")
@@ -68,37 +70,22 @@ def draw_all(pooled_path: Path, comparisons_path: Path, out_dir: Path, manifest_
     return entries
 
 
-def _funnel_stem(spec: ForestSpec) -> str:
-    return spec.id.replace("forest_", "funnel_", 1)
+def key_parts(forests: Forests, i: int, formats: list[str], funnel: bool, funnel_min_k: int) -> tuple:
+    """The cache key of forest i: the rows its spec is built from, and what else its files and manifest entry show
+    (the formats, whether it has a funnel plot, the funnel threshold its entry names, the figure style)."""
+    return forests.content(i), funnel, formats, funnel_min_k, FOREST_STYLE
+
+
+def _funnel_stem(stem: str) -> str:
+    return stem.replace("forest_", "funnel_", 1)
 
 
 def _draw_one(spec: ForestSpec, formats: list[str], funnel: bool) -> dict[str, dict[str, bytes]]:
     """The files of one forest (and its funnel): stem -> format -> bytes."""
     out = {spec.id: figure_bytes(draw_forest(spec), formats)}
     if funnel:
-        out[_funnel_stem(spec)] = figure_bytes(draw_funnel(spec), formats)
+        out[_funnel_stem(spec.id)] = figure_bytes(draw_funnel(spec), formats)
     return out
-
-
-def spec_content(spec: ForestSpec) -> list:
-    """Everything a forest and its funnel show, for the cache key: the spec's words and settings, each block's pooled
-    row and study rows. The pooled rows' lists (study, comparison and record ids, weights) are left out: what of them
-    is drawn is in the study rows."""
-    def row(r: dict | None):
-        return None if r is None else {k: v for k, v in r.items() if not isinstance(v, (np.ndarray, list))}
-
-    return [spec.id, spec.kind, spec.title, spec.subtitle, spec.measure, spec.benefit, spec.design, spec.unit,
-            spec.max_rows, dataclasses.astuple(spec.comparison), row(spec.overall),
-            [[b.title, row(b.pooled), *_studies_content(b.studies)] for b in spec.blocks]]
-
-
-def _studies_content(studies: list) -> list:
-    """Study rows as their texts and a float array of their numbers (keyed by its bytes: exact, and quick for the
-    200,000 rows of the forests of 1,000 studies, where a text form of every number took seconds)."""
-    texts = [t for s in studies for t in (s.study_id, s.comparison_id, s.timepoint, *s.side_1, *s.side_2)]
-    numbers = np.array([(s.yi, s.ci_lb, s.ci_ub, np.nan if s.weight is None else s.weight, s.se) for s in studies],
-                       dtype=float)
-    return [texts, numbers, np.array([s.weight is None for s in studies], dtype=bool)]
 
 
 def _json_default(x):

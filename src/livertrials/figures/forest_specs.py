@@ -1,28 +1,24 @@
-"""What each forest plot shows, in data and in words, read from the pooled tables (no drawing here).
+"""What a forest plot shows, in data and in words (no drawing, no choosing of forests here).
 
-Drawn from ``results/synthesis/pooled.parquet`` and ``comparisons.parquet``; nothing is
-recomputed. One forest per comparison x outcome x window x measure (x design, basis, MELD variant)
-of the main analysis, one per subgroup variable where subgroup rows exist, and one per comparison x
-mortality/survival outcome across windows. The words for the two sides ("Favours ...", column heads)
-are the comparison's side labels, stored with the synthesis settings. ``manifest_entry`` describes a
-drawn forest for the report (``index.json``), with the same texts as the figure. Annotations have 2
-decimals.
+A ForestSpec holds one figure's blocks of study rows with their pooled rows; forest_plans decides which forests
+there are and builds their specs from ``results/synthesis/pooled.parquet`` and ``comparisons.parquet`` (nothing is
+recomputed). The words for the two sides ("Favours ...", column heads) are the comparison's side labels, stored with
+the synthesis settings. ``manifest_entry`` describes a drawn forest for the report (``index.json``), with the same
+texts as the figure. Annotations have 2 decimals.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 
 from livertrials.synthesis.measures import RATIO_MEASURES as RATIO
-from livertrials.synthesis.settings import LONGEST_FOLLOW_UP, SETTINGS_KEY
+from livertrials.synthesis.settings import SETTINGS_KEY
 
 MEASURE_NAMES = {"MD": "Mean difference", "SMD": "Standardised mean difference (Hedges' g)",
                  "MC": "Mean change from baseline", "RR": "Risk ratio", "OR": "Odds ratio",
@@ -66,7 +62,7 @@ def comparison_sides(settings: dict, comparison_id) -> Sides:
         if c["id"] == comparison_id:
             return Sides(c["id"], c["label"], c["experimental"].get("label") or "Experimental",
                         c["control"].get("label") or "Control")
-    return Sides(_text(comparison_id), _text(comparison_id) or Sides.label)
+    return Sides(as_text(comparison_id), as_text(comparison_id) or Sides.label)
 
 
 @dataclass
@@ -129,7 +125,7 @@ class ForestSpec:
 
 
 # --------------------------------------------------------------------------------------
-# Reading the pooled tables
+# Reading the pooled table
 # --------------------------------------------------------------------------------------
 
 def pooled_key(row: dict) -> str:
@@ -137,161 +133,19 @@ def pooled_key(row: dict) -> str:
     return str(row["pooled_id"])
 
 
-def _plain(x):
+def plain(x):
+    """x, with a missing value (None or NaN) as None."""
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-def _text(x) -> str:
-    return "" if _plain(x) is None else str(x)
+def as_text(x) -> str:
+    return "" if plain(x) is None else str(x)
 
 
 def synthesis_settings(pooled_path: Path) -> dict:
     """The settings the pooled table was made with, as synthesis stores them in its Parquet metadata ({} if none)."""
     raw = (pq.read_schema(pooled_path).metadata or {}).get(SETTINGS_KEY.encode())
     return json.loads(raw) if raw else {}
-
-
-def default_rows(pooled: pd.DataFrame, analysis: str, settings: dict) -> pd.DataFrame:
-    """Rows fitted with the default estimator and test (k = 1 rows carry test z whatever the default)."""
-    rows = pooled[(pooled["analysis"] == analysis) & (pooled["method"] == settings["default_method"])]
-    return rows[(rows["test"] == settings["default_test"]) | (rows["k"] == 1)]
-
-
-# the columns of comparisons.parquet a study row shows (study_lines, _sides)
-STUDY_COLUMNS = ["study_id", "timepoint_text", "yi", "ci_lb", "ci_ub", "se",
-                 *(f"{c}_{s}" for s in (1, 2) for c in ("events", "total", "mean", "sd", "n"))]
-
-
-def comparison_rows(comparisons: pd.DataFrame) -> dict[str, dict]:
-    """comparisons.parquet as one dict per comparison_id, with the columns a study row shows: a pool at 1,000 studies
-    looks up thousands of them (and all 49 columns of 100,000 rows took seconds to convert)."""
-    shown = comparisons[[c for c in STUDY_COLUMNS if c in comparisons.columns]]
-    return dict(zip(comparisons["comparison_id"], shown.to_dict("records")))
-
-
-def _sides(c: dict) -> tuple[tuple[str, str], tuple[str, str]]:
-    out = []
-    for s in (1, 2):
-        if np.isfinite(c.get(f"events_{s}", np.nan)):
-            out.append((count_text(c[f"events_{s}"]), count_text(c[f"total_{s}"])))
-        elif np.isfinite(c.get(f"mean_{s}", np.nan)):
-            out.append((f"{number_text(c[f'mean_{s}'])} ({number_text(c[f'sd_{s}'])})", count_text(c[f"n_{s}"])))
-        else:
-            out.append(("–", count_text(c.get(f"n_{s}", np.nan))))
-    return out[0], out[1]
-
-
-def _weights(row: dict) -> dict[str, float | None]:
-    """Weight (percent) of each comparison in a pooled row; None when nothing was pooled (k = 1)."""
-    ids = list(row["comparison_ids"])
-    return dict(zip(ids, row["weights"])) if row["k"] > 1 else dict.fromkeys(ids)
-
-
-def study_lines(pooled_row: dict, by_id: dict[str, dict], weights_from: dict | None = None) -> list[StudyLine]:
-    """The studies of one pooled row, in its order, with their weights in ``weights_from`` (default: that row).
-
-    by_id: comparisons.parquet rows by comparison_id (see comparison_rows).
-    """
-    weights = _weights(weights_from if weights_from is not None else pooled_row)
-    lines = []
-    for cid in pooled_row["comparison_ids"]:
-        weight = weights.get(cid)
-        c = by_id[cid]
-        if "_sides" not in c:   # a comparison is in many forests (windows, subgroups): its texts are made once
-            c["_sides"] = _sides(c)
-        s1, s2 = c["_sides"]
-        lines.append(StudyLine(c["study_id"], cid, _text(c["timepoint_text"]), s1, s2, c["yi"], c["ci_lb"], c["ci_ub"],
-                               weight, c["se"]))
-    return lines
-
-
-# --------------------------------------------------------------------------------------
-# What to draw
-# --------------------------------------------------------------------------------------
-
-def _stem(readable: list, identity: list) -> str:
-    """File stem: readable parts, plus a short hash of the full identity so two pools never share a name."""
-    slug = "_".join("".join(ch if ch.isalnum() else "-" for ch in _text(p)).strip("-") for p in readable if _text(p))
-    digest = hashlib.sha1(json.dumps([_plain(p) for p in identity], default=str).encode()).hexdigest()[:6]
-    return f"forest_{slug}_{digest}"
-
-
-def _window_rank(settings: dict) -> dict:
-    return {w["label"]: i for i, w in enumerate(settings["windows"])}
-
-
-def forest_specs(pooled: pd.DataFrame, comparisons: pd.DataFrame, settings: dict, *, measures,
-                 across_windows_outcomes, across_windows_measure: str, max_rows: int) -> list[ForestSpec]:
-    """Every forest to draw: main analyses, their subgroup variables, and mortality/survival across windows, each
-    within one comparison.
-
-    settings: the synthesis settings (synthesis_settings); the other arguments are the forest config keys
-    of the same names. measures: effect measures that get main and subgroup forests; the others stay in the
-    tables."""
-    pooled = pooled.drop(columns=["record_ids"], errors="ignore")   # not drawn; the largest lists of the table
-    main = default_rows(pooled, "main", settings)
-    subgroups = default_rows(pooled, "subgroup", settings)
-    # only the comparisons of pools that can be drawn become dicts (at 10,000 studies the table has millions of rows)
-    drawn = pd.concat([main, subgroups])
-    drawn = drawn[drawn["measure"].isin([*measures, across_windows_measure])]
-    ids = set(np.concatenate([np.asarray(c, dtype=object) for c in drawn["comparison_ids"]])) if len(drawn) else set()
-    by_id = comparison_rows(comparisons[comparisons["comparison_id"].isin(ids)])
-    # subgroup rows by the identity of their main analysis, converted once (a DataFrame filter per main row was slow)
-    by_identity: dict[tuple, list[dict]] = {}
-    for lvl in subgroups.to_dict("records"):
-        if _plain(lvl["subgroup_variable"]) is not None:
-            by_identity.setdefault(_identity(lvl), []).append(lvl)
-    specs = []
-    for row in main[main["measure"].isin(list(measures))].to_dict("records"):
-        ident = [row[k] for k in IDENTITY]
-        block = Block(None, study_lines(row, by_id), row)
-        sides = comparison_sides(settings, row.get("comparison"))
-        readable = [row.get("comparison"), row["outcome"], row["window"], row["measure"]]
-        specs.append(_spec("main", _stem(readable, ident), row, [block], None, "", max_rows, sides))
-        same = by_identity.get(_identity(row), [])
-        for variable in sorted({lvl["subgroup_variable"] for lvl in same}):
-            levels = sorted((lvl for lvl in same if lvl["subgroup_variable"] == variable),
-                            key=lambda lvl: (_plain(lvl["subgroup_level"]) is None, _text(lvl["subgroup_level"])))
-            # weights from the overall model, as RevMan does, so that the column adds up to the overall 100%
-            blocks = [Block(f"{variable}: {lvl['subgroup_level']}", study_lines(lvl, by_id, row), lvl)
-                      for lvl in levels]
-            stem = _stem(readable + ["by", variable], [*ident, variable])
-            specs.append(_spec("subgroup", stem, row, blocks, row, f"subgroups by {variable}", max_rows, sides))
-    rank = _window_rank(settings)
-    for outcome in across_windows_outcomes:
-        # every window but the longest follow-up, which has a main forest of its own
-        rows = main[(main["outcome"] == outcome) & (main["measure"] == across_windows_measure)
-                    & (main["design"] == "between_arms") & (main["window"] != LONGEST_FOLLOW_UP)]
-        for comparison, mine in rows.groupby("comparison", sort=False):
-            if mine["window"].nunique() < 2:    # one window: the main forest already shows it
-                continue
-            mine = sorted(mine.to_dict("records"), key=lambda r: rank.get(r["window"], 99))
-            blocks = [Block(f"{r['window']}", study_lines(r, by_id), r) for r in mine]
-            stem = _stem([comparison, outcome, "all-windows", across_windows_measure],
-                         [comparison, outcome, across_windows_measure])
-            specs.append(_spec("across_windows", stem, mine[0], blocks, None, "every analysis window", max_rows,
-                               comparison_sides(settings, comparison)))
-    return specs
-
-
-def _identity(row: dict) -> tuple:
-    """The row's IDENTITY values, missing ones as None (so that missing matches missing)."""
-    return tuple(None if _plain(row[k]) is None else row[k] for k in IDENTITY)
-
-
-def _spec(kind: str, stem: str, row: dict, blocks: list[Block], overall: dict | None, extra: str,
-          max_rows: int, sides: Sides) -> ForestSpec:
-    unit = _text(row.get("unit")) or None
-    measure = row["measure"]
-    what = measure_text(measure, unit)
-    window = "all windows" if kind == "across_windows" else row["window"]
-    design = "" if row["design"] != "within_arm" else (
-        f"; {sides.experimental} arms, follow-up vs baseline (pre-post correlation {row['pre_post_correlation']:g})")
-    meld = f"; MELD variant {row['meld_variant']}" if _text(row.get("meld_variant")) else ""
-    subtitle = (f"{sides.label}: {what}{design}; basis: {row['basis']}{meld.replace('_', ' ')}"
-                + (f"; {extra}" if extra else ""))
-    return ForestSpec(stem, kind, f"{row['outcome_label']}, {window}", subtitle, measure, _text(row["benefit"]),
-                      row["design"], unit, blocks, overall, max_rows, sides)
 
 
 def funnel_reason(k: int, min_k: int) -> str | None:
@@ -374,7 +228,7 @@ def overall_test_text(row: dict) -> str:
 def subgroup_difference_text(spec: ForestSpec) -> str | None:
     """The test for subgroup differences of a subgroup forest (stored on its subgroup rows by synthesis), or None."""
     row = spec.blocks[0].pooled
-    if spec.kind != "subgroup" or not _text(row.get("subgroup_test")):
+    if spec.kind != "subgroup" or not as_text(row.get("subgroup_test")):
         return None
     q = row.get("subgroup_q")
     if q is None or not np.isfinite(q):
@@ -415,7 +269,7 @@ def manifest_entry(spec: ForestSpec, files: dict, funnel: dict | None, reason: s
              "weight": None if s.weight is None else round(s.weight, 4)} for b in spec.blocks for s in b.studies
             if not spec.collapsed]       # a collapsed forest lists no rows: the report shows none either
     return {"id": spec.id, "kind": spec.kind, "title": spec.title, "subtitle": spec.subtitle,
-            **{k: _plain(row.get(k)) for k in (*IDENTITY, "outcome_label", "benefit", "scale", "unit", "method",
+            **{k: plain(row.get(k)) for k in (*IDENTITY, "outcome_label", "benefit", "scale", "unit", "method",
                                                "method_used", "test", "level", "prediction_interval")},
             "window": "all windows" if spec.kind == "across_windows" else row["window"],
             "k": int(row["k"]), "pooled": bool(row["pooled"]), "method_text": method_text(spec),
