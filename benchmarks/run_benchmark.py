@@ -257,6 +257,14 @@ def run_case(name: str, studies: int | None, args, base: Path) -> dict:
     return case
 
 
+def cpu_speed_s() -> float:
+    """Seconds one core takes for sum(range(10**8)) in this interpreter: this (virtual) machine's speed drifted by
+    1.6x within a day, so every run records it and runs are compared after scaling by it."""
+    start = time.perf_counter()
+    sum(range(10**8))
+    return round(time.perf_counter() - start, 2)
+
+
 def machine() -> dict:
     version = subprocess.run([snakemake_exe(), "--version"], capture_output=True, text=True).stdout.strip()
     cpu = ""
@@ -305,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     args.source = snapshot_pipeline(base / "pipeline") if args.snapshot else PROJECT
     cases = ([] if args.skip_shipped else [("shipped", None)]) + [(f"synthetic-{n}", n) for n in args.studies]
     info = machine()
+    info["cpu_speed_s"] = cpu_speed_s()
+    print(f"CPU speed: sum(range(10**8)) in {info['cpu_speed_s']} s")
     print(f"work directories under {base}; {info['nproc']} CPUs, Python {info['python']}, snakemake {info['snakemake']}; "
           f"pipeline {'snapshot ' + str(args.source) if args.snapshot else 'live checkout ' + str(PROJECT)}")
     results = []
